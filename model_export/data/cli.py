@@ -1,0 +1,34 @@
+"""`python -m model_export.data prepare ...`: the reproducible data command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from model_export.data.errors import DataError
+from model_export.data.prepare import prepare
+from model_export.data.store import LANGUAGES, dataset_sha256
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments, run prepare, print counts; exit 2 with the message on DataError."""
+    parser = argparse.ArgumentParser(prog="python -m model_export.data")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("prepare", help="build translate/summarize/answer datasets from apt lists")
+    p.add_argument("--out", type=Path, default=Path("data/prepared"), help="output folder")
+    p.add_argument(
+        "--lists-dir", type=Path, default=None,
+        help="read apt lists from here (offline); default: fetch with apt-get into "
+        "<out>/../debian-lists",
+    )  # fmt: skip
+    p.add_argument("--languages", default=",".join(LANGUAGES), help="comma list out of fr,de,it")
+    args = parser.parse_args(argv)
+    languages = tuple(x.strip() for x in args.languages.split(",") if x.strip())
+    try:
+        prepare(args.out, args.lists_dir, languages)
+    except DataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.out} (dataset sha256 {dataset_sha256(args.out)})")
+    return 0

@@ -1,0 +1,167 @@
+"""ONNX export of the encoder and ONE decoder step, with the names fixed by service/bundle.py.
+
+Exporter choice (pinned): the TorchScript exporter, `torch.onnx.export(..., dynamo=False)`.
+DESIGN.md §11 records that `dynamo=True` once exported nn.GRU with linear_before_reset=0
+(pytorch issue 189225). Measured on torch 2.13.0 / onnxruntime 1.31.1 (CPU provider): both
+exporters write GRU with linear_before_reset=1 and match eager PyTorch to ~5e-7 in
+log-probs. The dynamo exporter, though, labels the encoder's `memory` output with the traced
+source length (e.g. [batch, 7, H]) although the graph computes any length, so onnxruntime
+warns on every run and a shape check would be misled; it also takes ~6 s instead of ~0.2 s.
+Hence TorchScript is pinned; `exporter="dynamo"` stays selectable for re-checking, and every
+export is checked by onnx.checker, by its names and dynamic axes here, and by parity.py.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Literal
+
+import onnx
+import torch
+from torch import Tensor, nn
+
+from model_export.model import STATE_NAMES, Seq2Seq
+from service.bundle import (
+    DEC_ATTENTION,
+    DEC_LOG_PROBS,
+    DEC_MEMORY,
+    DEC_PREV_IDS,
+    DEC_SRC_MASK,
+    DECODER_FILE,
+    ENC_MEMORY,
+    ENC_SRC_IDS,
+    ENC_SRC_LENGTHS,
+    ENCODER_FILE,
+    init_state_name,
+    state_input_name,
+    state_output_name,
+)
+
+Exporter = Literal["torchscript", "dynamo"]
+PINNED_EXPORTER: Exporter = "torchscript"
+OPSET = 17
+
+ENCODER_INPUTS = [ENC_SRC_IDS, ENC_SRC_LENGTHS]
+ENCODER_OUTPUTS = [ENC_MEMORY, *(init_state_name(s) for s in STATE_NAMES)]
+DECODER_INPUTS = [DEC_PREV_IDS, DEC_MEMORY, DEC_SRC_MASK, *(state_input_name(s) for s in STATE_NAMES)]
+DECODER_OUTPUTS = [DEC_LOG_PROBS, DEC_ATTENTION, *(state_output_name(s) for s in STATE_NAMES)]
+
+
+class _EncoderGraph(nn.Module):
+    def __init__(self, model: Seq2Seq) -> None:
+        super().__init__()
+        self.encoder = model.encoder
+
+    def forward(self, src_ids: Tensor, src_lengths: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        return self.encoder(src_ids, src_lengths)
+
+
+def _example_inputs(model: Seq2Seq) -> tuple[tuple[Tensor, ...], tuple[Tensor, ...]]:
+    """Inputs with distinct B=3, S=7 and unequal lengths, so no axis is traced as a constant."""
+    hidden = model.config.hidden_size
+    src_ids = torch.randint(6, model.config.vocab_size, (3, 7), dtype=torch.long)
+    src_lengths = torch.tensor([7, 5, 2], dtype=torch.long)
+    memory = torch.randn(3, 7, hidden)
+    mask = torch.arange(7).unsqueeze(0) < src_lengths.unsqueeze(1)
+    prev = torch.tensor([1, 9, 11], dtype=torch.long)
+    states = tuple(torch.randn(3, hidden) for _ in STATE_NAMES)
+    return (src_ids, src_lengths), (prev, memory, mask, *states)
+
+
+def _export(
+    module: nn.Module,
+    args: tuple[Tensor, ...],
+    path: Path,
+    *,
+    input_names: list[str],
+    output_names: list[str],
+    dynamic_axes: dict[str, dict[int, str]],
+    exporter: Exporter,
+) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # TracerWarnings and the legacy-exporter notice
+        if exporter == "torchscript":
+            torch.onnx.export(
+                module,
+                args,
+                str(path),
+                input_names=input_names,
+                output_names=output_names,
+                dynamic_axes=dynamic_axes,
+                opset_version=OPSET,
+                dynamo=False,
+            )
+        else:
+            torch.onnx.export(
+                module,
+                args,
+                str(path),
+                input_names=input_names,
+                output_names=output_names,
+                dynamic_axes=dynamic_axes,
+                opset_version=max(OPSET, 18),
+                dynamo=True,
+                external_data=False,
+                verbose=False,
+            )
+    model_proto = onnx.load(str(path))
+    onnx.checker.check_model(model_proto, full_check=True)
+    _check_names(model_proto, path, input_names, output_names)
+    _check_dynamic_axes(model_proto, path, dynamic_axes)
+
+
+def _check_names(proto: onnx.ModelProto, path: Path, inputs: list[str], outputs: list[str]) -> None:
+    got_in = [i.name for i in proto.graph.input]
+    got_out = [o.name for o in proto.graph.output]
+    if got_in != inputs or got_out != outputs:
+        raise RuntimeError(f"{path}: graph names {got_in} -> {got_out}, expected {inputs} -> {outputs}")
+
+
+def _check_dynamic_axes(
+    proto: onnx.ModelProto, path: Path, dynamic_axes: dict[str, dict[int, str]]
+) -> None:
+    values = {v.name: v for v in [*proto.graph.input, *proto.graph.output]}
+    for name, axes in dynamic_axes.items():
+        dims = values[name].type.tensor_type.shape.dim
+        for axis in axes:
+            if not dims[axis].dim_param:
+                raise RuntimeError(
+                    f"{path}: axis {axis} of {name!r} is fixed at {dims[axis].dim_value}, "
+                    "expected a dynamic axis"
+                )
+
+
+def export_onnx(model: Seq2Seq, out_dir: Path, *, exporter: Exporter = PINNED_EXPORTER) -> None:
+    """Write encoder.onnx and decoder.onnx (eval mode, fp32) into `out_dir`."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    was_training = model.training
+    model.eval()
+    enc_args, dec_args = _example_inputs(model)
+    batch_seq = {0: "batch", 1: "src_len"}
+    enc_axes = {ENC_SRC_IDS: batch_seq, ENC_SRC_LENGTHS: {0: "batch"}, ENC_MEMORY: batch_seq}
+    enc_axes |= {init_state_name(s): {0: "batch"} for s in STATE_NAMES}
+    dec_axes = {DEC_PREV_IDS: {0: "batch"}, DEC_MEMORY: batch_seq, DEC_SRC_MASK: batch_seq}
+    dec_axes |= {DEC_LOG_PROBS: {0: "batch"}, DEC_ATTENTION: batch_seq}
+    dec_axes |= {state_input_name(s): {0: "batch"} for s in STATE_NAMES}
+    dec_axes |= {state_output_name(s): {0: "batch"} for s in STATE_NAMES}
+    with torch.no_grad():
+        _export(
+            _EncoderGraph(model).eval(),  # a fresh wrapper is in training mode
+            enc_args,
+            out_dir / ENCODER_FILE,
+            input_names=ENCODER_INPUTS,
+            output_names=ENCODER_OUTPUTS,
+            dynamic_axes=enc_axes,
+            exporter=exporter,
+        )
+        _export(
+            model.decoder,
+            dec_args,
+            out_dir / DECODER_FILE,
+            input_names=DECODER_INPUTS,
+            output_names=DECODER_OUTPUTS,
+            dynamic_axes=dec_axes,
+            exporter=exporter,
+        )
+    model.train(was_training)

@@ -1,0 +1,200 @@
+"""GRU encoder-decoder with soft global attention (Luong et al. 2015, with input feeding).
+
+Small modules, one job each. The decoder is ONE step (`DecoderStep`): training loops it over
+target positions (teacher forcing) and export traces it once, so both share one code path.
+
+Decoder state carried from step to step (names as in the bundle manifest):
+  hidden  (B, H): the GRU cell's hidden state
+  context (B, H): the attentional vector h~ = tanh(W_c [h; c]) of the previous step, fed
+                  back into the next step's input (Luong's input feeding); zeros at step 0
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from model_export.config import ModelConfig
+
+STATE_NAMES = ("hidden", "context")  # decoder states, each with batch axis 0
+
+
+def reverse_within_length(x: Tensor, lengths: Tensor) -> Tensor:
+    """Reverse each row's first `lengths[b]` positions; padding stays where it is.
+
+    x: (B, S, D), lengths: (B,) int64. Its own inverse. Gather-based, so it exports to ONNX
+    without pack_padded_sequence.
+    """
+    seq_len = x.shape[1]
+    pos = torch.arange(seq_len, device=x.device).unsqueeze(0)  # (1, S)
+    lens = lengths.unsqueeze(1)  # (B, 1)
+    index = torch.where(pos < lens, lens - 1 - pos, pos)  # (B, S)
+    index = index.unsqueeze(2).expand(-1, -1, x.shape[2])  # (B, S, D)
+    return torch.gather(x, 1, index)
+
+
+def source_mask(src_ids: Tensor, src_lengths: Tensor) -> Tensor:
+    """(B, S) bool, True at real source positions."""
+    pos = torch.arange(src_ids.shape[1], device=src_ids.device).unsqueeze(0)  # (1, S)
+    return pos < src_lengths.unsqueeze(1)
+
+
+class Encoder(nn.Module):
+    """Embeddings -> bidirectional GRU (two unidirectional GRUs) -> memory and initial state."""
+
+    def __init__(self, *, config: ModelConfig, embedding: nn.Embedding) -> None:
+        super().__init__()
+        half = config.hidden_size // 2
+        self.embedding = embedding
+        self.dropout = nn.Dropout(config.dropout)
+        self.forward_rnn = nn.GRU(config.embedding_size, half, batch_first=True)
+        self.backward_rnn = nn.GRU(config.embedding_size, half, batch_first=True)
+        self.to_memory = nn.Linear(2 * half, config.hidden_size)
+        self.to_init_hidden = nn.Linear(config.hidden_size, config.hidden_size)
+
+    def forward(self, src_ids: Tensor, src_lengths: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """src_ids (B, S) int64, src_lengths (B,) int64 -> memory (B, S, H), hidden, context."""
+        mask = source_mask(src_ids, src_lengths).unsqueeze(2)  # (B, S, 1)
+        emb = self.dropout(self.embedding(src_ids))  # (B, S, E)
+        fwd, _ = self.forward_rnn(emb)  # (B, S, H/2); padding only follows real tokens
+        bwd, _ = self.backward_rnn(reverse_within_length(emb, src_lengths))  # (B, S, H/2)
+        bwd = reverse_within_length(bwd, src_lengths)  # back to source order
+        memory = self.to_memory(torch.cat([fwd, bwd], dim=2))  # (B, S, H)
+        memory = memory * mask.to(memory.dtype)  # padding positions are exactly zero
+        count = mask.sum(dim=1).clamp(min=1).to(memory.dtype)  # (B, 1)
+        mean = memory.sum(dim=1) / count  # (B, H)
+        init_hidden = torch.tanh(self.to_init_hidden(mean))  # (B, H)
+        init_context = torch.zeros_like(init_hidden)  # (B, H)
+        return memory, init_hidden, init_context
+
+
+class AttentionScore(nn.Module):
+    """score(h, m) for every source position: h (B, H), memory (B, S, H) -> (B, S)."""
+
+    def __init__(self, *, kind: str, hidden_size: int) -> None:
+        super().__init__()
+        self.kind = kind
+        if kind == "general":
+            self.w = nn.Linear(hidden_size, hidden_size, bias=False)
+        elif kind == "additive":
+            self.w_query = nn.Linear(hidden_size, hidden_size, bias=False)
+            self.w_memory = nn.Linear(hidden_size, hidden_size)
+            self.v = nn.Linear(hidden_size, 1, bias=False)
+        elif kind == "cosine":
+            self.scale = nn.Parameter(torch.tensor(10.0))  # cosines are in [-1, 1]: sharpen
+        elif kind != "dot":
+            raise ValueError(f"unknown attention score {kind!r}")
+
+    def forward(self, h: Tensor, memory: Tensor) -> Tensor:
+        if self.kind == "dot":
+            return torch.bmm(memory, h.unsqueeze(2)).squeeze(2)  # (B, S)
+        if self.kind == "general":
+            return torch.bmm(memory, self.w(h).unsqueeze(2)).squeeze(2)  # (B, S)
+        if self.kind == "additive":
+            q = self.w_query(h).unsqueeze(1)  # (B, 1, H)
+            return self.v(torch.tanh(q + self.w_memory(memory))).squeeze(2)  # (B, S)
+        h_n = F.normalize(h, dim=1, eps=1e-6)  # (B, H)
+        m_n = F.normalize(memory, dim=2, eps=1e-6)  # (B, S, H)
+        return self.scale * torch.bmm(m_n, h_n.unsqueeze(2)).squeeze(2)  # (B, S)
+
+
+class SoftAttention(nn.Module):
+    """Soft global attention: masked softmax over scores, then the weighted sum of memory."""
+
+    def __init__(self, *, score: str, hidden_size: int) -> None:
+        super().__init__()
+        self.score = AttentionScore(kind=score, hidden_size=hidden_size)
+
+    def forward(self, h: Tensor, memory: Tensor, src_mask: Tensor) -> tuple[Tensor, Tensor]:
+        """-> attention (B, S) summing to 1, context (B, H)."""
+        scores = self.score(h, memory)  # (B, S)
+        lowest = torch.finfo(scores.dtype).min  # never -inf: fully masked rows stay finite
+        scores = scores.masked_fill(~src_mask, lowest)
+        attention = torch.softmax(scores, dim=1)  # (B, S)
+        context = torch.bmm(attention.unsqueeze(1), memory).squeeze(1)  # (B, H)
+        return attention, context
+
+
+class DecoderStep(nn.Module):
+    """One decoding step: previous token and state in; log-probs, attention and state out."""
+
+    def __init__(self, *, config: ModelConfig, embedding: nn.Embedding) -> None:
+        super().__init__()
+        hidden = config.hidden_size
+        self.embedding = embedding
+        self.dropout = nn.Dropout(config.dropout)
+        self.cell = nn.GRUCell(config.embedding_size + hidden, hidden)
+        self.attention = SoftAttention(score=config.attention_score, hidden_size=hidden)
+        self.combine = nn.Linear(2 * hidden, hidden, bias=False)  # W_c of h~ = tanh(W_c[h; c])
+        self.to_embedding = nn.Linear(hidden, config.embedding_size, bias=False)
+        self.output_bias = nn.Parameter(torch.zeros(config.vocab_size))
+
+    def forward(
+        self,
+        prev_ids: Tensor,
+        memory: Tensor,
+        src_mask: Tensor,
+        state_hidden: Tensor,
+        state_context: Tensor,
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """prev_ids (B,), memory (B, S, H), src_mask (B, S) bool, states (B, H) ->
+        log_probs (B, V), attention (B, S), new hidden (B, H), new context (B, H)."""
+        emb = self.dropout(self.embedding(prev_ids))  # (B, E)
+        h = self.cell(torch.cat([emb, state_context], dim=1), state_hidden)  # (B, H)
+        attention, context = self.attention(h, memory, src_mask)  # (B, S), (B, H)
+        attentional = torch.tanh(self.combine(torch.cat([h, context], dim=1)))  # (B, H)
+        # Output layer tied to the shared embedding: H -> E, then E -> V by embedding^T.
+        projected = self.to_embedding(self.dropout(attentional))  # (B, E)
+        logits = F.linear(projected, self.embedding.weight, self.output_bias)  # (B, V)
+        log_probs = torch.log_softmax(logits.float(), dim=1)  # (B, V) float32
+        return log_probs, attention.float(), h, attentional
+
+
+class Seq2Seq(nn.Module):
+    """Encoder + decoder step sharing one embedding table (shared source/target vocabulary)."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.embedding = nn.Embedding(
+            config.vocab_size, config.embedding_size, padding_idx=config.pad_id
+        )
+        nn.init.normal_(self.embedding.weight, std=config.embedding_size**-0.5)
+        with torch.no_grad():
+            self.embedding.weight[config.pad_id].zero_()
+        self.encoder = Encoder(config=config, embedding=self.embedding)
+        self.decoder = DecoderStep(config=config, embedding=self.embedding)
+
+    def forward(self, src_ids: Tensor, src_lengths: Tensor, tgt_in: Tensor) -> Tensor:
+        """Teacher forcing: tgt_in (B, T) starts with BOS -> log_probs (B, T, V)."""
+        memory, hidden, context = self.encoder(src_ids, src_lengths)
+        mask = source_mask(src_ids, src_lengths)  # (B, S)
+        steps = []
+        for t in range(tgt_in.shape[1]):
+            log_probs, _, hidden, context = self.decoder(tgt_in[:, t], memory, mask, hidden, context)
+            steps.append(log_probs)
+        return torch.stack(steps, dim=1)  # (B, T, V)
+
+    @torch.no_grad()
+    def greedy(self, src_ids: Tensor, src_lengths: Tensor, *, max_length: int) -> list[list[int]]:
+        """Greedy decode; each row's ids end at (and include) EOS or stop at max_length."""
+        memory, hidden, context = self.encoder(src_ids, src_lengths)
+        mask = source_mask(src_ids, src_lengths)
+        batch = src_ids.shape[0]
+        prev = torch.full((batch,), self.config.bos_id, dtype=torch.long)
+        finished = torch.zeros(batch, dtype=torch.bool)
+        out: list[list[int]] = [[] for _ in range(batch)]
+        for _ in range(max_length):
+            log_probs, _, hidden, context = self.decoder(prev, memory, mask, hidden, context)
+            prev = log_probs.argmax(dim=1)
+            for b in torch.nonzero(~finished).flatten().tolist():
+                out[b].append(int(prev[b]))
+            finished |= prev == self.config.eos_id
+            if bool(finished.all()):
+                break
+        return out
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

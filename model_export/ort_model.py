@@ -1,0 +1,82 @@
+"""The exported pair (encoder.onnx, decoder.onnx) run by onnxruntime, with greedy decoding
+in numpy: the reference the service's engine must agree with."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from model_export.model import STATE_NAMES
+from service.bundle import (
+    DEC_MEMORY,
+    DEC_PREV_IDS,
+    DEC_SRC_MASK,
+    DECODER_FILE,
+    ENC_SRC_IDS,
+    ENC_SRC_LENGTHS,
+    ENCODER_FILE,
+    state_input_name,
+)
+
+
+def pad_batch(seqs: list[list[int]], *, pad_id: int) -> tuple[np.ndarray, np.ndarray]:
+    """-> ids (B, S) int64 padded with pad_id, lengths (B,) int64."""
+    lengths = np.array([len(s) for s in seqs], dtype=np.int64)
+    ids = np.full((len(seqs), int(lengths.max())), pad_id, dtype=np.int64)
+    for b, s in enumerate(seqs):
+        ids[b, : len(s)] = s
+    return ids, lengths
+
+
+class OrtSeq2Seq:
+    """Encoder and decoder-step sessions on the CPU execution provider."""
+
+    def __init__(self, bundle_dir: Path, *, threads: int = 2) -> None:
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.log_severity_level = 3
+        providers = ["CPUExecutionProvider"]
+        self.encoder = ort.InferenceSession(
+            str(bundle_dir / ENCODER_FILE), options, providers=providers
+        )
+        self.decoder = ort.InferenceSession(
+            str(bundle_dir / DECODER_FILE), options, providers=providers
+        )
+
+    def encode(self, src_ids: np.ndarray, src_lengths: np.ndarray) -> tuple[np.ndarray, ...]:
+        """-> memory (B, S, H), then one array per state (B, H)."""
+        feeds = {ENC_SRC_IDS: src_ids, ENC_SRC_LENGTHS: src_lengths}
+        return tuple(self.encoder.run(None, feeds))
+
+    def step(
+        self, prev_ids: np.ndarray, memory: np.ndarray, src_mask: np.ndarray,
+        states: tuple[np.ndarray, ...],
+    ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, ...]]:
+        """-> log_probs (B, V), attention (B, S), new states."""
+        feeds = {DEC_PREV_IDS: prev_ids, DEC_MEMORY: memory, DEC_SRC_MASK: src_mask}
+        feeds |= {state_input_name(n): s for n, s in zip(STATE_NAMES, states, strict=True)}
+        log_probs, attention, *new_states = self.decoder.run(None, feeds)
+        return log_probs, attention, tuple(new_states)
+
+    def greedy(
+        self, src: list[list[int]], *, max_length: int, pad_id: int, bos_id: int, eos_id: int
+    ) -> list[list[int]]:
+        """Greedy decode; each row's ids end at (and include) EOS or stop at max_length."""
+        src_ids, src_lengths = pad_batch(src, pad_id=pad_id)
+        memory, *states = self.encode(src_ids, src_lengths)
+        mask = np.arange(src_ids.shape[1])[None, :] < src_lengths[:, None]  # (B, S)
+        prev = np.full(len(src), bos_id, dtype=np.int64)
+        finished = np.zeros(len(src), dtype=bool)
+        out: list[list[int]] = [[] for _ in src]
+        state_tuple = tuple(states)
+        for _ in range(max_length):
+            log_probs, _, state_tuple = self.step(prev, memory, mask, state_tuple)
+            prev = log_probs.argmax(axis=1).astype(np.int64)
+            for b in np.flatnonzero(~finished):
+                out[b].append(int(prev[b]))
+            finished |= prev == eos_id
+            if finished.all():
+                break
+        return out

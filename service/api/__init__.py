@@ -1,0 +1,1 @@
+"""The gRPC front end: servicers, status mapping, interceptors. Knows nothing of onnxruntime."""

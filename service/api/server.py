@@ -1,0 +1,147 @@
+"""Assemble and run the gRPC server: models, servicer, health, reflection, metrics, drain."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
+from grpc_reflection.v1alpha import reflection
+
+from service.api.gen.seq2seq.v1 import seq2seq_pb2 as pb
+from service.api.gen.seq2seq.v1 import seq2seq_pb2_grpc as pb_grpc
+from service.api.interceptors import MetricsInterceptor
+from service.api.servicer import Seq2SeqServicer
+from service.engine.inference import InferenceService, Limits
+from service.engine.repository import RepositoryScan, scan_repository
+from service.engine.runtime import RuntimeOptions
+from service.engine.scheduler import SchedulerConfig
+from service.metrics import Metrics
+from service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Seq2Seq"].full_name
+
+
+class StartupError(RuntimeError):
+    """The server cannot start as configured (e.g. a GPU was required and is missing)."""
+
+
+def runtime_options(settings: Settings) -> RuntimeOptions:
+    return RuntimeOptions(
+        providers=settings.providers,
+        cuda_device_id=settings.cuda_device_id,
+        intra_op_threads=settings.intra_op_threads,
+        inter_op_threads=settings.inter_op_threads,
+    )
+
+
+class Seq2SeqServer:
+    """One server instance; tests create it on port 0 and read `port` / `metrics_port`."""
+
+    def __init__(self, settings: Settings, metrics: Metrics | None = None) -> None:
+        self.settings = settings
+        self.metrics = metrics or Metrics()
+        self.inference = InferenceService(
+            Limits(max_input_chars=settings.max_input_chars, max_beam_size=settings.max_beam_size),
+            SchedulerConfig(
+                max_batch_size=settings.max_batch_size,
+                max_queue_size=settings.max_queue_size,
+                max_queue_delay=settings.max_queue_delay,
+            ),
+        )
+        self.health = HealthServicer()
+        self.scan = RepositoryScan()
+        self.port = 0
+        self.metrics_port = 0
+        self._server: grpc.aio.Server | None = None
+        self._metrics_http = None
+        self._stopped = asyncio.Event()
+
+    def _load_models(self) -> None:
+        self.scan = scan_repository(self.settings.model_repository, runtime_options(self.settings))
+        self.metrics.bundles_refused.set(len(self.scan.refused))
+        for bundle in self.scan.loaded:
+            if self.settings.require_gpu and bundle.runtime.provider != "CUDAExecutionProvider":
+                raise StartupError(
+                    f"require_gpu is set but {bundle.manifest.name} v{bundle.manifest.version} "
+                    f"runs on {bundle.runtime.provider}; check the CUDA and cuDNN libraries"
+                )
+            self.inference.add_model(bundle, self.metrics.observer(bundle.manifest.name))
+            self.metrics.model_loaded(bundle.manifest, bundle.runtime.provider)
+
+    async def start(self) -> None:
+        self._load_models()
+        settings = self.settings
+        server = grpc.aio.server(
+            interceptors=[MetricsInterceptor(self.metrics)],
+            maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
+            options=[
+                ("grpc.max_receive_message_length", settings.max_message_bytes),
+                ("grpc.max_send_message_length", settings.max_message_bytes),
+            ],
+        )
+        pb_grpc.add_Seq2SeqServicer_to_server(Seq2SeqServicer(self.inference, self.metrics), server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        reflection.enable_server_reflection(
+            (
+                SERVICE_NAME,
+                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                reflection.SERVICE_NAME,
+            ),
+            server,
+        )
+        self.port = server.add_insecure_port(f"{settings.host}:{settings.port}")
+        if self.port == 0:
+            raise StartupError(f"cannot bind the gRPC port {settings.host}:{settings.port}")
+        await server.start()
+        self._server = server
+        statuses = health_pb2.HealthCheckResponse
+        status = statuses.SERVING if self.inference.models.all() else statuses.NOT_SERVING
+        await self.health.set("", status)
+        await self.health.set(SERVICE_NAME, status)
+        self.metrics_port = self.metrics.serve_http(settings.metrics_host, settings.metrics_port)
+        log.info(
+            "serving %d model(s) on %s:%d, metrics on %s:%d; %d bundle(s) refused",
+            len(self.inference.models.all()),
+            settings.host,
+            self.port,
+            settings.metrics_host,
+            self.metrics_port,
+            len(self.scan.refused),
+        )
+
+    async def drain_and_stop(self, grace: float | None = None) -> None:
+        """Health NOT_SERVING, new calls UNAVAILABLE, in-flight calls finish within `grace`."""
+        grace = self.settings.drain_grace_period if grace is None else grace
+        await self.health.enter_graceful_shutdown()
+        await self.inference.drain(grace)
+        if self._server is not None:
+            await self._server.stop(grace=1.0)
+        self._stopped.set()
+
+    async def wait(self) -> None:
+        await self._stopped.wait()
+
+
+async def serve(settings: Settings) -> None:
+    """Run until SIGTERM or SIGINT, then drain."""
+    server = Seq2SeqServer(settings)
+    await server.start()
+    loop = asyncio.get_running_loop()
+    draining: list[asyncio.Task[None]] = []
+
+    def on_signal(signum: int) -> None:
+        if draining:
+            return
+        log.info("signal %d: draining for up to %.1f s", signum, settings.drain_grace_period)
+        draining.append(loop.create_task(server.drain_and_stop()))
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
+    await server.wait()
+    log.info("stopped")

@@ -1,0 +1,248 @@
+"""The model bundle contract shared by `model_export` (writes) and `service` (loads).
+
+A model repository is `MODEL_REPO/<name>/<version>/` holding `bundle.json`, `encoder.onnx`,
+`decoder.onnx` and `tokenizer.json`. This module imports nothing but pydantic and the
+standard library so that the export tools can depend on it without pulling in the server.
+
+ONNX graph contract (names are fixed; all batch and length axes are dynamic):
+  encoder.onnx  in : src_ids int64 (B, S), src_lengths int64 (B,)
+                out: memory float (B, S, H), then `init_<state>` for every state tensor
+  decoder.onnx  in : prev_ids int64 (B,), memory float (B, S, H), src_mask bool (B, S),
+                     then `state_<state>` for every state tensor
+                out: log_probs float32 (B, V), attention float32 (B, S),
+                     then `new_state_<state>` for every state tensor
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+BUNDLE_SCHEMA_VERSION = 1
+MANIFEST_FILE = "bundle.json"
+ENCODER_FILE = "encoder.onnx"
+DECODER_FILE = "decoder.onnx"
+TOKENIZER_FILE = "tokenizer.json"
+REQUIRED_FILES = (ENCODER_FILE, DECODER_FILE, TOKENIZER_FILE)
+
+# Encoder graph names.
+ENC_SRC_IDS = "src_ids"
+ENC_SRC_LENGTHS = "src_lengths"
+ENC_MEMORY = "memory"
+# Decoder graph names.
+DEC_PREV_IDS = "prev_ids"
+DEC_MEMORY = "memory"
+DEC_SRC_MASK = "src_mask"
+DEC_LOG_PROBS = "log_probs"
+DEC_ATTENTION = "attention"
+
+# The separator token text that joins question and context for the answer task.
+ANSWER_SEPARATOR_TOKEN = "<sep>"
+# The token an answer model emits when the context does not hold the answer.
+NO_ANSWER_TOKEN = "<noans>"
+
+Task = Literal["translate", "summarize", "answer"]
+Precision = Literal["fp32", "fp16", "int8"]
+
+
+def init_state_name(state: str) -> str:
+    """Encoder output that holds the decoder's initial value of `state`."""
+    return f"init_{state}"
+
+
+def state_input_name(state: str) -> str:
+    """Decoder input carrying `state` into a step."""
+    return f"state_{state}"
+
+
+def state_output_name(state: str) -> str:
+    """Decoder output carrying `state` out of a step."""
+    return f"new_state_{state}"
+
+
+def answer_source_text(question: str, context: str) -> str:
+    """The one way a (question, context) pair becomes an answer model's source text."""
+    return f"{question.strip()} {ANSWER_SEPARATOR_TOKEN} {context.strip()}"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LanguagePair(_Strict):
+    source: str = Field(min_length=2, max_length=8, description="ISO 639-1 code, e.g. 'en'")
+    target: str = Field(min_length=2, max_length=8, description="ISO 639-1 code, e.g. 'fr'")
+
+
+class AttentionSpec(_Strict):
+    """Which member of the attention family the decoder uses."""
+
+    kind: Literal["soft", "hard", "none"] = "soft"  # none: the no-attention baseline
+    scope: Literal["global", "local"] = "global"
+    window: int | None = Field(default=None, ge=1, description="half-width D of a local window")
+    score: Literal["dot", "general", "additive", "cosine", "scaled_dot"] = "general"
+
+    @model_validator(mode="after")
+    def _window_iff_local(self) -> AttentionSpec:
+        if self.scope == "local" and self.window is None:
+            raise ValueError("attention.scope 'local' needs attention.window")
+        if self.scope == "global" and self.window is not None:
+            raise ValueError("attention.window is only valid with scope 'local'")
+        return self
+
+
+class SpecialTokens(_Strict):
+    pad_id: int = Field(ge=0)
+    bos_id: int = Field(ge=0)
+    eos_id: int = Field(ge=0)
+    unk_id: int = Field(ge=0)
+    sep_id: int | None = Field(default=None, ge=0)  # answer: joins question and context
+    no_answer_id: int | None = Field(default=None, ge=0)  # answer: "not in the context"
+
+
+class StateTensor(_Strict):
+    """One recurrent or cached decoder state carried from step to step."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    batch_axis: int = Field(ge=0, description="axis to gather on when beams are reordered")
+
+
+class DataProvenance(_Strict):
+    source: str  # human description of the public text used
+    snapshot: str  # e.g. "Debian bookworm main, Translation-fr fetched 2026-11-26"
+    dataset_sha256: str  # sha256 of the prepared dataset manifest
+    split: str = "stable hash of the package name: test 10%, valid 5%, train 85%"
+    counts: dict[str, int] = Field(default_factory=dict)  # split -> examples
+
+
+class Evaluation(_Strict):
+    """Figures on the held-out test split, beside trivial baselines."""
+
+    split: Literal["test"] = "test"
+    num_examples: int = Field(ge=0)
+    metrics: dict[str, float]  # e.g. {"bleu": 12.3, "chrf": 40.1}
+    baselines: dict[str, dict[str, float]] = Field(default_factory=dict)  # name -> metrics
+    decoding: str = "greedy"
+    data: DataProvenance
+
+
+class BundleManifest(_Strict):
+    """Everything the server must know about a bundle before it loads a single file."""
+
+    schema_version: Literal[1] = BUNDLE_SCHEMA_VERSION
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+    version: int = Field(ge=1)
+    task: Task
+    languages: LanguagePair | None = None
+    architecture: Literal["rnn", "transformer"]
+    cell: Literal["gru", "lstm"] | None = None
+    attention: AttentionSpec
+    special_tokens: SpecialTokens
+    vocab_size: int = Field(ge=8)
+    hidden_size: int = Field(ge=1)
+    max_source_length: int = Field(ge=1, description="tokens, including EOS")
+    max_target_length: int = Field(ge=1, description="tokens, including EOS")
+    precision: Precision = "fp32"
+    states: tuple[StateTensor, ...]
+    evaluation: Evaluation | None = None
+    training: dict[str, object] = Field(default_factory=dict)  # config and run summary
+    created_at: str = ""
+    files: dict[str, str]  # file name -> sha256 hex digest
+
+    @model_validator(mode="after")
+    def _consistent(self) -> BundleManifest:
+        if self.task == "translate" and self.languages is None:
+            raise ValueError("a translate bundle must name its languages (source, target)")
+        if self.task != "translate" and self.languages is not None:
+            raise ValueError(f"languages is only valid for translate, not {self.task}")
+        if self.architecture == "rnn" and self.cell is None:
+            raise ValueError("an rnn bundle must name its cell (gru or lstm)")
+        if self.task == "answer" and (
+            self.special_tokens.sep_id is None or self.special_tokens.no_answer_id is None
+        ):
+            raise ValueError("an answer bundle needs special_tokens.sep_id and no_answer_id")
+        missing = [f for f in REQUIRED_FILES if f not in self.files]
+        if missing:
+            raise ValueError(f"files lacks checksums for {', '.join(missing)}")
+        names = [s.name for s in self.states]
+        if len(set(names)) != len(names):
+            raise ValueError(f"duplicate state names in {names}")
+        return self
+
+    @field_validator("files")
+    @classmethod
+    def _hex_digests(cls, files: dict[str, str]) -> dict[str, str]:
+        for name, digest in files.items():
+            if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+                raise ValueError(f"files[{name!r}] is not a lowercase sha256 hex digest")
+        return files
+
+
+class BundleError(ValueError):
+    """A bundle that must not be served; the message names the file and the problem."""
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_manifest(bundle_dir: Path) -> BundleManifest:
+    """Parse and validate `bundle.json`; raise BundleError naming the file on any problem."""
+    path = bundle_dir / MANIFEST_FILE
+    if not path.is_file():
+        raise BundleError(f"{path}: missing manifest")
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BundleError(f"{path}: not valid JSON: {exc}") from exc
+    try:
+        manifest = BundleManifest.model_validate(raw)
+    except ValueError as exc:
+        raise BundleError(f"{path}: invalid manifest: {exc}") from exc
+    if bundle_dir.name != str(manifest.version):
+        raise BundleError(
+            f"{path}: version {manifest.version} does not match its folder '{bundle_dir.name}'"
+        )
+    if bundle_dir.parent.name != manifest.name:
+        raise BundleError(
+            f"{path}: name '{manifest.name}' does not match its folder '{bundle_dir.parent.name}'"
+        )
+    return manifest
+
+
+def verify_checksums(bundle_dir: Path, manifest: BundleManifest) -> None:
+    """Raise BundleError naming the first file that is missing or differs from the manifest."""
+    for name, expected in sorted(manifest.files.items()):
+        path = bundle_dir / name
+        if not path.is_file():
+            raise BundleError(f"{path}: listed in {MANIFEST_FILE} but missing")
+        actual = sha256_file(path)
+        if actual != expected:
+            raise BundleError(
+                f"{path}: sha256 {actual[:12]}… differs from {MANIFEST_FILE} ({expected[:12]}…)"
+            )
+
+
+def write_manifest(bundle_dir: Path, manifest_fields: dict[str, object]) -> BundleManifest:
+    """Checksum every file in `bundle_dir`, validate, and write `bundle.json` last.
+
+    Writing the manifest last means a half-written bundle has no manifest and is ignored.
+    """
+    files = {
+        p.name: sha256_file(p)
+        for p in sorted(bundle_dir.iterdir())
+        if p.is_file() and p.name != MANIFEST_FILE
+    }
+    manifest = BundleManifest.model_validate({**manifest_fields, "files": files})
+    tmp = bundle_dir / (MANIFEST_FILE + ".tmp")
+    tmp.write_text(manifest.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    tmp.replace(bundle_dir / MANIFEST_FILE)
+    return manifest

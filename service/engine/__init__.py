@@ -1,0 +1,1 @@
+"""The inference engine: tokenize, schedule, run, decode. Knows nothing of gRPC."""

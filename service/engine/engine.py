@@ -1,0 +1,208 @@
+"""One model's engine: `step()` glues schedule -> encode/join -> decode step -> update.
+
+The engine runs on its own thread (see `EngineThread`); onnxruntime releases the GIL
+while it computes, so the event loop keeps serving while a batch decodes.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Protocol
+
+import numpy as np
+
+from service.bundle import BundleManifest
+from service.engine.batch import BatchArrays, RunningBatch
+from service.engine.decoding import greedy
+from service.engine.requests import Request, RequestStatus, TokenEvent
+from service.engine.runtime import OnnxSeq2Seq
+from service.engine.scheduler import Scheduler
+from service.errors import Unavailable
+
+log = logging.getLogger(__name__)
+
+
+class EngineObserver(Protocol):
+    """What the engine reports; `service.metrics` implements it with Prometheus."""
+
+    def encoder_batch(self, size: int, seconds: float, tokens: int) -> None: ...
+
+    def decoder_step(self, size: int, seconds: float) -> None: ...
+
+    def request_admitted(self, queue_seconds: float) -> None: ...
+
+    def request_finished(self, status: RequestStatus, output_tokens: int) -> None: ...
+
+    def queue_depth(self, waiting: int, running: int) -> None: ...
+
+    def model_failure(self) -> None: ...
+
+
+class ModelEngine:
+    """Continuous-batching greedy decoder over one bundle's onnxruntime sessions."""
+
+    def __init__(
+        self,
+        model: OnnxSeq2Seq,
+        scheduler: Scheduler,
+        observer: EngineObserver,
+    ) -> None:
+        self._model = model
+        self._manifest: BundleManifest = model.manifest
+        self._scheduler = scheduler
+        self._observer = observer
+        self._batch = RunningBatch({s.name: s.batch_axis for s in self._manifest.states})
+
+    @property
+    def num_running(self) -> int:
+        return len(self._batch)
+
+    @property
+    def scheduler(self) -> Scheduler:
+        return self._scheduler
+
+    def step(self) -> None:
+        """One iteration: admit and encode newcomers, run one decoder step, retire rows."""
+        admission = self._scheduler.admit(len(self._batch))
+        for request, reason in admission.dropped:
+            request.finish(reason)
+            self._observer.request_finished(reason, 0)
+        try:
+            if admission.admitted:
+                self._encode_and_join(list(admission.admitted))
+            if len(self._batch):
+                self._decode_step()
+        except Exception:
+            manifest = self._manifest
+            log.exception("model %s v%d failed a batch", manifest.name, manifest.version)
+            self._observer.model_failure()
+            self._fail_running(list(admission.admitted))
+        self._observer.queue_depth(self._scheduler.queue_depth, len(self._batch))
+
+    def _fail_running(self, admitted: list[Request]) -> None:
+        for request in [*self._batch.requests, *admitted]:
+            request.finish(RequestStatus.FAILED)
+            self._observer.request_finished(RequestStatus.FAILED, len(request.output_ids))
+        self._batch.keep(np.arange(0))
+
+    def _encode_and_join(self, requests: list[Request]) -> None:
+        now = time.monotonic()
+        lengths = np.array([r.source_length for r in requests], dtype=np.int64)
+        longest = int(lengths.max())
+        src_ids = np.full((len(requests), longest), self._manifest.special_tokens.pad_id, np.int64)
+        for row, request in enumerate(requests):
+            src_ids[row, : request.source_length] = request.source_ids
+            request.admitted_at = now
+            request.status = RequestStatus.RUNNING
+            self._observer.request_admitted(now - request.arrival)
+        started = time.perf_counter()
+        encoded = self._model.encode(src_ids, lengths)
+        seconds = time.perf_counter() - started
+        self._observer.encoder_batch(len(requests), seconds, int(lengths.sum()))
+        for request in requests:
+            request.compute_seconds += seconds
+        self._batch.join(
+            requests,
+            BatchArrays(
+                memory=encoded.memory,
+                src_mask=np.arange(longest)[None, :] < lengths[:, None],
+                prev_ids=np.full(len(requests), self._manifest.special_tokens.bos_id, np.int64),
+                states=encoded.states,
+            ),
+        )
+
+    def _decode_step(self) -> None:
+        arrays = self._batch.arrays
+        assert arrays is not None
+        started = time.perf_counter()
+        out = self._model.step(arrays.prev_ids, arrays.memory, arrays.src_mask, arrays.states)
+        seconds = time.perf_counter() - started
+        self._observer.decoder_step(len(self._batch), seconds)
+        if out.log_probs.shape[0] != len(self._batch):
+            raise RuntimeError(
+                f"decoder returned {out.log_probs.shape[0]} rows for a batch of {len(self._batch)}"
+            )
+        choice = greedy(out.log_probs)
+        self._batch.advance(choice.token_ids, out.states)
+        keep = self._update_requests(choice.token_ids, choice.log_probs, out.attention, seconds)
+        if keep.size != len(self._batch):
+            self._batch.keep(keep)
+
+    def _update_requests(
+        self,
+        token_ids: np.ndarray,
+        log_probs: np.ndarray,
+        attention: np.ndarray,
+        seconds: float,
+    ) -> np.ndarray:
+        """The one loop over a step's rows: record, stream, and decide who stays."""
+        eos_id = self._manifest.special_tokens.eos_id
+        now = time.monotonic()
+        ids = token_ids.tolist()
+        scores = log_probs.tolist()
+        keep: list[int] = []
+        for row, request in enumerate(self._batch.requests):
+            request.compute_seconds += seconds
+            token_id = ids[row]
+            abandoned = request.abandoned_status(now)
+            if abandoned is not None:
+                request.finish(abandoned)
+                self._observer.request_finished(abandoned, len(request.output_ids))
+                continue
+            if token_id == eos_id:
+                request.finish(RequestStatus.FINISHED_EOS)
+                self._observer.request_finished(request.status, len(request.output_ids))
+                continue
+            request.output_ids.append(token_id)
+            request.output_scores.append(scores[row])
+            if request.params.return_attention:
+                request.attention_rows.append(attention[row, : request.source_length].copy())
+            request.listener.on_token(
+                TokenEvent(
+                    index=len(request.output_ids) - 1, token_id=token_id, log_prob=scores[row]
+                )
+            )
+            if len(request.output_ids) >= request.params.max_output_tokens:
+                request.finish(RequestStatus.FINISHED_LENGTH)
+                self._observer.request_finished(request.status, len(request.output_ids))
+                continue
+            keep.append(row)
+        return np.asarray(keep, dtype=np.int64)
+
+    def abort_all(self, message: str) -> None:
+        """Refuse everything waiting or running (the engine is stopping)."""
+        for request in [*self._scheduler.drain_waiting(), *self._batch.requests]:
+            if not request.status.is_finished:
+                request.status = RequestStatus.FAILED
+                request.listener.on_error(Unavailable(message))
+        self._batch.keep(np.arange(0))
+
+
+class EngineThread:
+    """Runs one ModelEngine's loop on a daemon thread until stopped."""
+
+    def __init__(self, engine: ModelEngine, name: str, idle_poll_seconds: float = 0.5) -> None:
+        self.engine = engine
+        self._stop = threading.Event()
+        self._idle_poll = idle_poll_seconds
+        self._thread = threading.Thread(target=self._run, name=f"engine-{name}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        scheduler = self.engine.scheduler
+        while not self._stop.is_set():
+            scheduler.wait_for_work(self.engine.num_running, self._stop, self._idle_poll)
+            if self._stop.is_set():
+                break
+            self.engine.step()
+        self.engine.abort_all("the model was unloaded while this request was in flight")
+
+    def stop(self, timeout: float) -> None:
+        """Stop after the current step; anything still queued or running is refused."""
+        self._stop.set()
+        self.engine.scheduler.wake()
+        self._thread.join(timeout)

@@ -1,0 +1,350 @@
+"""The transport-neutral data plane: validate, tokenize, run, detokenize.
+
+Both the gRPC servicer and any later front end (HTTP, batch CLI) call this class; it
+knows nothing of protobuf. Every refusal is a ServiceError that names the request field.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from service.bundle import Task, answer_source_text
+from service.engine import async_bridge
+from service.engine.engine import EngineObserver
+from service.engine.models import ModelTable, ServedModel
+from service.engine.repository import LoadedBundle
+from service.engine.requests import (
+    FINISH_REASONS,
+    DecodeParams,
+    GenerationOutput,
+    Request,
+    TokenEvent,
+)
+from service.engine.scheduler import SchedulerConfig
+from service.errors import Expired, InvalidArgument
+
+
+@dataclass(frozen=True)
+class DecodingOptions:
+    """What a caller may ask of decoding; zero values mean the server's default."""
+
+    model: str = ""
+    model_version: int = 0
+    beam_size: int = 0
+    n_best: int = 0
+    max_output_tokens: int = 0
+    length_penalty: float = 0.0
+    return_attention: bool = False
+    return_scores: bool = False
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_input_chars: int  # longest text or context accepted
+    max_beam_size: int  # largest beam accepted
+
+
+@dataclass(frozen=True)
+class Hypothesis:
+    text: str
+    score: float  # sum of token log-probabilities
+    target_tokens: tuple[str, ...]
+    token_scores: tuple[float, ...]  # empty unless asked
+    attention: np.ndarray | None  # (T, S) when asked
+    finish_reason: str  # "eos" | "length"
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    name: str
+    version: int
+    provider: str
+
+
+@dataclass(frozen=True)
+class Generation:
+    hypotheses: tuple[Hypothesis, ...]
+    source_tokens: tuple[str, ...]
+    model: ModelRef
+    queue_seconds: float
+    compute_seconds: float
+    total_seconds: float
+    answerable: bool = True  # False: an answer model said the context lacks the answer
+
+
+@dataclass(frozen=True)
+class StreamToken:
+    index: int  # position in the output
+    token: str  # the piece as the tokenizer spells it
+    text: str  # the decoded output so far
+    log_prob: float
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    model: ServedModel
+    request: Request
+    source_tokens: tuple[str, ...]
+    started: float
+
+
+def _require_text(value: str, field: str, limit: int) -> str:
+    if not value or not value.strip():
+        raise InvalidArgument(f"{field} is empty; send some text", field=field)
+    if len(value) > limit:
+        raise InvalidArgument(
+            f"{field} has {len(value)} characters; the limit is {limit}", field=field
+        )
+    return value
+
+
+class InferenceService:
+    """The served models behind three tasks; one instance per server."""
+
+    def __init__(self, limits: Limits, scheduler_config: SchedulerConfig) -> None:
+        self._limits = limits
+        self._scheduler_config = scheduler_config
+        self.models = ModelTable()
+
+    def add_model(self, bundle: LoadedBundle, observer: EngineObserver) -> ServedModel:
+        """Start serving a loaded bundle on its own scheduler and engine thread."""
+        return self.models.add(bundle, self._scheduler_config, observer)
+
+    # --- the three tasks -------------------------------------------------------------
+    async def translate(
+        self,
+        text: str,
+        source: str,
+        target: str,
+        options: DecodingOptions,
+        deadline: float | None = None,
+    ) -> Generation:
+        prepared = self._prepare_translate(text, source, target, options, deadline, stream=False)
+        return await self._run(prepared)
+
+    async def summarize(
+        self, text: str, options: DecodingOptions, deadline: float | None = None
+    ) -> Generation:
+        prepared = self._prepare_summarize(text, options, deadline, stream=False)
+        return await self._run(prepared)
+
+    async def answer(
+        self,
+        question: str,
+        context: str,
+        options: DecodingOptions,
+        deadline: float | None = None,
+    ) -> Generation:
+        prepared = self._prepare_answer(question, context, options, deadline, stream=False)
+        return await self._run(prepared)
+
+    def translate_stream(
+        self,
+        text: str,
+        source: str,
+        target: str,
+        options: DecodingOptions,
+        deadline: float | None = None,
+    ) -> AsyncIterator[StreamToken | Generation]:
+        prepared = self._prepare_translate(text, source, target, options, deadline, stream=True)
+        return self._stream(prepared)
+
+    def summarize_stream(
+        self, text: str, options: DecodingOptions, deadline: float | None = None
+    ) -> AsyncIterator[StreamToken | Generation]:
+        return self._stream(self._prepare_summarize(text, options, deadline, stream=True))
+
+    def answer_stream(
+        self,
+        question: str,
+        context: str,
+        options: DecodingOptions,
+        deadline: float | None = None,
+    ) -> AsyncIterator[StreamToken | Generation]:
+        prepared = self._prepare_answer(question, context, options, deadline, stream=True)
+        return self._stream(prepared)
+
+    # --- preparing ---------------------------------------------------------------------
+    def _prepare_translate(
+        self,
+        text: str,
+        source: str,
+        target: str,
+        options: DecodingOptions,
+        deadline: float | None,
+        stream: bool,
+    ) -> _Prepared:
+        source = (source or "en").strip().lower()
+        target = target.strip().lower()
+        if not target:
+            raise InvalidArgument(
+                "target_language is empty; name one, e.g. 'fr'", field="target_language"
+            )
+        _require_text(text, "text", self._limits.max_input_chars)
+        name = options.model or self.models.default_for("translate", source, target)
+        model = self.models.get("translate", name, options.model_version)
+        languages = model.bundle.manifest.languages
+        if languages is not None and (languages.source, languages.target) != (source, target):
+            raise InvalidArgument(
+                f"model '{name}' translates {languages.source}->{languages.target}, "
+                f"not {source}->{target}",
+                field="target_language",
+            )
+        return self._prepare(model, text, "text", options, deadline, stream)
+
+    def _prepare_summarize(
+        self, text: str, options: DecodingOptions, deadline: float | None, stream: bool
+    ) -> _Prepared:
+        _require_text(text, "text", self._limits.max_input_chars)
+        return self._prepare(
+            self._model_for("summarize", options), text, "text", options, deadline, stream
+        )
+
+    def _prepare_answer(
+        self,
+        question: str,
+        context: str,
+        options: DecodingOptions,
+        deadline: float | None,
+        stream: bool,
+    ) -> _Prepared:
+        _require_text(question, "question", self._limits.max_input_chars)
+        _require_text(context, "context", self._limits.max_input_chars)
+        source = answer_source_text(question, context)
+        return self._prepare(
+            self._model_for("answer", options), source, "context", options, deadline, stream
+        )
+
+    def _model_for(self, task: Task, options: DecodingOptions) -> ServedModel:
+        name = options.model or self.models.default_for(task)
+        return self.models.get(task, name, options.model_version)
+
+    def _decode_params(self, model: ServedModel, options: DecodingOptions) -> DecodeParams:
+        limit = model.bundle.manifest.max_target_length
+        if options.beam_size > self._limits.max_beam_size:
+            raise InvalidArgument(
+                f"options.beam_size {options.beam_size} is above this server's cap of "
+                f"{self._limits.max_beam_size}",
+                field="options.beam_size",
+            )
+        if options.beam_size > 1:
+            raise InvalidArgument(
+                "options.beam_size > 1 (beam search) is not served yet; use 0 or 1 (greedy)",
+                field="options.beam_size",
+            )
+        if options.n_best > max(1, options.beam_size):
+            raise InvalidArgument(
+                f"options.n_best {options.n_best} exceeds the beam size "
+                f"{max(1, options.beam_size)}",
+                field="options.n_best",
+            )
+        if options.max_output_tokens > limit:
+            raise InvalidArgument(
+                f"options.max_output_tokens {options.max_output_tokens} is above model "
+                f"'{model.name}' limit of {limit}",
+                field="options.max_output_tokens",
+            )
+        if not math.isfinite(options.length_penalty) or options.length_penalty < 0:
+            raise InvalidArgument(
+                "options.length_penalty must be a finite number >= 0",
+                field="options.length_penalty",
+            )
+        return DecodeParams(
+            max_output_tokens=options.max_output_tokens or limit,
+            return_attention=options.return_attention,
+            return_scores=options.return_scores,
+        )
+
+    def _prepare(
+        self,
+        model: ServedModel,
+        text: str,
+        field: str,
+        options: DecodingOptions,
+        deadline: float | None,
+        stream: bool,
+    ) -> _Prepared:
+        started = time.monotonic()
+        params = self._decode_params(model, options)
+        encoded = model.bundle.tokenizer.encode(
+            text, max_tokens=model.bundle.manifest.max_source_length, field=field
+        )
+        if deadline is not None and deadline <= started:
+            raise Expired("the deadline had already passed when the request arrived")
+        request = Request(
+            request_id=uuid.uuid4().hex,
+            source_ids=np.asarray(encoded.ids, dtype=np.int64),
+            params=params,
+            listener=async_bridge.new_listener(stream),
+            deadline=deadline,
+            arrival=started,
+        )
+        return _Prepared(
+            model=model, request=request, source_tokens=encoded.tokens, started=started
+        )
+
+    # --- running -----------------------------------------------------------------------
+    async def _run(self, prepared: _Prepared) -> Generation:
+        output = await async_bridge.run_request(prepared.model.scheduler, prepared.request)
+        return self._generation(prepared, output)
+
+    async def _stream(self, prepared: _Prepared) -> AsyncIterator[StreamToken | Generation]:
+        tokenizer = prepared.model.bundle.tokenizer
+        so_far: list[int] = []
+        async for item in async_bridge.stream_request(prepared.model.scheduler, prepared.request):
+            if isinstance(item, TokenEvent):
+                so_far.append(item.token_id)
+                yield StreamToken(
+                    index=item.index,
+                    token=tokenizer.id_to_token(item.token_id),
+                    text=tokenizer.decode(so_far),
+                    log_prob=item.log_prob,
+                )
+            else:
+                yield self._generation(prepared, item)
+
+    def _generation(self, prepared: _Prepared, output: GenerationOutput) -> Generation:
+        bundle = prepared.model.bundle
+        tokenizer = bundle.tokenizer
+        no_answer_id = bundle.manifest.special_tokens.no_answer_id
+        answerable = not (
+            bundle.manifest.task == "answer" and output.token_ids[:1] == (no_answer_id,)
+        )
+        params = prepared.request.params
+        hypothesis = Hypothesis(
+            text=tokenizer.decode(output.token_ids) if answerable else "",
+            score=float(sum(output.token_scores)),
+            target_tokens=tuple(tokenizer.id_to_token(i) for i in output.token_ids),
+            token_scores=output.token_scores if params.return_scores else (),
+            attention=output.attention if params.return_attention else None,
+            finish_reason=FINISH_REASONS[output.status],
+        )
+        return Generation(
+            hypotheses=(hypothesis,),
+            source_tokens=prepared.source_tokens,
+            model=ModelRef(
+                name=bundle.manifest.name,
+                version=bundle.manifest.version,
+                provider=bundle.runtime.provider,
+            ),
+            queue_seconds=output.queue_seconds,
+            compute_seconds=output.compute_seconds,
+            total_seconds=time.monotonic() - prepared.started,
+            answerable=answerable,
+        )
+
+    # --- lifecycle ---------------------------------------------------------------------
+    async def drain(self, grace_seconds: float) -> None:
+        """Refuse new work, let in-flight requests finish within the grace period, stop."""
+        self.models.close_all()
+        deadline = time.monotonic() + grace_seconds
+        while not self.models.all_idle() and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        self.models.stop_all(timeout=1.0)

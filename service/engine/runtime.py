@@ -1,0 +1,183 @@
+"""onnxruntime sessions for one bundle: the encoder and the one-step decoder.
+
+This is the only module under `service/` that imports onnxruntime. It checks each graph's
+inputs and outputs against the manifest before anything is served, and reports the
+execution provider each session really got (onnxruntime silently falls back to CPU when
+CUDA cannot be loaded).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from service import bundle as contract
+from service.bundle import BundleError, BundleManifest
+
+log = logging.getLogger(__name__)
+
+_PROVIDER_NAMES = {"cuda": "CUDAExecutionProvider", "cpu": "CPUExecutionProvider"}
+
+
+@dataclass(frozen=True)
+class RuntimeOptions:
+    providers: tuple[str, ...]  # "cuda" / "cpu" in order of preference
+    cuda_device_id: int = 0
+    intra_op_threads: int = 0  # 0 = onnxruntime's default
+    inter_op_threads: int = 0
+
+
+@dataclass(frozen=True)
+class EncoderOutput:
+    memory: np.ndarray  # (B, S, H) float
+    states: dict[str, np.ndarray]  # state name -> initial value, batch on its batch_axis
+
+
+@dataclass(frozen=True)
+class StepOutput:
+    log_probs: np.ndarray  # (B, V) float32
+    attention: np.ndarray  # (B, S) float32
+    states: dict[str, np.ndarray]  # state name -> updated value
+
+
+def _provider_list(options: RuntimeOptions) -> list[str | tuple[str, dict[str, object]]]:
+    available = set(ort.get_available_providers())
+    chosen: list[str | tuple[str, dict[str, object]]] = []
+    for short in options.providers:
+        name = _PROVIDER_NAMES[short]
+        if name not in available:
+            log.warning("execution provider %s is not in this onnxruntime build", name)
+            continue
+        if short == "cuda":
+            chosen.append((name, {"device_id": options.cuda_device_id}))
+        else:
+            chosen.append(name)
+    if not chosen:
+        raise BundleError(f"none of the providers {options.providers} is available")
+    return chosen
+
+
+def _session(path: Path, options: RuntimeOptions) -> ort.InferenceSession:
+    session_options = ort.SessionOptions()
+    session_options.intra_op_num_threads = options.intra_op_threads
+    session_options.inter_op_num_threads = options.inter_op_threads
+    session_options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    session_options.log_severity_level = 3  # our own log says which provider was used
+    try:
+        return ort.InferenceSession(
+            str(path), sess_options=session_options, providers=_provider_list(options)
+        )
+    except Exception as exc:  # onnxruntime raises several unrelated types here
+        raise BundleError(f"{path}: onnxruntime cannot load it: {exc}") from exc
+
+
+def _check_names(path: Path, kind: str, actual: list[str], expected: list[str]) -> None:
+    missing = [n for n in expected if n not in actual]
+    extra = [n for n in actual if n not in expected]
+    if missing or extra:
+        raise BundleError(
+            f"{path}: {kind} {actual} do not match the manifest's contract {expected}"
+            + (f"; missing {missing}" if missing else "")
+            + (f"; unexpected {extra}" if extra else "")
+        )
+
+
+class OnnxSeq2Seq:
+    """The two sessions of one bundle, called with numpy arrays."""
+
+    def __init__(self, bundle_dir: Path, manifest: BundleManifest, options: RuntimeOptions):
+        self.manifest = manifest
+        self.state_names = tuple(s.name for s in manifest.states)
+        encoder_path = bundle_dir / contract.ENCODER_FILE
+        decoder_path = bundle_dir / contract.DECODER_FILE
+        self._encoder = _session(encoder_path, options)
+        self._decoder = _session(decoder_path, options)
+        self._check_contract(encoder_path, decoder_path)
+        self.provider = self._decoder.get_providers()[0]
+        wanted = _PROVIDER_NAMES[options.providers[0]]
+        if self.provider != wanted:
+            log.warning(
+                "model %s v%d runs on %s, not the preferred %s",
+                manifest.name,
+                manifest.version,
+                self.provider,
+                wanted,
+            )
+        self._float_type = np.float16 if manifest.precision == "fp16" else np.float32
+
+    def _check_contract(self, encoder_path: Path, decoder_path: Path) -> None:
+        states = self.state_names
+        _check_names(
+            encoder_path,
+            "inputs",
+            [i.name for i in self._encoder.get_inputs()],
+            [contract.ENC_SRC_IDS, contract.ENC_SRC_LENGTHS],
+        )
+        _check_names(
+            encoder_path,
+            "outputs",
+            [o.name for o in self._encoder.get_outputs()],
+            [contract.ENC_MEMORY, *(contract.init_state_name(s) for s in states)],
+        )
+        _check_names(
+            decoder_path,
+            "inputs",
+            [i.name for i in self._decoder.get_inputs()],
+            [
+                contract.DEC_PREV_IDS,
+                contract.DEC_MEMORY,
+                contract.DEC_SRC_MASK,
+                *(contract.state_input_name(s) for s in states),
+            ],
+        )
+        _check_names(
+            decoder_path,
+            "outputs",
+            [o.name for o in self._decoder.get_outputs()],
+            [
+                contract.DEC_LOG_PROBS,
+                contract.DEC_ATTENTION,
+                *(contract.state_output_name(s) for s in states),
+            ],
+        )
+
+    def encode(self, src_ids: np.ndarray, src_lengths: np.ndarray) -> EncoderOutput:
+        """src_ids (B, S) int64 padded, src_lengths (B,) int64."""
+        names = [contract.ENC_MEMORY, *(contract.init_state_name(s) for s in self.state_names)]
+        outputs = self._encoder.run(
+            names, {contract.ENC_SRC_IDS: src_ids, contract.ENC_SRC_LENGTHS: src_lengths}
+        )
+        return EncoderOutput(
+            memory=outputs[0], states=dict(zip(self.state_names, outputs[1:], strict=True))
+        )
+
+    def step(
+        self,
+        prev_ids: np.ndarray,
+        memory: np.ndarray,
+        src_mask: np.ndarray,
+        states: dict[str, np.ndarray],
+    ) -> StepOutput:
+        """One decoder step for the whole batch: prev_ids (B,), memory (B,S,H), mask (B,S)."""
+        feeds = {
+            contract.DEC_PREV_IDS: prev_ids,
+            contract.DEC_MEMORY: memory,
+            contract.DEC_SRC_MASK: src_mask,
+        }
+        for name in self.state_names:
+            feeds[contract.state_input_name(name)] = states[name]
+        names = [
+            contract.DEC_LOG_PROBS,
+            contract.DEC_ATTENTION,
+            *(contract.state_output_name(s) for s in self.state_names),
+        ]
+        outputs = self._decoder.run(names, feeds)
+        return StepOutput(
+            log_probs=outputs[0].astype(np.float32, copy=False),
+            attention=outputs[1].astype(np.float32, copy=False),
+            states=dict(zip(self.state_names, outputs[2:], strict=True)),
+        )

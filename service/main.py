@@ -1,0 +1,70 @@
+"""`seq2seq-serve`: start the gRPC server on a model repository."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from service.api.server import StartupError, serve
+from service.settings import load_settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="seq2seq-serve",
+        description="Serve attention seq2seq bundles over gRPC (Translate, Summarize, Answer).",
+    )
+    parser.add_argument("--config", type=Path, help="YAML or JSON settings file")
+    parser.add_argument("--model-repository", type=Path, help="folder of <name>/<version>/ bundles")
+    parser.add_argument("--host", help="gRPC bind address")
+    parser.add_argument("--port", type=int, help="gRPC port (0 = any free port)")
+    parser.add_argument("--metrics-port", type=int, help="Prometheus port (0 = any free port)")
+    parser.add_argument("--providers", help="comma list in order of preference, e.g. cuda,cpu")
+    parser.add_argument("--max-batch-size", type=int)
+    parser.add_argument("--max-queue-delay", type=float, help="seconds")
+    parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    overrides = {
+        key: value
+        for key, value in {
+            "model_repository": args.model_repository,
+            "host": args.host,
+            "port": args.port,
+            "metrics_port": args.metrics_port,
+            "providers": tuple(args.providers.split(",")) if args.providers else None,
+            "max_batch_size": args.max_batch_size,
+            "max_queue_delay": args.max_queue_delay,
+            "log_level": args.log_level,
+        }.items()
+        if value is not None
+    }
+    try:
+        settings = load_settings(args.config, **overrides)
+    except (ValidationError, ValueError) as exc:
+        print(f"seq2seq-serve: invalid settings: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger(__name__).info("settings: %s", json.dumps(settings.describe()))
+    try:
+        asyncio.run(serve(settings))
+    except StartupError as exc:
+        print(f"seq2seq-serve: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,202 @@
+"""Every metric the server exports, in one registry per server instance.
+
+gRPC RED metrics follow go-grpc-prometheus names; the engine's own are prefixed
+`seq2seq_`. Base units (seconds), `_total` counters, bounded labels (model names come
+from the repository, never from requests).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    start_http_server,
+)
+from prometheus_client.core import REGISTRY
+from prometheus_client.gc_collector import GCCollector
+from prometheus_client.platform_collector import PlatformCollector
+from prometheus_client.process_collector import ProcessCollector
+
+from service.bundle import BundleManifest
+from service.engine.requests import RequestStatus
+
+# Latency buckets from 0.5 ms to 30 s: one decoder step is ~0.1 ms, a long decode seconds.
+LATENCY_BUCKETS = (
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        if self.registry is not REGISTRY:
+            ProcessCollector(registry=self.registry)
+            PlatformCollector(registry=self.registry)
+            GCCollector(registry=self.registry)
+        grpc_labels = ["grpc_type", "grpc_service", "grpc_method"]
+        self.grpc_started = Counter(
+            "grpc_server_started_total",
+            "RPCs started on the server.",
+            grpc_labels,
+            registry=self.registry,
+        )
+        self.grpc_handled = Counter(
+            "grpc_server_handled_total",
+            "RPCs completed on the server, by status code.",
+            [*grpc_labels, "grpc_code"],
+            registry=self.registry,
+        )
+        self.grpc_handling = Histogram(
+            "grpc_server_handling_seconds",
+            "RPC latency from start to status, in seconds.",
+            grpc_labels,
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.queue_seconds = Histogram(
+            "seq2seq_queue_seconds",
+            "Time from arrival to joining a decode batch.",
+            ["model"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.batch_size = Histogram(
+            "seq2seq_batch_size",
+            "Sequences per run, by stage (encoder, decoder).",
+            ["model", "stage"],
+            buckets=BATCH_BUCKETS,
+            registry=self.registry,
+        )
+        self.compute_seconds = Histogram(
+            "seq2seq_compute_seconds",
+            "onnxruntime wall time per run, by stage.",
+            ["model", "stage"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.input_tokens = Counter(
+            "seq2seq_input_tokens_total",
+            "Source tokens encoded.",
+            ["model"],
+            registry=self.registry,
+        )
+        self.output_tokens = Counter(
+            "seq2seq_output_tokens_total",
+            "Tokens generated.",
+            ["model"],
+            registry=self.registry,
+        )
+        self.queue_depth = Gauge(
+            "seq2seq_queue_depth",
+            "Requests waiting to join a batch.",
+            ["model"],
+            registry=self.registry,
+        )
+        self.inflight = Gauge(
+            "seq2seq_inflight_requests",
+            "Requests in the running decode batch.",
+            ["model"],
+            registry=self.registry,
+        )
+        self.finished = Counter(
+            "seq2seq_requests_finished_total",
+            "Requests that left the engine, by status.",
+            ["model", "status"],
+            registry=self.registry,
+        )
+        self.rejected = Counter(
+            "seq2seq_requests_rejected_total",
+            "Requests refused before decoding, by reason (invalid_argument, not_found, "
+            "overloaded, expired, unavailable).",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.model_failures = Counter(
+            "seq2seq_model_failures_total",
+            "Batches whose model run raised.",
+            ["model"],
+            registry=self.registry,
+        )
+        self.model_info = Gauge(
+            "seq2seq_model_info",
+            "1 for every served model version, with its provider.",
+            ["model", "version", "task", "provider", "precision"],
+            registry=self.registry,
+        )
+        self.bundles_refused = Gauge(
+            "seq2seq_bundles_refused",
+            "Bundles in the repository that failed their checks.",
+            registry=self.registry,
+        )
+
+    def model_loaded(self, manifest: BundleManifest, provider: str) -> None:
+        self.model_info.labels(
+            manifest.name, str(manifest.version), manifest.task, provider, manifest.precision
+        ).set(1)
+
+    def observer(self, model: str) -> ModelObserver:
+        return ModelObserver(self, model)
+
+    def serve_http(self, host: str, port: int) -> int:
+        """Start the Prometheus endpoint on its own port; returns the bound port."""
+        server, _thread = start_http_server(port, addr=host, registry=self.registry)
+        return int(server.server_address[1])
+
+
+class ModelObserver:
+    """The engine's EngineObserver for one model, with its label children bound once."""
+
+    def __init__(self, metrics: Metrics, model: str) -> None:
+        self._metrics = metrics
+        self._model = model
+        self._queue = metrics.queue_seconds.labels(model)
+        self._enc_batch = metrics.batch_size.labels(model, "encoder")
+        self._dec_batch = metrics.batch_size.labels(model, "decoder")
+        self._enc_time = metrics.compute_seconds.labels(model, "encoder")
+        self._dec_time = metrics.compute_seconds.labels(model, "decoder")
+        self._in_tokens = metrics.input_tokens.labels(model)
+        self._out_tokens = metrics.output_tokens.labels(model)
+        self._depth = metrics.queue_depth.labels(model)
+        self._inflight = metrics.inflight.labels(model)
+        self._failures = metrics.model_failures.labels(model)
+
+    def encoder_batch(self, size: int, seconds: float, tokens: int) -> None:
+        self._enc_batch.observe(size)
+        self._enc_time.observe(seconds)
+        self._in_tokens.inc(tokens)
+
+    def decoder_step(self, size: int, seconds: float) -> None:
+        self._dec_batch.observe(size)
+        self._dec_time.observe(seconds)
+
+    def request_admitted(self, queue_seconds: float) -> None:
+        self._queue.observe(queue_seconds)
+
+    def request_finished(self, status: RequestStatus, output_tokens: int) -> None:
+        self._metrics.finished.labels(self._model, status.name.lower()).inc()
+        if output_tokens:
+            self._out_tokens.inc(output_tokens)
+
+    def queue_depth(self, waiting: int, running: int) -> None:
+        self._depth.set(waiting)
+        self._inflight.set(running)
+
+    def model_failure(self) -> None:
+        self._failures.inc()

@@ -1,0 +1,108 @@
+"""All server configuration in one validated object.
+
+Sources, highest priority first: command-line flags (via `service.main`), environment
+variables prefixed `SEQ2SEQ_`, a YAML or JSON file named by `--config` / `SEQ2SEQ_CONFIG`,
+then the defaults below. Components receive the values they need as arguments.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_MODEL_REPOSITORY = Path(__file__).resolve().parent.parent / "models"
+
+
+class Settings(BaseSettings):
+    """Server settings; every duration is in seconds, every size in bytes or tokens."""
+
+    model_config = SettingsConfigDict(env_prefix="SEQ2SEQ_", extra="forbid", frozen=True)
+
+    model_repository: Path = Field(
+        default=DEFAULT_MODEL_REPOSITORY,
+        description="Folder of bundles laid out as <name>/<version>/bundle.json.",
+    )
+    host: str = Field(default="0.0.0.0", description="Address the gRPC port binds to.")
+    port: int = Field(default=50051, ge=0, le=65535, description="gRPC port; 0 picks a free one.")
+    metrics_host: str = Field(default="0.0.0.0", description="Address of the Prometheus port.")
+    metrics_port: int = Field(
+        default=9090, ge=0, le=65535, description="Prometheus HTTP port; 0 picks a free one."
+    )
+    providers: tuple[Literal["cuda", "cpu"], ...] = Field(
+        default=("cuda", "cpu"),
+        description="onnxruntime execution providers in order of preference.",
+    )
+    require_gpu: bool = Field(
+        default=False, description="Refuse to start when a model cannot run on CUDA."
+    )
+    cuda_device_id: int = Field(default=0, ge=0, description="CUDA device ordinal.")
+    intra_op_threads: int = Field(
+        default=0, ge=0, description="onnxruntime intra-op threads per session; 0 = its default."
+    )
+    inter_op_threads: int = Field(
+        default=0, ge=0, description="onnxruntime inter-op threads per session; 0 = its default."
+    )
+    max_batch_size: int = Field(
+        default=32, ge=1, le=1024, description="Most sequences decoded together per model."
+    )
+    max_queue_delay: float = Field(
+        default=0.002,
+        ge=0.0,
+        le=1.0,
+        description="Seconds an idle model waits for more requests before it runs a batch.",
+    )
+    max_queue_size: int = Field(
+        default=256, ge=1, description="Requests waiting per model before RESOURCE_EXHAUSTED."
+    )
+    max_input_chars: int = Field(
+        default=4000, ge=1, description="Longest text (or context) accepted, in characters."
+    )
+    max_beam_size: int = Field(default=8, ge=1, le=64, description="Largest beam accepted.")
+    max_concurrent_rpcs: int = Field(
+        default=1024, ge=1, description="In-flight RPCs before gRPC answers RESOURCE_EXHAUSTED."
+    )
+    max_message_bytes: int = Field(
+        default=4 * 1024 * 1024, ge=1024, description="Largest gRPC message accepted, in bytes."
+    )
+    drain_grace_period: float = Field(
+        default=20.0, ge=0.0, description="Seconds in-flight calls get to finish on SIGTERM."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Log level."
+    )
+
+    @model_validator(mode="after")
+    def _providers_not_empty(self) -> Settings:
+        if not self.providers:
+            raise ValueError("providers must name at least one of: cuda, cpu")
+        if self.require_gpu and "cuda" not in self.providers:
+            raise ValueError("require_gpu needs 'cuda' in providers")
+        return self
+
+    def describe(self) -> dict[str, Any]:
+        """The settings as printed at start-up (there are no secrets yet)."""
+        return json.loads(self.model_dump_json())
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build Settings from an optional YAML/JSON file, the environment and explicit overrides.
+
+    Overrides (command-line flags) win over the environment, which wins over the file.
+    """
+    file_values: dict[str, Any] = {}
+    if config_file is not None:
+        try:
+            text = config_file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ValueError(f"cannot read config file {config_file}: {exc}") from exc
+        loaded = yaml.safe_load(text) if text.strip() else {}
+        if not isinstance(loaded, dict):
+            raise ValueError(f"config file {config_file} must hold a mapping of settings")
+        file_values = loaded
+    env_values = Settings().model_dump(exclude_unset=True)
+    return Settings(**{**file_values, **env_values, **overrides})
