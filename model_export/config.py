@@ -36,7 +36,9 @@ class ModelConfig(_Strict):
                 f"cell {self.cell!r} is not implemented yet: model_export builds 'gru' only"
             )
         if self.hidden_size % 2:
-            raise ValueError(f"hidden_size must be even (two encoder directions), not {self.hidden_size}")
+            raise ValueError(
+                f"hidden_size must be even (two encoder directions), not {self.hidden_size}"
+            )
         return self
 
 

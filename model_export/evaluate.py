@@ -74,7 +74,10 @@ def score(task: Task, predictions: list[str], references: list[str]) -> dict[str
     if task == "summarize":
         scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
         per = [scorer.score(ref, pred) for pred, ref in zip(predictions, references, strict=True)]
-        return {k: round(100 * mean(s[k].fmeasure for s in per), 2) for k in ("rouge1", "rouge2", "rougeL")}
+        return {
+            k: round(100 * mean(s[k].fmeasure for s in per), 2)
+            for k in ("rouge1", "rouge2", "rougeL")
+        }
     exact = [
         float(_normalize_answer(p) == _normalize_answer(r))
         for p, r in zip(predictions, references, strict=True)

@@ -44,7 +44,12 @@ OPSET = 17
 
 ENCODER_INPUTS = [ENC_SRC_IDS, ENC_SRC_LENGTHS]
 ENCODER_OUTPUTS = [ENC_MEMORY, *(init_state_name(s) for s in STATE_NAMES)]
-DECODER_INPUTS = [DEC_PREV_IDS, DEC_MEMORY, DEC_SRC_MASK, *(state_input_name(s) for s in STATE_NAMES)]
+DECODER_INPUTS = [
+    DEC_PREV_IDS,
+    DEC_MEMORY,
+    DEC_SRC_MASK,
+    *(state_input_name(s) for s in STATE_NAMES),
+]
 DECODER_OUTPUTS = [DEC_LOG_PROBS, DEC_ATTENTION, *(state_output_name(s) for s in STATE_NAMES)]
 
 
@@ -115,7 +120,9 @@ def _check_names(proto: onnx.ModelProto, path: Path, inputs: list[str], outputs:
     got_in = [i.name for i in proto.graph.input]
     got_out = [o.name for o in proto.graph.output]
     if got_in != inputs or got_out != outputs:
-        raise RuntimeError(f"{path}: graph names {got_in} -> {got_out}, expected {inputs} -> {outputs}")
+        raise RuntimeError(
+            f"{path}: graph names {got_in} -> {got_out}, expected {inputs} -> {outputs}"
+        )
 
 
 def _check_dynamic_axes(

@@ -172,7 +172,9 @@ class Seq2Seq(nn.Module):
         mask = source_mask(src_ids, src_lengths)  # (B, S)
         steps = []
         for t in range(tgt_in.shape[1]):
-            log_probs, _, hidden, context = self.decoder(tgt_in[:, t], memory, mask, hidden, context)
+            log_probs, _, hidden, context = self.decoder(
+                tgt_in[:, t], memory, mask, hidden, context
+            )
             steps.append(log_probs)
         return torch.stack(steps, dim=1)  # (B, T, V)
 

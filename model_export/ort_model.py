@@ -51,7 +51,10 @@ class OrtSeq2Seq:
         return tuple(self.encoder.run(None, feeds))
 
     def step(
-        self, prev_ids: np.ndarray, memory: np.ndarray, src_mask: np.ndarray,
+        self,
+        prev_ids: np.ndarray,
+        memory: np.ndarray,
+        src_mask: np.ndarray,
         states: tuple[np.ndarray, ...],
     ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, ...]]:
         """-> log_probs (B, V), attention (B, S), new states."""

@@ -45,7 +45,9 @@ def check_parity(
         t_memory, *t_states = model.encoder(t_src, t_len)
         o_memory, *o_states = session.encode(src_ids, src_lengths)
         memory_diff = float(np.abs(t_memory.numpy() - o_memory).max())
-        state_diff = max(float(np.abs(t.numpy() - o).max()) for t, o in zip(t_states, o_states, strict=True))
+        state_diff = max(
+            float(np.abs(t.numpy() - o).max()) for t, o in zip(t_states, o_states, strict=True)
+        )
         mask = source_mask(t_src, t_len)
         # Teacher-forced steps: both sides see the reference target prefix.
         tgt = np.full((len(batch), steps), cfg.pad_id, dtype=np.int64)
@@ -57,8 +59,12 @@ def check_parity(
         t_hidden, t_context = t_states
         for t in range(steps):
             prev = torch.from_numpy(tgt[:, t])
-            t_lp, t_att, t_hidden, t_context = model.decoder(prev, t_memory, mask, t_hidden, t_context)
-            o_lp, o_att, o_state_tuple = session.step(tgt[:, t], o_memory, mask.numpy(), o_state_tuple)
+            t_lp, t_att, t_hidden, t_context = model.decoder(
+                prev, t_memory, mask, t_hidden, t_context
+            )
+            o_lp, o_att, o_state_tuple = session.step(
+                tgt[:, t], o_memory, mask.numpy(), o_state_tuple
+            )
             log_prob_diff = max(log_prob_diff, float(np.abs(t_lp.numpy() - o_lp).max()))
             attention_diff = max(attention_diff, float(np.abs(t_att.numpy() - o_att).max()))
         greedy_set = examples[:greedy_examples]
@@ -70,8 +76,11 @@ def check_parity(
                 torch.from_numpy(ids), torch.from_numpy(lengths), max_length=cfg.max_target_length
             )
             ort_out = session.greedy(
-                chunk, max_length=cfg.max_target_length, pad_id=cfg.pad_id,
-                bos_id=cfg.bos_id, eos_id=cfg.eos_id,
+                chunk,
+                max_length=cfg.max_target_length,
+                pad_id=cfg.pad_id,
+                bos_id=cfg.bos_id,
+                eos_id=cfg.eos_id,
             )
             mismatches += sum(a != b for a, b in zip(torch_out, ort_out, strict=True))
     report: dict[str, object] = {

@@ -19,9 +19,7 @@ SPECIAL_TOKENS = (PAD, BOS, EOS, UNK, ANSWER_SEPARATOR_TOKEN, NO_ANSWER_TOKEN)
 PAD_ID, BOS_ID, EOS_ID, UNK_ID, SEP_ID, NO_ANSWER_ID = range(len(SPECIAL_TOKENS))
 
 
-def train_tokenizer(
-    texts: Iterable[str], *, vocab_size: int, min_frequency: int = 2
-) -> Tokenizer:
+def train_tokenizer(texts: Iterable[str], *, vocab_size: int, min_frequency: int = 2) -> Tokenizer:
     """Fit BPE on `texts` (training split only: source and target sides together)."""
     tok = Tokenizer(models.BPE(unk_token=UNK))
     tok.normalizer = normalizers.NFKC()

@@ -131,8 +131,11 @@ def load_checkpoint(path: Path, config: ModelConfig | None = None) -> Seq2Seq:
         raise CheckpointError(f"{path}: not a model_export checkpoint: {exc}") from exc
     if config is not None and saved_config != config:
         want, got = config.model_dump(), saved_config.model_dump()
-        diffs = ", ".join(f"{k}: checkpoint {got[k]!r} != requested {want[k]!r}"
-                          for k in want if want[k] != got[k])
+        diffs = ", ".join(
+            f"{k}: checkpoint {got[k]!r} != requested {want[k]!r}"
+            for k in want
+            if want[k] != got[k]
+        )
         raise CheckpointError(f"{path}: saved with a different model config ({diffs})")
     model = Seq2Seq(saved_config)
     model.load_state_dict(saved["state_dict"])
@@ -146,8 +149,9 @@ def evaluate_loss(model: Seq2Seq, examples: list[Example], *, batch_sentences: i
     model.eval()
     total, tokens = 0.0, 0
     for idx in make_batches(examples, batch_tokens=None, batch_sentences=batch_sentences):
-        batch = collate([examples[i] for i in idx], pad_id=model.config.pad_id,
-                        bos_id=model.config.bos_id)
+        batch = collate(
+            [examples[i] for i in idx], pad_id=model.config.pad_id, bos_id=model.config.bos_id
+        )
         log_probs = model(batch.src_ids, batch.src_lengths, batch.tgt_in)
         n = int((batch.tgt_out != model.config.pad_id).sum())
         total += float(sequence_loss(log_probs, batch.tgt_out, pad_id=model.config.pad_id)) * n
@@ -169,7 +173,9 @@ def train(
     batches = make_batches(
         train_set, batch_tokens=config.batch_tokens, batch_sentences=config.batch_sentences
     )
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+    )
     pad, bos = model.config.pad_id, model.config.bos_id
     start = time.monotonic()
     deadline = start + config.minutes * 60
@@ -203,7 +209,9 @@ def train(
         for idx in batches:
             batch = collate([train_set[i] for i in idx], pad_id=pad, bos_id=bos)
             log_probs = model(batch.src_ids, batch.src_lengths, batch.tgt_in)
-            loss = sequence_loss(log_probs, batch.tgt_out, pad_id=pad, smoothing=config.label_smoothing)
+            loss = sequence_loss(
+                log_probs, batch.tgt_out, pad_id=pad, smoothing=config.label_smoothing
+            )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip_norm)

@@ -105,4 +105,3 @@ def parse_description(value: str) -> Description:
     if current:
         paragraphs.append(" ".join(current))
     return Description(short=first.strip(), paragraphs=tuple(paragraphs))
-

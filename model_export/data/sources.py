@@ -70,23 +70,30 @@ def release_info(path: Path | None) -> dict[str, str]:
     return info
 
 
+def private_apt_dir(dest: Path) -> Path:
+    """Where our sources.list and apt cache go: beside the lists folder, not inside it."""
+    return dest.with_name(dest.name + ".apt")
+
+
 def apt_command(dest: Path, languages: tuple[str, ...], *, suite: str = SUITE) -> list[str]:
     """The apt-get call that fetches exactly our lists into dest, whatever the host's sources.
 
     A private sources.list, architecture and cache keep the result independent of the machine
     (an Ubuntu or arm64 host fetches the same bookworm amd64 files); nothing system-wide is
-    written.
+    written. They live in the sibling <dest>.apt/, because apt deletes unknown files from
+    its lists folder.
     """
+    apt_dir = private_apt_dir(dest)
     signed = f"[signed-by={KEYRING}] " if KEYRING.exists() else ""
-    (dest / "sources.list").write_text(f"deb {signed}{MIRROR} {suite} main\n", encoding="utf-8")
+    (apt_dir / "sources.list").write_text(f"deb {signed}{MIRROR} {suite} main\n", encoding="utf-8")
     langs = ",".join(("en", *languages))
     return [
         "apt-get", "update",
         "-o", f"Acquire::Languages={langs}",
         "-o", f"Dir::State::Lists={dest}",
-        "-o", f"Dir::Etc::SourceList={dest / 'sources.list'}",
+        "-o", f"Dir::Etc::SourceList={apt_dir / 'sources.list'}",
         "-o", "Dir::Etc::SourceParts=/nonexistent",
-        "-o", f"Dir::Cache={dest / 'cache'}",
+        "-o", f"Dir::Cache={apt_dir / 'cache'}",
         "-o", f"APT::Architecture={ARCH}",
         "-o", f"APT::Architectures={ARCH}",
     ]  # fmt: skip
@@ -103,7 +110,7 @@ def fetch_lists(
     if shutil.which("apt-get") is None:
         raise DataError("apt-get not found: run on a Debian/Ubuntu machine or pass --lists-dir")
     (dest / "partial").mkdir(parents=True, exist_ok=True)
-    (dest / "cache" / "archives" / "partial").mkdir(parents=True, exist_ok=True)
+    (private_apt_dir(dest) / "cache" / "archives" / "partial").mkdir(parents=True, exist_ok=True)
     cmd = apt_command(dest, languages, suite=suite)
     log(f"fetching Debian {suite} lists into {dest}: {' '.join(cmd)}")
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:

@@ -146,9 +146,11 @@ def test_cli_languages_subset(tmp_path: Path, fixture_lists: Path) -> None:
 
 
 def test_apt_command_uses_private_sources(tmp_path: Path) -> None:
-    cmd = apt_command(tmp_path, ("fr",))
-    assert "Acquire::Languages=en,fr" in cmd and f"Dir::State::Lists={tmp_path}" in cmd
-    assert "bookworm main" in (tmp_path / "sources.list").read_text()
+    lists = tmp_path / "debian-lists"
+    (tmp_path / "debian-lists.apt").mkdir()
+    cmd = apt_command(lists, ("fr",))
+    assert "Acquire::Languages=en,fr" in cmd and f"Dir::State::Lists={lists}" in cmd
+    assert "bookworm main" in (tmp_path / "debian-lists.apt" / "sources.list").read_text()
 
 
 # --- bad input ------------------------------------------------------------------------------

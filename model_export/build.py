@@ -1,0 +1,266 @@
+"""One bundle end to end: data -> tokenizer -> train -> export -> parity -> evaluate -> manifest."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from model_export import data as prepared
+from model_export import evaluate as ev
+from model_export.config import ModelConfig, TrainConfig
+from model_export.export import OPSET, PINNED_EXPORTER, Exporter, export_onnx
+from model_export.model import STATE_NAMES, Seq2Seq, count_parameters
+from model_export.ort_model import OrtSeq2Seq
+from model_export.parity import check_parity
+from model_export.tokenizer import (
+    BOS_ID,
+    EOS_ID,
+    NO_ANSWER_ID,
+    PAD_ID,
+    SEP_ID,
+    UNK_ID,
+    decode,
+    encode_batch,
+    save_tokenizer,
+    train_tokenizer,
+)
+from model_export.train import Example, TrainResult, train
+from service.bundle import TOKENIZER_FILE, BundleManifest, Task, write_manifest
+
+# task -> (max_source_length, max_target_length) in tokens incl. EOS
+DEFAULT_LENGTHS: dict[str, tuple[int, int]] = {
+    "translate": (96, 96),
+    "summarize": (192, 48),
+    "answer": (160, 32),
+}
+
+
+class BuildError(RuntimeError):
+    """A bundle could not be built; the message says which stage and why."""
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    bundle_dir: Path  # <repo>/<name>/<version>
+    manifest: BundleManifest  # as written to bundle.json
+    train: TrainResult  # the training run
+    parity: dict[str, object]  # parity.check_parity report
+    size_bytes: int  # all files in the bundle
+
+
+def bundle_name(task: Task, languages: str | None) -> str:
+    return f"translate-{languages}" if task == "translate" else f"{task}-en"
+
+
+def dataset_name(task: Task, languages: str | None) -> str:
+    if task != "translate":
+        if languages:
+            raise BuildError(f"--languages is only valid for translate, not {task}")
+        return task
+    if not languages or languages.count("-") != 1:
+        raise BuildError(f"translate needs --languages like 'en-fr', not {languages!r}")
+    return f"translate-{languages}"
+
+
+def _subset(records: list[dict], limit: int | None, seed: int) -> list[dict]:
+    if limit is None or len(records) <= limit:
+        return records
+    picked = random.Random(seed).sample(range(len(records)), limit)
+    return [records[i] for i in sorted(picked)]
+
+
+def _examples(tok, task: Task, records: list[dict], cfg: ModelConfig) -> list[Example]:
+    src = encode_batch(
+        tok, [ev.source_text(task, r) for r in records], max_length=cfg.max_source_length
+    )
+    tgt = encode_batch(
+        tok, [ev.target_text(task, r) for r in records], max_length=cfg.max_target_length
+    )
+    return [Example(src=s, tgt=t) for s, t in zip(src, tgt, strict=True)]
+
+
+def _provenance(data_dir: Path, dataset: str) -> dict[str, object]:
+    manifest = json.loads((data_dir / "manifest.json").read_text(encoding="utf-8"))
+    release = manifest.get("release", {})
+    splits = manifest.get("datasets", {}).get(dataset, {}).get("splits", {})
+    languages = manifest.get("languages", [])
+    return {
+        "source": "Debian package descriptions (Translation-en) and their human translations "
+        f"(Translation-{'/'.join(languages) or '?'}), Debian main",
+        "snapshot": f"{release.get('Origin', 'Debian')} {release.get('Codename', '?')} "
+        f"{release.get('Version', '')}, Release file dated {manifest.get('date', '?')}".strip(),
+        "dataset_sha256": prepared.dataset_sha256(data_dir),
+        "split": manifest.get("split_rule", "stable hash of the package name"),
+        "counts": {name: int(entry.get("count", 0)) for name, entry in splits.items()},
+    }
+
+
+def build_bundle(
+    *,
+    task: Task,
+    languages: str | None = None,
+    data_dir: Path = Path("data/prepared"),
+    repo: Path = Path("models"),
+    version: int = 1,
+    minutes: float = 10.0,
+    threads: int = 2,
+    max_examples: int | None = None,
+    max_eval_examples: int | None = None,
+    model_overrides: dict[str, object] | None = None,
+    train_overrides: dict[str, object] | None = None,
+    exporter: Exporter = PINNED_EXPORTER,
+    work_dir: Path | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> BuildResult:
+    """Build `<repo>/<name>/<version>/` and return what was measured on the way."""
+    started = time.monotonic()
+    dataset = dataset_name(task, languages)
+    name = bundle_name(task, languages)
+    bundle_dir = Path(repo) / name / str(version)
+    if bundle_dir.exists() and any(bundle_dir.iterdir()):
+        if not overwrite:
+            raise BuildError(f"{bundle_dir} already exists; pick another --version or --overwrite")
+        shutil.rmtree(bundle_dir)
+    torch.set_num_threads(threads)
+    train_cfg = TrainConfig(
+        minutes=minutes,
+        threads=threads,
+        progress=progress,
+        checkpoint_dir=(work_dir or Path("runs") / name / str(version)) / "checkpoints",
+        **(train_overrides or {}),
+    )
+    seed = train_cfg.seed
+
+    log(f"[1/6] data: {dataset} from {data_dir}")
+    train_records = _subset(prepared.load_split(data_dir, dataset, "train"), max_examples, seed)
+    valid_records = _subset(
+        prepared.load_split(data_dir, dataset, "valid"), train_cfg.max_valid_examples, seed
+    )
+    test_records = _subset(prepared.load_split(data_dir, dataset, "test"), max_eval_examples, seed)
+    log(f"      train {len(train_records)}, valid {len(valid_records)}, test {len(test_records)}")
+
+    model_fields: dict[str, object] = {"vocab_size": 4000}
+    src_len, tgt_len = DEFAULT_LENGTHS[task]
+    model_fields |= {"max_source_length": src_len, "max_target_length": tgt_len}
+    model_fields |= model_overrides or {}
+    log(f"[2/6] tokenizer: BPE, vocab {model_fields['vocab_size']}, training split only")
+    texts = [ev.source_text(task, r) for r in train_records] + [
+        ev.target_text(task, r) for r in train_records
+    ]
+    tok = train_tokenizer(texts, vocab_size=int(model_fields["vocab_size"]))  # type: ignore[call-overload]
+    model_fields["vocab_size"] = tok.get_vocab_size()
+    model_cfg = ModelConfig(pad_id=PAD_ID, bos_id=BOS_ID, eos_id=EOS_ID, **model_fields)  # type: ignore[arg-type]
+    train_set = _examples(tok, task, train_records, model_cfg)
+    valid_set = _examples(tok, task, valid_records, model_cfg)
+    test_set = _examples(tok, task, test_records, model_cfg)
+
+    torch.manual_seed(seed)
+    model = Seq2Seq(model_cfg)
+    params = count_parameters(model)
+    log(f"[3/6] train: {params:,} parameters, budget {minutes} min, {threads} threads")
+    result = train(model, train_set, valid_set, train_cfg)
+    log(f"      {result.summary()}")
+
+    log(f"[4/6] export ({exporter}, opset {OPSET}) -> {bundle_dir}")
+    bundle_dir.mkdir(parents=True, exist_ok=True)
+    export_onnx(model, bundle_dir, exporter=exporter)
+    save_tokenizer(tok, bundle_dir / TOKENIZER_FILE)
+
+    log("[5/6] parity: PyTorch vs onnxruntime (CPU provider)")
+    report = check_parity(model, bundle_dir, test_set, threads=threads)
+    log(
+        f"      log-probs max abs diff {report['max_abs_diff_log_probs']:.2e}, "
+        f"greedy mismatches {report['greedy_mismatches']}/{report['greedy_examples']}"
+    )
+
+    log(f"[6/6] evaluate: greedy over {len(test_set)} test examples (onnxruntime)")
+    session = OrtSeq2Seq(bundle_dir, threads=threads)
+    outputs = ev.decode_all(
+        [e.src for e in test_set],
+        lambda batch: session.greedy(
+            batch, max_length=tgt_len, pad_id=PAD_ID, bos_id=BOS_ID, eos_id=EOS_ID
+        ),
+    )
+    predictions = ev.predictions_text(
+        task, outputs, decode=lambda ids: decode(tok, ids), no_answer_id=NO_ANSWER_ID
+    )
+    references = [ev.reference_text(task, r) for r in test_records]
+    metrics = ev.score(task, predictions, references)
+    evaluation = {
+        "num_examples": len(test_records),
+        "metrics": metrics,
+        "baselines": ev.baselines(task, train_records, test_records),
+        "decoding": "greedy",
+        "data": _provenance(Path(data_dir), dataset),
+    }
+    log(f"      {metrics} baselines {evaluation['baselines']}")
+
+    special: dict[str, int] = {
+        "pad_id": PAD_ID,
+        "bos_id": BOS_ID,
+        "eos_id": EOS_ID,
+        "unk_id": UNK_ID,
+    }
+    if task == "answer":
+        special |= {"sep_id": SEP_ID, "no_answer_id": NO_ANSWER_ID}
+    source_lang, _, target_lang = (languages or "").partition("-")
+    manifest = write_manifest(
+        bundle_dir,
+        {
+            "name": name,
+            "version": version,
+            "task": task,
+            "languages": {"source": source_lang, "target": target_lang}
+            if task == "translate"
+            else None,
+            "architecture": "rnn",
+            "cell": model_cfg.cell,
+            "attention": {
+                "kind": model_cfg.attention_kind,
+                "scope": model_cfg.attention_scope,
+                "score": model_cfg.attention_score,
+            },
+            "special_tokens": special,
+            "vocab_size": model_cfg.vocab_size,
+            "hidden_size": model_cfg.hidden_size,
+            "max_source_length": model_cfg.max_source_length,
+            "max_target_length": model_cfg.max_target_length,
+            "precision": "fp32",
+            "states": [{"name": s, "batch_axis": 0} for s in STATE_NAMES],
+            "evaluation": evaluation,
+            "training": {
+                "model_config": model_cfg.model_dump(mode="json"),
+                "train_config": train_cfg.model_dump(mode="json"),
+                "run": result.summary(),
+                "examples": {
+                    "train": len(train_set),
+                    "valid": len(valid_set),
+                    "test": len(test_set),
+                },
+                "parameters": count_parameters(model),
+                "exporter": exporter,
+                "opset": OPSET,
+                "parity": report,
+                "torch": torch.__version__,
+                "numpy": np.__version__,
+                "build_seconds": round(time.monotonic() - started, 1),
+            },
+            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        },
+    )
+    size = sum(p.stat().st_size for p in bundle_dir.iterdir() if p.is_file())
+    log(f"done: {bundle_dir} ({size / 1e6:.1f} MB) in {time.monotonic() - started:.0f} s")
+    return BuildResult(
+        bundle_dir=bundle_dir, manifest=manifest, train=result, parity=report, size_bytes=size
+    )

@@ -1,0 +1,73 @@
+"""The console entry point as an operator runs it: start, serve, SIGTERM, drain, exit 0."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from service.api.gen.seq2seq.v1 import seq2seq_pb2 as pb
+from service.api.gen.seq2seq.v1 import seq2seq_pb2_grpc as pb_grpc
+from tests.integration.conftest import REPO_ROOT
+
+
+def _start(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], int]:
+    log_path = tmp_path / "server.log"
+    env = {**os.environ, "SEQ2SEQ_PROVIDERS": '["cpu"]', "SEQ2SEQ_DRAIN_GRACE_PERIOD": "5"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "service", "--host", "127.0.0.1", "--port", "0",
+         "--metrics-port", "0", *args],
+        cwd=REPO_ROOT, env=env, stdout=log_path.open("w"), stderr=subprocess.STDOUT, text=True,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        match = re.search(r"on 127\.0\.0\.1:(\d+), metrics", log_path.read_text())
+        if match:
+            return process, int(match.group(1))
+        if process.poll() is not None:
+            raise AssertionError(f"server exited early:\n{log_path.read_text()}")
+        time.sleep(0.2)
+    process.kill()
+    raise AssertionError(f"server did not start:\n{log_path.read_text()}")
+
+
+def test_console_server_serves_then_drains_on_sigterm(tmp_path: Path) -> None:
+    process, port = _start(tmp_path)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+            status = health.Check(health_pb2.HealthCheckRequest(), timeout=10).status
+            assert status == health_pb2.HealthCheckResponse.SERVING
+            stub = pb_grpc.Seq2SeqStub(channel)
+            stream = stub.SummarizeStream(
+                pb.SummarizeRequest(text="A library for parsing command line options. " * 5),
+                timeout=30,
+            )
+            first = next(stream)  # the call is surely in flight now
+            process.send_signal(signal.SIGTERM)
+            rest = list(stream)  # ...and it still runs to its end
+            final = (rest or [first])[-1]
+            assert final.HasField("result")
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+    log = (tmp_path / "server.log").read_text()
+    assert "CPUExecutionProvider" in log
+    assert "draining" in log
+
+
+def test_bad_settings_exit_with_a_clear_message(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "service", "--max-batch-size", "0"],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 2
+    assert "max_batch_size" in result.stderr
