@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -49,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
         if value is not None
     }
     try:
-        settings = load_settings(args.config, **overrides)
+        config = args.config or (Path(env) if (env := os.environ.get("SEQ2SEQ_CONFIG")) else None)
+        settings = load_settings(config, **overrides)
     except (ValidationError, ValueError) as exc:
         print(f"seq2seq-serve: invalid settings: {exc}", file=sys.stderr)
         return 2

@@ -22,9 +22,23 @@ def _start(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], int]:
     log_path = tmp_path / "server.log"
     env = {**os.environ, "SEQ2SEQ_PROVIDERS": '["cpu"]', "SEQ2SEQ_DRAIN_GRACE_PERIOD": "5"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "service", "--host", "127.0.0.1", "--port", "0",
-         "--metrics-port", "0", *args],
-        cwd=REPO_ROOT, env=env, stdout=log_path.open("w"), stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "service",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--metrics-port",
+            "0",
+            *args,
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=log_path.open("w"),
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -67,7 +81,10 @@ def test_console_server_serves_then_drains_on_sigterm(tmp_path: Path) -> None:
 def test_bad_settings_exit_with_a_clear_message(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "service", "--max-batch-size", "0"],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 2
     assert "max_batch_size" in result.stderr

@@ -47,14 +47,17 @@ def _value(text: str, prefix: str) -> float:
 async def test_metrics_count_requests_and_name_the_provider(server, stub) -> None:
     label = 'grpc_type="unary",grpc_service="seq2seq.v1.Seq2Seq",grpc_method="ListModels"'
     before = _scrape(server.metrics_port)
-    started_before = _value(before, f"grpc_server_started_total{{{label}}}") if (
-        f"grpc_server_started_total{{{label}}}" in before) else 0.0
+    started_before = (
+        _value(before, f"grpc_server_started_total{{{label}}}")
+        if (f"grpc_server_started_total{{{label}}}" in before)
+        else 0.0
+    )
     await stub.ListModels(pb.ListModelsRequest(), timeout=5)
     await stub.ListModels(pb.ListModelsRequest(), timeout=5)
     after = _scrape(server.metrics_port)
     assert _value(after, f"grpc_server_started_total{{{label}}}") == started_before + 2
     assert _value(after, f'grpc_server_handled_total{{{label},grpc_code="OK"}}') >= 2
-    assert _value(after, f'grpc_server_handling_seconds_count{{{label}}}') >= 2
+    assert _value(after, f"grpc_server_handling_seconds_count{{{label}}}") >= 2
     assert 'seq2seq_model_info{model="translate-en-fr"' in after
     assert 'provider="CPUExecutionProvider"' in after
     assert "process_resident_memory_bytes" in after

@@ -14,6 +14,7 @@ from service.settings import DEFAULT_MODEL_REPOSITORY
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
+
 # Held-out text: the test split of each dataset, never seen in training.
 def _test_record(dataset: str) -> dict:
     manifest_dir = DEFAULT_MODEL_REPOSITORY
@@ -130,38 +131,98 @@ def _field_violation(error: grpc.aio.AioRpcError) -> str:
 
 LONG = "word " * 2000
 BAD_REQUESTS = [
-    ("Translate", pb.TranslateRequest(text="", target_language="fr"),
-     grpc.StatusCode.INVALID_ARGUMENT, "text"),
-    ("Translate", pb.TranslateRequest(text="   \n ", target_language="fr"),
-     grpc.StatusCode.INVALID_ARGUMENT, "text"),
-    ("Translate", pb.TranslateRequest(text="hello", target_language=""),
-     grpc.StatusCode.INVALID_ARGUMENT, "target_language"),
-    ("Translate", pb.TranslateRequest(text="hello", target_language="xx"),
-     grpc.StatusCode.NOT_FOUND, ""),
-    ("Translate", pb.TranslateRequest(text=LONG + LONG + LONG, target_language="fr"),
-     grpc.StatusCode.INVALID_ARGUMENT, "text"),
-    ("Translate", pb.TranslateRequest(text=LONG, target_language="fr"),
-     grpc.StatusCode.INVALID_ARGUMENT, "text"),
-    ("Summarize", pb.SummarizeRequest(text="x", options=pb.DecodingOptions(model="nope")),
-     grpc.StatusCode.NOT_FOUND, ""),
-    ("Summarize", pb.SummarizeRequest(
-        text="x", options=pb.DecodingOptions(model="summarize-en", model_version=99)),
-     grpc.StatusCode.NOT_FOUND, ""),
-    ("Summarize", pb.SummarizeRequest(text="x", options=pb.DecodingOptions(model="answer-en")),
-     grpc.StatusCode.INVALID_ARGUMENT, "options.model"),
-    ("Summarize", pb.SummarizeRequest(text="x", options=pb.DecodingOptions(beam_size=1000)),
-     grpc.StatusCode.INVALID_ARGUMENT, "options.beam_size"),
-    ("Summarize", pb.SummarizeRequest(text="x", options=pb.DecodingOptions(n_best=3)),
-     grpc.StatusCode.INVALID_ARGUMENT, "options.n_best"),
-    ("Summarize", pb.SummarizeRequest(
-        text="x", options=pb.DecodingOptions(max_output_tokens=100000)),
-     grpc.StatusCode.INVALID_ARGUMENT, "options.max_output_tokens"),
-    ("Summarize", pb.SummarizeRequest(text="x", options=pb.DecodingOptions(length_penalty=-1)),
-     grpc.StatusCode.INVALID_ARGUMENT, "options.length_penalty"),
-    ("Answer", pb.AnswerRequest(question="", context="some context"),
-     grpc.StatusCode.INVALID_ARGUMENT, "question"),
-    ("Answer", pb.AnswerRequest(question="Who?", context=""),
-     grpc.StatusCode.INVALID_ARGUMENT, "context"),
+    (
+        "Translate",
+        pb.TranslateRequest(text="", target_language="fr"),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "text",
+    ),
+    (
+        "Translate",
+        pb.TranslateRequest(text="   \n ", target_language="fr"),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "text",
+    ),
+    (
+        "Translate",
+        pb.TranslateRequest(text="hello", target_language=""),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "target_language",
+    ),
+    (
+        "Translate",
+        pb.TranslateRequest(text="hello", target_language="xx"),
+        grpc.StatusCode.NOT_FOUND,
+        "",
+    ),
+    (
+        "Translate",
+        pb.TranslateRequest(text=LONG + LONG + LONG, target_language="fr"),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "text",
+    ),
+    (
+        "Translate",
+        pb.TranslateRequest(text=LONG, target_language="fr"),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "text",
+    ),
+    (
+        "Summarize",
+        pb.SummarizeRequest(text="x", options=pb.DecodingOptions(model="nope")),
+        grpc.StatusCode.NOT_FOUND,
+        "",
+    ),
+    (
+        "Summarize",
+        pb.SummarizeRequest(
+            text="x", options=pb.DecodingOptions(model="summarize-en", model_version=99)
+        ),
+        grpc.StatusCode.NOT_FOUND,
+        "",
+    ),
+    (
+        "Summarize",
+        pb.SummarizeRequest(text="x", options=pb.DecodingOptions(model="answer-en")),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "options.model",
+    ),
+    (
+        "Summarize",
+        pb.SummarizeRequest(text="x", options=pb.DecodingOptions(beam_size=1000)),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "options.beam_size",
+    ),
+    (
+        "Summarize",
+        pb.SummarizeRequest(text="x", options=pb.DecodingOptions(n_best=3)),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "options.n_best",
+    ),
+    (
+        "Summarize",
+        pb.SummarizeRequest(text="x", options=pb.DecodingOptions(max_output_tokens=100000)),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "options.max_output_tokens",
+    ),
+    (
+        "Summarize",
+        pb.SummarizeRequest(text="x", options=pb.DecodingOptions(length_penalty=-1)),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "options.length_penalty",
+    ),
+    (
+        "Answer",
+        pb.AnswerRequest(question="", context="some context"),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "question",
+    ),
+    (
+        "Answer",
+        pb.AnswerRequest(question="Who?", context=""),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "context",
+    ),
 ]
 
 

@@ -66,8 +66,13 @@ class RecordingListener:
         self.done.set()
 
 
-def make_request(length: int = 3, *, deadline: float | None = None, arrival: float = 0.0,
-                 max_output_tokens: int = 8) -> Request:
+def make_request(
+    length: int = 3,
+    *,
+    deadline: float | None = None,
+    arrival: float = 0.0,
+    max_output_tokens: int = 8,
+) -> Request:
     return Request(
         request_id=f"r{length}",
         source_ids=np.arange(4, 4 + length, dtype=np.int64),

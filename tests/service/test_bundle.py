@@ -31,8 +31,10 @@ def test_write_then_read_round_trips(bundle_dir: Path) -> None:
         ({"attention": {"window": 3}}, "only valid with scope 'local'"),
         ({"attention": {"score": "telepathy"}}, "score"),
         ({"task": "answer", "languages": None}, "sep_id and no_answer_id"),
-        ({"states": [{"name": "h", "batch_axis": 0}, {"name": "h", "batch_axis": 1}]},
-         "duplicate state names"),
+        (
+            {"states": [{"name": "h", "batch_axis": 0}, {"name": "h", "batch_axis": 1}]},
+            "duplicate state names",
+        ),
         ({"precision": "fp8"}, "precision"),
         ({"unexpected": 1}, "unexpected"),
     ],
@@ -81,7 +83,7 @@ def test_deleted_file_is_named(bundle_dir: Path) -> None:
 
 def test_required_files_must_be_checksummed(bundle_dir: Path) -> None:
     (bundle_dir / "encoder.onnx").unlink()
-    with pytest.raises(ValidationError, match="lacks checksums for encoder.onnx"):
+    with pytest.raises(ValidationError, match=r"lacks checksums for encoder\.onnx"):
         bundle.write_manifest(bundle_dir, manifest_fields())
 
 

@@ -44,7 +44,10 @@ def test_cancelled_and_expired_requests_are_dropped_before_running() -> None:
     clock = FakeClock()
     scheduler = make_scheduler(clock)
     cancelled, expired, kept, expired_later = (
-        make_request(), make_request(deadline=1.0), make_request(), make_request(deadline=1.0)
+        make_request(),
+        make_request(deadline=1.0),
+        make_request(),
+        make_request(deadline=1.0),
     )
     for request in (cancelled, expired, kept):
         scheduler.submit(request)

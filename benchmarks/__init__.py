@@ -1,0 +1,1 @@
+"""Benchmarks and the GPU check: scripts that print figures and write JSON, never tests."""
