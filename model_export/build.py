@@ -18,7 +18,7 @@ from model_export import data as prepared
 from model_export import evaluate as ev
 from model_export.config import ModelConfig, TrainConfig
 from model_export.export import OPSET, PINNED_EXPORTER, Exporter, export_onnx
-from model_export.model import STATE_NAMES, Seq2Seq, count_parameters
+from model_export.model import Seq2Seq, count_parameters, state_names
 from model_export.ort_model import OrtSeq2Seq
 from model_export.parity import check_parity
 from model_export.tokenizer import (
@@ -88,16 +88,30 @@ def _examples(tok, task: Task, records: list[dict], cfg: ModelConfig) -> list[Ex
     return [Example(src=s, tgt=t) for s, t in zip(src, tgt, strict=True)]
 
 
+_SOURCES = {  # dataset kind -> the public text it is built from
+    "translate": "Debian package descriptions: English (Translation-en) and their human "
+    "translations (Translation-{target}), Debian main",
+    "summarize": "Debian package descriptions (Translation-en): long description -> short "
+    "description, Debian main",
+    "answer": "Debian package records (Packages, Translation-en): questions grounded in a "
+    "context built from the record, some unanswerable, Debian main",
+}
+
+
 def _provenance(data_dir: Path, dataset: str) -> dict[str, object]:
+    """DataProvenance fields from the prepared folder's manifest."""
     manifest = json.loads((data_dir / "manifest.json").read_text(encoding="utf-8"))
     release = manifest.get("release", {})
     splits = manifest.get("datasets", {}).get(dataset, {}).get("splits", {})
-    languages = manifest.get("languages", [])
+    kind = "translate" if dataset.startswith("translate-") else dataset
+    snapshot = (
+        f"{release.get('Origin', 'Debian')} {release.get('Codename', '?')} "
+        f"{release.get('Version', '')}".strip()
+        + f", Release file dated {manifest.get('date', '?')}"
+    )
     return {
-        "source": "Debian package descriptions (Translation-en) and their human translations "
-        f"(Translation-{'/'.join(languages) or '?'}), Debian main",
-        "snapshot": f"{release.get('Origin', 'Debian')} {release.get('Codename', '?')} "
-        f"{release.get('Version', '')}, Release file dated {manifest.get('date', '?')}".strip(),
+        "source": _SOURCES[kind].format(target=dataset.rpartition("-")[2]),
+        "snapshot": snapshot,
         "dataset_sha256": prepared.dataset_sha256(data_dir),
         "split": manifest.get("split_rule", "stable hash of the package name"),
         "counts": {name: int(entry.get("count", 0)) for name, entry in splits.items()},
@@ -189,7 +203,11 @@ def build_bundle(
     outputs = ev.decode_all(
         [e.src for e in test_set],
         lambda batch: session.greedy(
-            batch, max_length=tgt_len, pad_id=PAD_ID, bos_id=BOS_ID, eos_id=EOS_ID
+            batch,
+            max_length=model_cfg.max_target_length,
+            pad_id=PAD_ID,
+            bos_id=BOS_ID,
+            eos_id=EOS_ID,
         ),
     )
     predictions = ev.predictions_text(
@@ -237,7 +255,7 @@ def build_bundle(
             "max_source_length": model_cfg.max_source_length,
             "max_target_length": model_cfg.max_target_length,
             "precision": "fp32",
-            "states": [{"name": s, "batch_axis": 0} for s in STATE_NAMES],
+            "states": [{"name": s, "batch_axis": 0} for s in state_names(model_cfg)],
             "evaluation": evaluation,
             "training": {
                 "model_config": model_cfg.model_dump(mode="json"),

@@ -25,6 +25,7 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--vocab-size", type=int, default=4000)
     b.add_argument("--embedding-size", type=int, default=128)
     b.add_argument("--hidden-size", type=int, default=256)
+    b.add_argument("--cell", default="gru", choices=["gru", "lstm"], help="recurrent cell")
     b.add_argument(
         "--attention-score", default="general", choices=["dot", "general", "additive", "cosine"]
     )
@@ -59,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
                 "embedding_size": args.embedding_size,
                 "hidden_size": args.hidden_size,
                 "attention_score": args.attention_score,
+                "cell": args.cell,
             },
             train_overrides={"seed": args.seed, "max_steps": args.max_steps},
             exporter=args.exporter,

@@ -15,7 +15,7 @@ class _Strict(BaseModel):
 class ModelConfig(_Strict):
     """Selects one member of the RNN attention seq2seq family and sizes it."""
 
-    cell: Literal["gru", "lstm"] = "gru"  # recurrent cell; only gru is implemented so far
+    cell: Literal["gru", "lstm"] = "gru"  # recurrent cell of encoder and decoder
     attention_kind: Literal["soft"] = "soft"  # soft: weights over the source sum to 1
     attention_scope: Literal["global"] = "global"  # global: attend over every source position
     attention_score: Literal["dot", "general", "additive", "cosine"] = "general"  # score(h, m)
@@ -31,10 +31,6 @@ class ModelConfig(_Strict):
 
     @model_validator(mode="after")
     def _supported(self) -> ModelConfig:
-        if self.cell != "gru":
-            raise ValueError(
-                f"cell {self.cell!r} is not implemented yet: model_export builds 'gru' only"
-            )
         if self.hidden_size % 2:
             raise ValueError(
                 f"hidden_size must be even (two encoder directions), not {self.hidden_size}"

@@ -21,7 +21,7 @@ import onnx
 import torch
 from torch import Tensor, nn
 
-from model_export.model import STATE_NAMES, Seq2Seq
+from model_export.model import Seq2Seq, state_names
 from service.bundle import (
     DEC_ATTENTION,
     DEC_LOG_PROBS,
@@ -43,14 +43,17 @@ PINNED_EXPORTER: Exporter = "torchscript"
 OPSET = 17
 
 ENCODER_INPUTS = [ENC_SRC_IDS, ENC_SRC_LENGTHS]
-ENCODER_OUTPUTS = [ENC_MEMORY, *(init_state_name(s) for s in STATE_NAMES)]
-DECODER_INPUTS = [
-    DEC_PREV_IDS,
-    DEC_MEMORY,
-    DEC_SRC_MASK,
-    *(state_input_name(s) for s in STATE_NAMES),
-]
-DECODER_OUTPUTS = [DEC_LOG_PROBS, DEC_ATTENTION, *(state_output_name(s) for s in STATE_NAMES)]
+DECODER_INPUTS_FIXED = [DEC_PREV_IDS, DEC_MEMORY, DEC_SRC_MASK]  # then state_<name> each
+
+
+def graph_names(states: tuple[str, ...]) -> dict[str, list[str]]:
+    """Input and output names of both graphs for a decoder with these states."""
+    return {
+        "encoder_inputs": ENCODER_INPUTS,
+        "encoder_outputs": [ENC_MEMORY, *(init_state_name(s) for s in states)],
+        "decoder_inputs": [*DECODER_INPUTS_FIXED, *(state_input_name(s) for s in states)],
+        "decoder_outputs": [DEC_LOG_PROBS, DEC_ATTENTION, *(state_output_name(s) for s in states)],
+    }
 
 
 class _EncoderGraph(nn.Module):
@@ -58,7 +61,7 @@ class _EncoderGraph(nn.Module):
         super().__init__()
         self.encoder = model.encoder
 
-    def forward(self, src_ids: Tensor, src_lengths: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def forward(self, src_ids: Tensor, src_lengths: Tensor) -> tuple[Tensor, ...]:
         return self.encoder(src_ids, src_lengths)
 
 
@@ -70,7 +73,7 @@ def _example_inputs(model: Seq2Seq) -> tuple[tuple[Tensor, ...], tuple[Tensor, .
     memory = torch.randn(3, 7, hidden)
     mask = torch.arange(7).unsqueeze(0) < src_lengths.unsqueeze(1)
     prev = torch.tensor([1, 9, 11], dtype=torch.long)
-    states = tuple(torch.randn(3, hidden) for _ in STATE_NAMES)
+    states = tuple(torch.randn(3, hidden) for _ in state_names(model.config))
     return (src_ids, src_lengths), (prev, memory, mask, *states)
 
 
@@ -145,20 +148,22 @@ def export_onnx(model: Seq2Seq, out_dir: Path, *, exporter: Exporter = PINNED_EX
     was_training = model.training
     model.eval()
     enc_args, dec_args = _example_inputs(model)
+    states = state_names(model.config)
+    names = graph_names(states)
     batch_seq = {0: "batch", 1: "src_len"}
     enc_axes = {ENC_SRC_IDS: batch_seq, ENC_SRC_LENGTHS: {0: "batch"}, ENC_MEMORY: batch_seq}
-    enc_axes |= {init_state_name(s): {0: "batch"} for s in STATE_NAMES}
+    enc_axes |= {init_state_name(s): {0: "batch"} for s in states}
     dec_axes = {DEC_PREV_IDS: {0: "batch"}, DEC_MEMORY: batch_seq, DEC_SRC_MASK: batch_seq}
     dec_axes |= {DEC_LOG_PROBS: {0: "batch"}, DEC_ATTENTION: batch_seq}
-    dec_axes |= {state_input_name(s): {0: "batch"} for s in STATE_NAMES}
-    dec_axes |= {state_output_name(s): {0: "batch"} for s in STATE_NAMES}
+    dec_axes |= {state_input_name(s): {0: "batch"} for s in states}
+    dec_axes |= {state_output_name(s): {0: "batch"} for s in states}
     with torch.no_grad():
         _export(
             _EncoderGraph(model).eval(),  # a fresh wrapper is in training mode
             enc_args,
             out_dir / ENCODER_FILE,
-            input_names=ENCODER_INPUTS,
-            output_names=ENCODER_OUTPUTS,
+            input_names=names["encoder_inputs"],
+            output_names=names["encoder_outputs"],
             dynamic_axes=enc_axes,
             exporter=exporter,
         )
@@ -166,8 +171,8 @@ def export_onnx(model: Seq2Seq, out_dir: Path, *, exporter: Exporter = PINNED_EX
             model.decoder,
             dec_args,
             out_dir / DECODER_FILE,
-            input_names=DECODER_INPUTS,
-            output_names=DECODER_OUTPUTS,
+            input_names=names["decoder_inputs"],
+            output_names=names["decoder_outputs"],
             dynamic_axes=dec_axes,
             exporter=exporter,
         )

@@ -3,8 +3,9 @@
 Small modules, one job each. The decoder is ONE step (`DecoderStep`): training loops it over
 target positions (teacher forcing) and export traces it once, so both share one code path.
 
-Decoder state carried from step to step (names as in the bundle manifest):
-  hidden  (B, H): the GRU cell's hidden state
+Decoder state carried from step to step (names as in the bundle manifest, batch axis 0):
+  hidden  (B, H): the recurrent cell's hidden state
+  cell    (B, H): the LSTM cell state (LSTM only; zeros at step 0)
   context (B, H): the attentional vector h~ = tanh(W_c [h; c]) of the previous step, fed
                   back into the next step's input (Luong's input feeding); zeros at step 0
 """
@@ -17,7 +18,10 @@ from torch import Tensor, nn
 
 from model_export.config import ModelConfig
 
-STATE_NAMES = ("hidden", "context")  # decoder states, each with batch axis 0
+
+def state_names(config: ModelConfig) -> tuple[str, ...]:
+    """The decoder's state tensors in graph order, each with batch axis 0."""
+    return ("hidden", "cell", "context") if config.cell == "lstm" else ("hidden", "context")
 
 
 def reverse_within_length(x: Tensor, lengths: Tensor) -> Tensor:
@@ -41,20 +45,23 @@ def source_mask(src_ids: Tensor, src_lengths: Tensor) -> Tensor:
 
 
 class Encoder(nn.Module):
-    """Embeddings -> bidirectional GRU (two unidirectional GRUs) -> memory and initial state."""
+    """Embeddings -> bidirectional RNN (two unidirectional ones) -> memory and initial state."""
 
     def __init__(self, *, config: ModelConfig, embedding: nn.Embedding) -> None:
         super().__init__()
         half = config.hidden_size // 2
         self.embedding = embedding
         self.dropout = nn.Dropout(config.dropout)
-        self.forward_rnn = nn.GRU(config.embedding_size, half, batch_first=True)
-        self.backward_rnn = nn.GRU(config.embedding_size, half, batch_first=True)
+        rnn = nn.LSTM if config.cell == "lstm" else nn.GRU
+        self.lstm = config.cell == "lstm"
+        self.forward_rnn = rnn(config.embedding_size, half, batch_first=True)
+        self.backward_rnn = rnn(config.embedding_size, half, batch_first=True)
         self.to_memory = nn.Linear(2 * half, config.hidden_size)
         self.to_init_hidden = nn.Linear(config.hidden_size, config.hidden_size)
 
-    def forward(self, src_ids: Tensor, src_lengths: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """src_ids (B, S) int64, src_lengths (B,) int64 -> memory (B, S, H), hidden, context."""
+    def forward(self, src_ids: Tensor, src_lengths: Tensor) -> tuple[Tensor, ...]:
+        """src_ids (B, S) int64, src_lengths (B,) int64 -> memory (B, S, H), then the initial
+        decoder states (B, H) in state_names() order."""
         mask = source_mask(src_ids, src_lengths).unsqueeze(2)  # (B, S, 1)
         emb = self.dropout(self.embedding(src_ids))  # (B, S, E)
         fwd, _ = self.forward_rnn(emb)  # (B, S, H/2); padding only follows real tokens
@@ -65,8 +72,10 @@ class Encoder(nn.Module):
         count = mask.sum(dim=1).clamp(min=1).to(memory.dtype)  # (B, 1)
         mean = memory.sum(dim=1) / count  # (B, H)
         init_hidden = torch.tanh(self.to_init_hidden(mean))  # (B, H)
-        init_context = torch.zeros_like(init_hidden)  # (B, H)
-        return memory, init_hidden, init_context
+        zeros = torch.zeros_like(init_hidden)  # (B, H)
+        if self.lstm:
+            return memory, init_hidden, zeros, zeros  # hidden, cell, context
+        return memory, init_hidden, zeros  # hidden, context
 
 
 class AttentionScore(nn.Module):
@@ -124,31 +133,43 @@ class DecoderStep(nn.Module):
         hidden = config.hidden_size
         self.embedding = embedding
         self.dropout = nn.Dropout(config.dropout)
-        self.cell = nn.GRUCell(config.embedding_size + hidden, hidden)
+        cell = nn.LSTMCell if config.cell == "lstm" else nn.GRUCell
+        self.lstm = config.cell == "lstm"
+        self.cell = cell(config.embedding_size + hidden, hidden)
         self.attention = SoftAttention(score=config.attention_score, hidden_size=hidden)
         self.combine = nn.Linear(2 * hidden, hidden, bias=False)  # W_c of h~ = tanh(W_c[h; c])
         self.to_embedding = nn.Linear(hidden, config.embedding_size, bias=False)
         self.output_bias = nn.Parameter(torch.zeros(config.vocab_size))
 
-    def forward(
-        self,
-        prev_ids: Tensor,
-        memory: Tensor,
-        src_mask: Tensor,
-        state_hidden: Tensor,
-        state_context: Tensor,
-    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """prev_ids (B,), memory (B, S, H), src_mask (B, S) bool, states (B, H) ->
-        log_probs (B, V), attention (B, S), new hidden (B, H), new context (B, H)."""
+    def recur(
+        self, prev_ids: Tensor, memory: Tensor, src_mask: Tensor, states: tuple[Tensor, ...]
+    ) -> tuple[Tensor, tuple[Tensor, ...]]:
+        """The recurrent half of a step -> attention (B, S), new states; the last state is
+        the attentional vector h~ (B, H), which `project` turns into log-probs."""
         emb = self.dropout(self.embedding(prev_ids))  # (B, E)
-        h = self.cell(torch.cat([emb, state_context], dim=1), state_hidden)  # (B, H)
-        attention, context = self.attention(h, memory, src_mask)  # (B, S), (B, H)
-        attentional = torch.tanh(self.combine(torch.cat([h, context], dim=1)))  # (B, H)
-        # Output layer tied to the shared embedding: H -> E, then E -> V by embedding^T.
-        projected = self.to_embedding(self.dropout(attentional))  # (B, E)
-        logits = F.linear(projected, self.embedding.weight, self.output_bias)  # (B, V)
-        log_probs = torch.log_softmax(logits.float(), dim=1)  # (B, V) float32
-        return log_probs, attention.float(), h, attentional
+        step_input = torch.cat([emb, states[-1]], dim=1)  # (B, E + H): input feeding
+        if self.lstm:
+            h, c = self.cell(step_input, (states[0], states[1]))  # (B, H) each
+        else:
+            h = self.cell(step_input, states[0])  # (B, H)
+        attention, attn_context = self.attention(h, memory, src_mask)  # (B, S), (B, H)
+        attentional = torch.tanh(self.combine(torch.cat([h, attn_context], dim=1)))  # (B, H)
+        new_states = (h, c, attentional) if self.lstm else (h, attentional)
+        return attention, new_states
+
+    def project(self, attentional: Tensor) -> Tensor:
+        """h~ (..., H) -> log_probs (..., V) float32; tied to the shared embedding."""
+        projected = self.to_embedding(self.dropout(attentional))  # (..., E)
+        logits = F.linear(projected, self.embedding.weight, self.output_bias)  # (..., V)
+        return torch.log_softmax(logits.float(), dim=-1)
+
+    def forward(
+        self, prev_ids: Tensor, memory: Tensor, src_mask: Tensor, *states: Tensor
+    ) -> tuple[Tensor, ...]:
+        """prev_ids (B,), memory (B, S, H), src_mask (B, S) bool, states (B, H) each ->
+        log_probs (B, V), attention (B, S), then the new states (B, H) each."""
+        attention, new_states = self.recur(prev_ids, memory, src_mask, states)
+        return self.project(new_states[-1]), attention.float(), *new_states
 
 
 class Seq2Seq(nn.Module):
@@ -167,28 +188,31 @@ class Seq2Seq(nn.Module):
         self.decoder = DecoderStep(config=config, embedding=self.embedding)
 
     def forward(self, src_ids: Tensor, src_lengths: Tensor, tgt_in: Tensor) -> Tensor:
-        """Teacher forcing: tgt_in (B, T) starts with BOS -> log_probs (B, T, V)."""
-        memory, hidden, context = self.encoder(src_ids, src_lengths)
+        """Teacher forcing: tgt_in (B, T) starts with BOS -> log_probs (B, T, V).
+
+        The decoder's own step, split in its two halves: the recurrent half runs once per
+        position, the vocabulary projection once for all positions (the same modules).
+        """
+        memory, *init = self.encoder(src_ids, src_lengths)
+        states = tuple(init)
         mask = source_mask(src_ids, src_lengths)  # (B, S)
         steps = []
         for t in range(tgt_in.shape[1]):
-            log_probs, _, hidden, context = self.decoder(
-                tgt_in[:, t], memory, mask, hidden, context
-            )
-            steps.append(log_probs)
-        return torch.stack(steps, dim=1)  # (B, T, V)
+            _, states = self.decoder.recur(tgt_in[:, t], memory, mask, states)
+            steps.append(states[-1])  # h~ (B, H)
+        return self.decoder.project(torch.stack(steps, dim=1))  # (B, T, V)
 
     @torch.no_grad()
     def greedy(self, src_ids: Tensor, src_lengths: Tensor, *, max_length: int) -> list[list[int]]:
         """Greedy decode; each row's ids end at (and include) EOS or stop at max_length."""
-        memory, hidden, context = self.encoder(src_ids, src_lengths)
+        memory, *states = self.encoder(src_ids, src_lengths)
         mask = source_mask(src_ids, src_lengths)
         batch = src_ids.shape[0]
         prev = torch.full((batch,), self.config.bos_id, dtype=torch.long)
         finished = torch.zeros(batch, dtype=torch.bool)
         out: list[list[int]] = [[] for _ in range(batch)]
         for _ in range(max_length):
-            log_probs, _, hidden, context = self.decoder(prev, memory, mask, hidden, context)
+            log_probs, _, *states = self.decoder(prev, memory, mask, *states)
             prev = log_probs.argmax(dim=1)
             for b in torch.nonzero(~finished).flatten().tolist():
                 out[b].append(int(prev[b]))

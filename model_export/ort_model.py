@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from model_export.model import STATE_NAMES
 from service.bundle import (
     DEC_MEMORY,
     DEC_PREV_IDS,
@@ -17,7 +16,6 @@ from service.bundle import (
     ENC_SRC_IDS,
     ENC_SRC_LENGTHS,
     ENCODER_FILE,
-    state_input_name,
 )
 
 
@@ -44,6 +42,8 @@ class OrtSeq2Seq:
         self.decoder = ort.InferenceSession(
             str(bundle_dir / DECODER_FILE), options, providers=providers
         )
+        # state_<name> inputs, in graph order (after prev_ids, memory, src_mask)
+        self.state_inputs = [i.name for i in self.decoder.get_inputs()[3:]]
 
     def encode(self, src_ids: np.ndarray, src_lengths: np.ndarray) -> tuple[np.ndarray, ...]:
         """-> memory (B, S, H), then one array per state (B, H)."""
@@ -59,7 +59,7 @@ class OrtSeq2Seq:
     ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, ...]]:
         """-> log_probs (B, V), attention (B, S), new states."""
         feeds = {DEC_PREV_IDS: prev_ids, DEC_MEMORY: memory, DEC_SRC_MASK: src_mask}
-        feeds |= {state_input_name(n): s for n, s in zip(STATE_NAMES, states, strict=True)}
+        feeds |= dict(zip(self.state_inputs, states, strict=True))
         log_probs, attention, *new_states = self.decoder.run(None, feeds)
         return log_probs, attention, tuple(new_states)
 

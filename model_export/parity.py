@@ -56,12 +56,11 @@ def check_parity(
             tgt[b, : len(prefix)] = prefix
         log_prob_diff, attention_diff = 0.0, 0.0
         o_state_tuple = tuple(o_states)
-        t_hidden, t_context = t_states
+        t_state_tuple = tuple(t_states)
         for t in range(steps):
             prev = torch.from_numpy(tgt[:, t])
-            t_lp, t_att, t_hidden, t_context = model.decoder(
-                prev, t_memory, mask, t_hidden, t_context
-            )
+            t_lp, t_att, *t_new = model.decoder(prev, t_memory, mask, *t_state_tuple)
+            t_state_tuple = tuple(t_new)
             o_lp, o_att, o_state_tuple = session.step(
                 tgt[:, t], o_memory, mask.numpy(), o_state_tuple
             )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import pickle
 import random
 import time
 from dataclasses import dataclass, field
@@ -127,7 +128,7 @@ def load_checkpoint(path: Path, config: ModelConfig | None = None) -> Seq2Seq:
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
         saved_config = ModelConfig.model_validate(saved["model_config"])
-    except (OSError, KeyError, ValueError, RuntimeError) as exc:
+    except (OSError, KeyError, TypeError, ValueError, RuntimeError, pickle.UnpicklingError) as exc:
         raise CheckpointError(f"{path}: not a model_export checkpoint: {exc}") from exc
     if config is not None and saved_config != config:
         want, got = config.model_dump(), saved_config.model_dump()
@@ -217,7 +218,7 @@ def train(
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip_norm)
             optimizer.step()
             step += 1
-            interval_loss += float(loss)
+            interval_loss += loss.item()
             interval_n += 1
             bar.update(1)
             if step % config.eval_every == 0 and validate():
