@@ -35,6 +35,13 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--work-dir", type=Path, help="checkpoints (default runs/<name>/<version>)")
     b.add_argument("--overwrite", action="store_true", help="replace an existing bundle folder")
     b.add_argument("--no-progress", action="store_true", help="no tqdm bar")
+    d = sub.add_parser("defaults", help="build the default bundles (model_export/defaults.py)")
+    d.add_argument("--data", type=Path, default=Path("data/prepared"), help="prepared data folder")
+    d.add_argument("--repo", type=Path, default=Path("models"), help="model repository folder")
+    d.add_argument("--version", type=int, default=1)
+    d.add_argument("--threads", type=int, default=2)
+    d.add_argument("--minutes-scale", type=float, default=1.0, help="scale every time budget")
+    d.add_argument("--overwrite", action="store_true", help="replace existing bundle folders")
     return parser
 
 
@@ -44,6 +51,22 @@ def main(argv: list[str] | None = None) -> int:
     from model_export.build import BuildError, build_bundle
     from model_export.data import DataError
 
+    if args.command == "defaults":
+        from model_export.defaults import build_defaults
+
+        try:
+            build_defaults(
+                args.data,
+                args.repo,
+                version=args.version,
+                threads=args.threads,
+                overwrite=args.overwrite,
+                minutes_scale=args.minutes_scale,
+            )
+        except (BuildError, DataError, ValueError) as exc:
+            print(f"seq2seq-export: error: {exc}", file=sys.stderr)
+            return 2
+        return 0
     try:
         build_bundle(
             task=args.task,

@@ -1,0 +1,63 @@
+"""The recipe for the default bundles committed under `models/`.
+
+    python -m model_export defaults --data data/prepared --repo models
+
+One entry per bundle; the figures each build measured land in its bundle.json. On the
+2-core CPU machine the whole recipe takes about 3 x (minutes + 2) minutes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from service.bundle import Task
+
+
+@dataclass(frozen=True)
+class Recipe:
+    task: Task
+    languages: str | None  # "en-fr" for translate, None otherwise
+    minutes: float  # training time budget on 2 CPU threads
+    max_eval_examples: int | None  # None = the whole test split
+
+
+DEFAULT_RECIPES: tuple[Recipe, ...] = (
+    Recipe(task="translate", languages="en-fr", minutes=14.0, max_eval_examples=None),
+    Recipe(task="answer", languages=None, minutes=14.0, max_eval_examples=3000),
+    Recipe(task="summarize", languages=None, minutes=14.0, max_eval_examples=None),
+)
+
+
+def build_defaults(
+    data_dir: Path,
+    repo: Path,
+    *,
+    version: int,
+    threads: int,
+    overwrite: bool,
+    minutes_scale: float = 1.0,
+) -> list[Path]:
+    """Build every default bundle, preparing the data first when it is missing."""
+    from model_export.build import build_bundle
+    from model_export.data import prepare
+
+    if not (data_dir / "manifest.json").is_file():
+        print(f"no prepared data in {data_dir}: fetching Debian's lists and preparing it")
+        prepare(data_dir, None)
+    built = []
+    for recipe in DEFAULT_RECIPES:
+        result = build_bundle(
+            task=recipe.task,
+            languages=recipe.languages,
+            data_dir=data_dir,
+            repo=repo,
+            version=version,
+            minutes=recipe.minutes * minutes_scale,
+            threads=threads,
+            max_eval_examples=recipe.max_eval_examples,
+            overwrite=overwrite,
+            progress=False,
+        )
+        built.append(result.bundle_dir)
+    return built
