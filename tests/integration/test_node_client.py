@@ -21,15 +21,22 @@ def node_client() -> list[str]:
     if node is None or npm is None:
         pytest.skip("Node.js is not installed on this machine")
     if not (NODE_DIR / "node_modules" / "@grpc" / "grpc-js").is_dir():
-        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=NODE_DIR, check=True,
-                       capture_output=True, timeout=600)
+        subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund"],
+            cwd=NODE_DIR,
+            check=True,
+            capture_output=True,
+            timeout=600,
+        )
     return [node, str(NODE_DIR / "client.js")]
 
 
 async def test_node_client_calls_every_rpc(server, node_client: list[str]) -> None:
     process = await asyncio.create_subprocess_exec(
-        *node_client, f"127.0.0.1:{server.port}",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        *node_client,
+        f"127.0.0.1:{server.port}",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=120)
     assert process.returncode == 0, stderr.decode()

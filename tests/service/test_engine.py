@@ -1,0 +1,163 @@
+"""The engine on a real default bundle: batching must not change results; lifecycle rules."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchmarks.offline import HELDOUT, CollectingListener, NullObserver
+from service.engine.engine import EngineThread, ModelEngine
+from service.engine.repository import LoadedBundle, load_bundle
+from service.engine.requests import DecodeParams, Request, RequestStatus
+from service.engine.runtime import RuntimeOptions
+from service.engine.scheduler import Scheduler, SchedulerConfig
+from service.errors import Cancelled, Expired, InternalError
+from service.settings import DEFAULT_MODEL_REPOSITORY
+
+MODELS = Path(os.environ.get("SEQ2SEQ_TEST_MODELS", DEFAULT_MODEL_REPOSITORY))
+
+
+@pytest.fixture(scope="module")
+def bundle() -> LoadedBundle:
+    return load_bundle(
+        MODELS / "translate-en-fr" / "1",
+        RuntimeOptions(providers=("cpu",), intra_op_threads=1),
+    )
+
+
+@pytest.fixture(scope="module")
+def sources(bundle: LoadedBundle) -> list[np.ndarray]:
+    lines = (HELDOUT / "translate-en-fr.jsonl").read_text(encoding="utf-8").splitlines()
+    texts = [json.loads(line)["source"] for line in lines][:12]
+    return [
+        np.asarray(bundle.tokenizer.encode(t, max_tokens=10**6, field="text").ids, dtype=np.int64)
+        for t in texts
+    ]
+
+
+def _engine(bundle: LoadedBundle, max_batch_size: int) -> ModelEngine:
+    scheduler = Scheduler(
+        SchedulerConfig(max_batch_size=max_batch_size, max_queue_size=64, max_queue_delay=0.0)
+    )
+    return ModelEngine(bundle.runtime, scheduler, NullObserver())
+
+
+def _request(source: np.ndarray, **kwargs: object) -> Request:
+    return Request(
+        request_id="r",
+        source_ids=source,
+        listener=CollectingListener(),
+        params=DecodeParams(max_output_tokens=40, return_attention=True),
+        **kwargs,
+    )  # type: ignore[arg-type]
+
+
+def _run_until_idle(engine: ModelEngine, max_steps: int = 10_000) -> None:
+    for _ in range(max_steps):
+        if not (engine.scheduler.queue_depth or engine.num_running):
+            return
+        engine.step()
+    raise AssertionError("engine did not go idle")
+
+
+def test_continuous_batching_gives_the_same_tokens_as_one_at_a_time(bundle, sources) -> None:
+    alone = []
+    for source in sources:
+        engine = _engine(bundle, max_batch_size=1)
+        request = _request(source)
+        engine.scheduler.submit(request)
+        _run_until_idle(engine)
+        alone.append(request.listener.output)
+    engine = _engine(bundle, max_batch_size=4)
+    batched = [_request(s) for s in sources]
+    for request in batched[:5]:
+        engine.scheduler.submit(request)
+    engine.step()  # rows of different lengths join and leave while the rest wait
+    for request in batched[5:]:
+        engine.scheduler.submit(request)
+    _run_until_idle(engine)
+    for single, request in zip(alone, batched, strict=True):
+        output = request.listener.output
+        assert output is not None and single is not None
+        assert output.token_ids == single.token_ids
+        np.testing.assert_allclose(output.token_scores, single.token_scores, atol=1e-4)
+        assert output.attention.shape == (len(output.token_ids), request.source_length)
+        np.testing.assert_allclose(output.attention.sum(axis=1), 1.0, atol=1e-4)
+
+
+def test_max_output_tokens_finishes_by_length(bundle, sources) -> None:
+    engine = _engine(bundle, max_batch_size=2)
+    request = Request(
+        request_id="r",
+        source_ids=sources[0],
+        listener=CollectingListener(),
+        params=DecodeParams(max_output_tokens=1),
+    )
+    engine.scheduler.submit(request)
+    _run_until_idle(engine)
+    assert request.status == RequestStatus.FINISHED_LENGTH
+    assert len(request.listener.output.token_ids) == 1
+
+
+def test_cancel_and_expiry_leave_the_batch_at_the_next_step(bundle, sources) -> None:
+    engine = _engine(bundle, max_batch_size=4)
+    cancelled, expired, kept = _request(sources[0]), _request(sources[1]), _request(sources[2])
+    for request in (cancelled, expired, kept):
+        engine.scheduler.submit(request)
+    engine.step()
+    assert engine.num_running == 3
+    cancelled.cancel()
+    expired.deadline = 0.0  # in the past on the monotonic clock
+    engine.step()
+    assert engine.num_running <= 1
+    assert isinstance(cancelled.listener.error, Cancelled)
+    assert isinstance(expired.listener.error, Expired)
+    _run_until_idle(engine)
+    assert kept.listener.output is not None
+
+
+class _BrokenRuntime:
+    """Delegates to the real runtime but fails every decoder step."""
+
+    def __init__(self, runtime) -> None:
+        self._runtime = runtime
+        self.manifest = runtime.manifest
+
+    def encode(self, *args):
+        return self._runtime.encode(*args)
+
+    def step(self, *args):
+        raise RuntimeError("simulated onnxruntime failure")
+
+
+def test_a_failing_model_fails_its_batch_and_keeps_running(bundle, sources) -> None:
+    scheduler = Scheduler(SchedulerConfig(max_batch_size=4, max_queue_size=8, max_queue_delay=0.0))
+    engine = ModelEngine(_BrokenRuntime(bundle.runtime), scheduler, NullObserver())  # type: ignore[arg-type]
+    first = _request(sources[0])
+    scheduler.submit(first)
+    engine.step()
+    assert isinstance(first.listener.error, InternalError)
+    assert engine.num_running == 0
+    second = _request(sources[1])
+    scheduler.submit(second)  # the engine still takes work
+    engine.step()
+    assert isinstance(second.listener.error, InternalError)
+
+
+def test_engine_thread_serves_and_stops(bundle, sources) -> None:
+    engine = _engine(bundle, max_batch_size=4)
+    thread = EngineThread(engine, "test", idle_poll_seconds=0.05)
+    thread.start()
+    requests = [_request(s) for s in sources[:6]]
+    for request in requests:
+        engine.scheduler.submit(request)
+    for request in requests:
+        assert request.listener.done.wait(30)
+    thread.stop(timeout=5)
+    assert all(r.listener.output is not None for r in requests)
+    assert not any(t.name == "engine-test" for t in threading.enumerate())
