@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import grpc
 import pytest
@@ -11,14 +10,13 @@ import pytest_asyncio
 
 from service.api.gen.seq2seq.v1 import seq2seq_pb2_grpc as pb_grpc
 from service.api.server import Seq2SeqServer
-from service.settings import DEFAULT_MODEL_REPOSITORY, Settings
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from service.settings import Settings
+from tests.conftest import TEST_MODELS
 
 
 def make_settings(**overrides: object) -> Settings:
     fields: dict[str, object] = {
-        "model_repository": DEFAULT_MODEL_REPOSITORY,
+        "model_repository": TEST_MODELS,
         "host": "127.0.0.1",
         "port": 0,
         "metrics_host": "127.0.0.1",

@@ -15,7 +15,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from service.api.gen.seq2seq.v1 import seq2seq_pb2 as pb
 from service.api.gen.seq2seq.v1 import seq2seq_pb2_grpc as pb_grpc
-from tests.integration.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, TEST_MODELS
 
 
 def _start(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], int]:
@@ -32,6 +32,8 @@ def _start(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], int]:
             "0",
             "--metrics-port",
             "0",
+            "--model-repository",
+            str(TEST_MODELS),
             *args,
         ],
         cwd=REPO_ROOT,

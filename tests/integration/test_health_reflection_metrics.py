@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import urllib.request
 
+import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from prometheus_client.parser import text_string_to_metric_families
 
 from service.api.gen.seq2seq.v1 import seq2seq_pb2 as pb
 
@@ -37,41 +39,54 @@ def _scrape(port: int) -> str:
         return response.read().decode()
 
 
-def _value(text: str, prefix: str) -> float:
-    for line in text.splitlines():
-        if line.startswith(prefix):
-            return float(line.rsplit(" ", 1)[1])
-    raise AssertionError(f"no sample starting with {prefix!r}")
+def _value(text: str, name: str, **labels: str) -> float:
+    """The value of the sample `name` whose labels include `labels` (0 when absent)."""
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and labels.items() <= sample.labels.items():
+                return float(sample.value)
+    return 0.0
+
+
+RPC = {"grpc_type": "unary", "grpc_service": "seq2seq.v1.Seq2Seq"}
 
 
 async def test_metrics_count_requests_and_name_the_provider(server, stub) -> None:
-    label = 'grpc_type="unary",grpc_service="seq2seq.v1.Seq2Seq",grpc_method="ListModels"'
-    before = _scrape(server.metrics_port)
-    started_before = (
-        _value(before, f"grpc_server_started_total{{{label}}}")
-        if (f"grpc_server_started_total{{{label}}}" in before)
-        else 0.0
-    )
+    labels = {**RPC, "grpc_method": "ListModels"}
+    before = _value(_scrape(server.metrics_port), "grpc_server_started_total", **labels)
     await stub.ListModels(pb.ListModelsRequest(), timeout=5)
     await stub.ListModels(pb.ListModelsRequest(), timeout=5)
     after = _scrape(server.metrics_port)
-    assert _value(after, f"grpc_server_started_total{{{label}}}") == started_before + 2
-    assert _value(after, f'grpc_server_handled_total{{{label},grpc_code="OK"}}') >= 2
-    assert _value(after, f"grpc_server_handling_seconds_count{{{label}}}") >= 2
-    assert 'seq2seq_model_info{model="translate-en-fr"' in after
-    assert 'provider="CPUExecutionProvider"' in after
-    assert "process_resident_memory_bytes" in after
+    assert _value(after, "grpc_server_started_total", **labels) == before + 2
+    assert _value(after, "grpc_server_handled_total", **labels, grpc_code="OK") >= 2
+    assert _value(after, "grpc_server_handling_seconds_count", **labels) >= 2
+    info = _value(
+        after,
+        "seq2seq_model_info",
+        model="translate-en-fr",
+        provider="CPUExecutionProvider",
+        precision="fp32",
+        task="translate",
+    )
+    assert info == 1
+    assert _value(after, "process_resident_memory_bytes") > 0
 
 
 async def test_metrics_record_error_codes_and_engine_work(server, stub) -> None:
-    import grpc
-
     with pytest.raises(grpc.aio.AioRpcError):
         await stub.Summarize(pb.SummarizeRequest(text=""), timeout=5)
     await stub.Summarize(pb.SummarizeRequest(text="A tool to compress files."), timeout=30)
     text = _scrape(server.metrics_port)
-    label = 'grpc_type="unary",grpc_service="seq2seq.v1.Seq2Seq",grpc_method="Summarize"'
-    assert _value(text, f'grpc_server_handled_total{{{label},grpc_code="INVALID_ARGUMENT"}}') >= 1
-    assert _value(text, 'seq2seq_requests_rejected_total{reason="invalid_argument"}') >= 1
-    assert _value(text, 'seq2seq_batch_size_count{model="summarize-en",stage="encoder"}') >= 1
-    assert _value(text, 'seq2seq_input_tokens_total{model="summarize-en"}') >= 1
+    labels = {**RPC, "grpc_method": "Summarize"}
+    assert _value(text, "grpc_server_handled_total", **labels, grpc_code="INVALID_ARGUMENT") >= 1
+    assert _value(text, "grpc_server_handled_total", **labels, grpc_code="OK") >= 1
+    assert _value(text, "seq2seq_requests_rejected_total", reason="invalid_argument") >= 1
+    summarize = {"model": "summarize-en"}
+    assert _value(text, "seq2seq_batch_size_count", **summarize, stage="encoder") >= 1
+    assert _value(text, "seq2seq_batch_size_count", **summarize, stage="decoder") >= 1
+    assert _value(text, "seq2seq_input_tokens_total", **summarize) >= 1
+    assert (
+        _value(text, "seq2seq_requests_finished_total", **summarize, status="finished_eos")
+        + _value(text, "seq2seq_requests_finished_total", **summarize, status="finished_length")
+        >= 1
+    )

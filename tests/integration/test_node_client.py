@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from tests.integration.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 NODE_DIR = REPO_ROOT / "tests" / "node"

@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
-import json
-
 import grpc
 import pytest
 from google.rpc import error_details_pb2, status_pb2
 
 from service.api.gen.seq2seq.v1 import seq2seq_pb2 as pb
 from service.api.status import STATUS_DETAILS_KEY
-from service.settings import DEFAULT_MODEL_REPOSITORY
+from tests.conftest import heldout
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
-# Held-out text: the test split of each dataset, never seen in training.
 def _test_record(dataset: str) -> dict:
-    manifest_dir = DEFAULT_MODEL_REPOSITORY
-    assert manifest_dir.is_dir()
-    path = DEFAULT_MODEL_REPOSITORY.parent / "tests" / "fixtures" / "heldout" / f"{dataset}.jsonl"
-    with path.open(encoding="utf-8") as handle:
-        return json.loads(handle.readline())
+    """The first held-out example of a dataset (never seen in training)."""
+    return heldout(dataset)[0]
 
 
 async def test_translate_returns_french_with_model_and_timing(stub) -> None:

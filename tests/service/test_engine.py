@@ -2,38 +2,32 @@
 
 from __future__ import annotations
 
-import json
-import os
 import threading
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from benchmarks.offline import HELDOUT, CollectingListener, NullObserver
+from benchmarks.offline import CollectingListener, NullObserver
 from service.engine.engine import EngineThread, ModelEngine
 from service.engine.repository import LoadedBundle, load_bundle
 from service.engine.requests import DecodeParams, Request, RequestStatus
 from service.engine.runtime import RuntimeOptions
 from service.engine.scheduler import Scheduler, SchedulerConfig
 from service.errors import Cancelled, Expired, InternalError
-from service.settings import DEFAULT_MODEL_REPOSITORY
-
-MODELS = Path(os.environ.get("SEQ2SEQ_TEST_MODELS", DEFAULT_MODEL_REPOSITORY))
+from tests.conftest import TEST_MODELS, heldout
 
 
 @pytest.fixture(scope="module")
 def bundle() -> LoadedBundle:
     return load_bundle(
-        MODELS / "translate-en-fr" / "1",
+        TEST_MODELS / "translate-en-fr" / "1",
         RuntimeOptions(providers=("cpu",), intra_op_threads=1),
     )
 
 
 @pytest.fixture(scope="module")
 def sources(bundle: LoadedBundle) -> list[np.ndarray]:
-    lines = (HELDOUT / "translate-en-fr.jsonl").read_text(encoding="utf-8").splitlines()
-    texts = [json.loads(line)["source"] for line in lines][:12]
+    texts = [record["source"] for record in heldout("translate-en-fr")][:12]
     return [
         np.asarray(bundle.tokenizer.encode(t, max_tokens=10**6, field="text").ids, dtype=np.int64)
         for t in texts

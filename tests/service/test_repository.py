@@ -12,7 +12,7 @@ import pytest
 from service import bundle as contract
 from service.engine.repository import scan_repository
 from service.engine.runtime import RuntimeOptions
-from tests.service.test_engine import MODELS
+from tests.conftest import TEST_MODELS
 
 CPU = RuntimeOptions(providers=("cpu",), intra_op_threads=1)
 
@@ -21,7 +21,7 @@ CPU = RuntimeOptions(providers=("cpu",), intra_op_threads=1)
 def repository(tmp_path: Path) -> Path:
     repo = tmp_path / "models"
     for name in ("translate-en-fr", "summarize-en"):
-        shutil.copytree(MODELS / name / "1", repo / name / "1")
+        shutil.copytree(TEST_MODELS / name / "1", repo / name / "1")
     return repo
 
 

@@ -1,0 +1,20 @@
+"""Shared test constants: where the bundles and the held-out examples are."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from service.settings import DEFAULT_MODEL_REPOSITORY
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+# The committed default bundles; SEQ2SEQ_TEST_MODELS runs the suite against another repository.
+TEST_MODELS = Path(os.environ.get("SEQ2SEQ_TEST_MODELS", DEFAULT_MODEL_REPOSITORY))
+HELDOUT = REPO_ROOT / "tests" / "fixtures" / "heldout"
+
+
+def heldout(dataset: str) -> list[dict]:
+    """Held-out test-split records of a dataset (never seen in training)."""
+    lines = (HELDOUT / f"{dataset}.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines]
