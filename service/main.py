@@ -13,6 +13,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from service.api.server import StartupError, serve
+from service.logging_setup import configure_logging
 from service.settings import load_settings
 
 
@@ -30,6 +31,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-batch-size", type=int)
     parser.add_argument("--max-queue-delay", type=float, help="seconds")
     parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument("--log-format", choices=["json", "text"])
     return parser
 
 
@@ -46,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
             "max_batch_size": args.max_batch_size,
             "max_queue_delay": args.max_queue_delay,
             "log_level": args.log_level,
+            "log_format": args.log_format,
         }.items()
         if value is not None
     }
@@ -55,10 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ValidationError, ValueError) as exc:
         print(f"seq2seq-serve: invalid settings: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(settings.log_level, settings.log_format)
     logging.getLogger(__name__).info("settings: %s", json.dumps(settings.describe()))
     try:
         asyncio.run(serve(settings))

@@ -7,6 +7,8 @@ from the repository, never from requests).
 
 from __future__ import annotations
 
+import contextlib
+
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -19,11 +21,48 @@ from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
-from service.bundle import BundleManifest
+from service.engine.repository import LoadedBundle
 from service.engine.requests import RequestStatus
 
-# Latency buckets from 0.5 ms to 30 s: one decoder step is ~0.1 ms, a long decode seconds.
-LATENCY_BUCKETS = (
+# Buckets fit what was measured on 2 CPU cores: one decoder step takes 0.1-1 ms and an
+# encoder run a few ms (COMPUTE); an RPC takes 10 ms to 2 s (RPC); queue time is 0 while
+# the model keeps up and grows towards seconds under overload (QUEUE).
+COMPUTE_BUCKETS = (
+    0.0001,
+    0.00025,
+    0.0005,
+    0.00075,
+    0.001,
+    0.002,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    1.0,
+)
+RPC_BUCKETS = (
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.075,
+    0.1,
+    0.15,
+    0.25,
+    0.35,
+    0.5,
+    0.75,
+    1.0,
+    1.5,
+    2.0,
+    3.0,
+    5.0,
+    10.0,
+    30.0,
+)
+QUEUE_BUCKETS = (
     0.0005,
     0.001,
     0.0025,
@@ -38,7 +77,6 @@ LATENCY_BUCKETS = (
     2.5,
     5.0,
     10.0,
-    30.0,
 )
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 
@@ -67,14 +105,14 @@ class Metrics:
             "grpc_server_handling_seconds",
             "RPC latency from start to status, in seconds.",
             grpc_labels,
-            buckets=LATENCY_BUCKETS,
+            buckets=RPC_BUCKETS,
             registry=self.registry,
         )
         self.queue_seconds = Histogram(
             "seq2seq_queue_seconds",
             "Time from arrival to joining a decode batch.",
             ["model"],
-            buckets=LATENCY_BUCKETS,
+            buckets=QUEUE_BUCKETS,
             registry=self.registry,
         )
         self.batch_size = Histogram(
@@ -88,7 +126,7 @@ class Metrics:
             "seq2seq_compute_seconds",
             "onnxruntime wall time per run, by stage.",
             ["model", "stage"],
-            buckets=LATENCY_BUCKETS,
+            buckets=COMPUTE_BUCKETS,
             registry=self.registry,
         )
         self.input_tokens = Counter(
@@ -106,13 +144,13 @@ class Metrics:
         self.queue_depth = Gauge(
             "seq2seq_queue_depth",
             "Requests waiting to join a batch.",
-            ["model"],
+            ["model", "version"],
             registry=self.registry,
         )
         self.inflight = Gauge(
             "seq2seq_inflight_requests",
             "Requests in the running decode batch.",
-            ["model"],
+            ["model", "version"],
             registry=self.registry,
         )
         self.finished = Counter(
@@ -145,14 +183,54 @@ class Metrics:
             "Bundles in the repository that failed their checks.",
             registry=self.registry,
         )
+        self.models_loaded = Gauge(
+            "seq2seq_models_loaded",
+            "Model versions being served.",
+            registry=self.registry,
+        )
+        self.reloads = Counter(
+            "seq2seq_reload_total",
+            "Repository changes applied, by result (added, replaced, removed, refused).",
+            ["result"],
+            registry=self.registry,
+        )
+        for result in ("added", "replaced", "removed", "refused"):
+            self.reloads.labels(result)
 
-    def model_loaded(self, manifest: BundleManifest, provider: str) -> None:
-        self.model_info.labels(
-            manifest.name, str(manifest.version), manifest.task, provider, manifest.precision
-        ).set(1)
+    @staticmethod
+    def _info_labels(bundle: LoadedBundle) -> tuple[str, str, str, str, str]:
+        manifest = bundle.manifest
+        return (
+            manifest.name,
+            str(manifest.version),
+            manifest.task,
+            bundle.runtime.provider,
+            manifest.precision,
+        )
 
-    def observer(self, model: str) -> ModelObserver:
-        return ModelObserver(self, model)
+    # --- RepositoryObserver ----------------------------------------------------------
+    def engine_observer(self, bundle: LoadedBundle) -> ModelObserver:
+        return ModelObserver(self, bundle.manifest.name, bundle.manifest.version)
+
+    def model_served(self, bundle: LoadedBundle) -> None:
+        self.model_info.labels(*self._info_labels(bundle)).set(1)
+
+    def model_unserved(self, bundle: LoadedBundle) -> None:
+        with contextlib.suppress(KeyError):
+            self.model_info.remove(*self._info_labels(bundle))
+
+    def engine_stopped(self, bundle: LoadedBundle) -> None:
+        labels = (bundle.manifest.name, str(bundle.manifest.version))
+        for gauge in (self.queue_depth, self.inflight):
+            with contextlib.suppress(KeyError):
+                gauge.remove(*labels)
+
+    def reload_result(self, result: str) -> None:
+        self.reloads.labels(result).inc()
+
+    def repository_state(self, served: int, refused: int) -> None:
+        self.models_loaded.set(served)
+        self.bundles_refused.set(refused)
 
     def serve_http(self, host: str, port: int) -> int:
         """Start the Prometheus endpoint on its own port; returns the bound port."""
@@ -163,7 +241,7 @@ class Metrics:
 class ModelObserver:
     """The engine's EngineObserver for one model, with its label children bound once."""
 
-    def __init__(self, metrics: Metrics, model: str) -> None:
+    def __init__(self, metrics: Metrics, model: str, version: int) -> None:
         self._metrics = metrics
         self._model = model
         self._queue = metrics.queue_seconds.labels(model)
@@ -173,8 +251,8 @@ class ModelObserver:
         self._dec_time = metrics.compute_seconds.labels(model, "decoder")
         self._in_tokens = metrics.input_tokens.labels(model)
         self._out_tokens = metrics.output_tokens.labels(model)
-        self._depth = metrics.queue_depth.labels(model)
-        self._inflight = metrics.inflight.labels(model)
+        self._depth = metrics.queue_depth.labels(model, str(version))
+        self._inflight = metrics.inflight.labels(model, str(version))
         self._failures = metrics.model_failures.labels(model)
 
     def encoder_batch(self, size: int, seconds: float, tokens: int) -> None:
@@ -195,8 +273,13 @@ class ModelObserver:
             self._out_tokens.inc(output_tokens)
 
     def queue_depth(self, waiting: int, running: int) -> None:
-        self._depth.set(waiting)
+        # The waiting count is owned by queue_changed, which the scheduler calls under
+        # its lock on every change; this end-of-step value could be stale already.
+        del waiting
         self._inflight.set(running)
+
+    def queue_changed(self, waiting: int) -> None:
+        self._depth.set(waiting)
 
     def model_failure(self) -> None:
         self._failures.inc()

@@ -75,6 +75,46 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="Log level."
     )
+    log_format: Literal["json", "text"] = Field(
+        default="json",
+        description="Log lines as one JSON object each (json) or human-readable text.",
+    )
+    default_versions: dict[str, int] = Field(
+        default_factory=dict,
+        description="Model name -> version a request that names no version gets "
+        "(default: the newest loaded version).",
+    )
+    repository_poll_interval: float = Field(
+        default=0.0,
+        ge=0.0,
+        description="Seconds between rescans of the model repository for added, changed "
+        "and removed bundles; 0 turns hot reload off.",
+    )
+    tls_cert_file: Path | None = Field(
+        default=None,
+        description="PEM server certificate (chain), set together with tls_key_file to "
+        "serve TLS; None = plaintext.",
+    )
+    tls_key_file: Path | None = Field(
+        default=None, description="PEM private key of tls_cert_file; None = plaintext."
+    )
+    tls_client_ca_file: Path | None = Field(
+        default=None,
+        description="PEM CA bundle that client certificates must chain to; set = mutual TLS "
+        "required, None = no client certificate asked.",
+    )
+
+    @model_validator(mode="after")
+    def _tls_files_consistent(self) -> Settings:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("tls_cert_file and tls_key_file must be set together")
+        if self.tls_client_ca_file is not None and self.tls_cert_file is None:
+            raise ValueError("tls_client_ca_file (mutual TLS) needs tls_cert_file and tls_key_file")
+        for name in ("tls_cert_file", "tls_key_file", "tls_client_ca_file"):
+            path = getattr(self, name)
+            if path is not None and not path.is_file():
+                raise ValueError(f"{name} {path} is not a file")
+        return self
 
     @model_validator(mode="after")
     def _providers_not_empty(self) -> Settings:

@@ -1,15 +1,41 @@
-"""gRPC RED metrics for every RPC, in the go-grpc-prometheus convention."""
+"""One interceptor for every RPC: request id, gRPC RED metrics, one access-log line.
+
+RED metrics follow the go-grpc-prometheus convention. The request id comes from the
+incoming metadata key `x-request-id` (or is generated) and goes back to the client in
+the response's initial metadata. The servicer adds what only it knows (model, version,
+queue and compute time) to the call's `CallRecord` (`service.api.call_context`).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
 
+from service.api.call_context import CallRecord, set_current_call
 from service.metrics import Metrics
+
+REQUEST_ID_KEY = "x-request-id"
+ACCESS_LOGGER = "service.access"
+# Services whose calls are logged at INFO; health checks and reflection go to DEBUG.
+LOGGED_SERVICES = frozenset({"seq2seq.v1.Seq2Seq"})
+_VALID_REQUEST_ID = re.compile(r"^[\x21-\x7e]{1,128}$")  # printable ASCII, no spaces
+
+access_log = logging.getLogger(ACCESS_LOGGER)
+
+
+def request_id_from(metadata: Any) -> str:
+    """The caller's `x-request-id` when it is sane (printable, at most 128 chars), else new."""
+    for key, value in metadata or ():
+        if key == REQUEST_ID_KEY and isinstance(value, str) and _VALID_REQUEST_ID.match(value):
+            return value
+    return uuid.uuid4().hex
 
 
 def _code_name(context: grpc.aio.ServicerContext, default: grpc.StatusCode) -> str:
@@ -25,7 +51,7 @@ def _split(full_method: str) -> tuple[str, str]:
     return service, method
 
 
-class MetricsInterceptor(grpc.aio.ServerInterceptor):
+class CallInterceptor(grpc.aio.ServerInterceptor):
     def __init__(self, metrics: Metrics) -> None:
         self._metrics = metrics
 
@@ -62,21 +88,53 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
             handler.response_serializer,
         )
 
-    def _labels(self, kind: str, service: str, method: str) -> tuple[str, str, str]:
-        labels = (kind, service, method)
+    def _begin(self, context: grpc.aio.ServicerContext, labels: tuple[str, str, str]) -> CallRecord:
         self._metrics.grpc_started.labels(*labels).inc()
-        return labels
+        _, service, method = labels
+        record = CallRecord(
+            request_id=request_id_from(context.invocation_metadata()),
+            rpc=method,
+            service=service,
+            peer=context.peer(),
+        )
+        set_current_call(record)
+        return record
 
-    def _done(self, labels: tuple[str, str, str], code: str, started: float) -> None:
+    def _done(
+        self, labels: tuple[str, str, str], record: CallRecord, code: str, started: float
+    ) -> None:
+        seconds = time.perf_counter() - started
         self._metrics.grpc_handled.labels(*labels, code).inc()
-        self._metrics.grpc_handling.labels(*labels).observe(time.perf_counter() - started)
+        self._metrics.grpc_handling.labels(*labels).observe(seconds)
+        level = logging.INFO if record.service in LOGGED_SERVICES else logging.DEBUG
+        if not access_log.isEnabledFor(level):
+            return
+        fields: dict[str, Any] = {
+            "request_id": record.request_id,
+            "rpc": record.rpc,
+            "code": code,
+            "total_seconds": round(seconds, 6),
+            "peer": record.peer,
+        }
+        if record.model:
+            fields.update(model=record.model, version=record.version)
+        if record.queue_seconds is not None:
+            fields["queue_seconds"] = round(record.queue_seconds, 6)
+        if record.compute_seconds is not None:
+            fields["compute_seconds"] = round(record.compute_seconds, 6)
+        if record.error:
+            fields["error"] = record.error
+        access_log.log(level, "%s %s %.3fs", record.rpc, code, seconds, extra=fields)
 
     def _wrap_unary(self, behavior: Any, kind: str, service: str, method: str) -> Any:
+        labels = (kind, service, method)
+
         async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            labels = self._labels(kind, service, method)
             started = time.perf_counter()
+            record = self._begin(context, labels)
             code = grpc.StatusCode.OK.name
             try:
+                await context.send_initial_metadata(((REQUEST_ID_KEY, record.request_id),))
                 response = await behavior(request, context)
                 code = _code_name(context, grpc.StatusCode.OK)
                 return response
@@ -87,16 +145,19 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
                 code = _code_name(context, grpc.StatusCode.UNKNOWN)
                 raise
             finally:
-                self._done(labels, code, started)
+                self._done(labels, record, code, started)
 
         return wrapped
 
     def _wrap_stream(self, behavior: Any, kind: str, service: str, method: str) -> Any:
+        labels = (kind, service, method)
+
         async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-            labels = self._labels(kind, service, method)
             started = time.perf_counter()
+            record = self._begin(context, labels)
             code = grpc.StatusCode.OK.name
             try:
+                await context.send_initial_metadata(((REQUEST_ID_KEY, record.request_id),))
                 result = behavior(request, context)
                 if hasattr(result, "__aiter__"):
                     async for item in result:
@@ -111,6 +172,6 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
                 code = _code_name(context, grpc.StatusCode.UNKNOWN)
                 raise
             finally:
-                self._done(labels, code, started)
+                self._done(labels, record, code, started)
 
         return wrapped

@@ -13,10 +13,10 @@ from grpc_reflection.v1alpha import reflection
 
 from service.api.gen.seq2seq.v1 import seq2seq_pb2 as pb
 from service.api.gen.seq2seq.v1 import seq2seq_pb2_grpc as pb_grpc
-from service.api.interceptors import MetricsInterceptor
+from service.api.interceptors import CallInterceptor
 from service.api.servicer import Seq2SeqServicer
 from service.engine.inference import InferenceService, Limits
-from service.engine.repository import RepositoryScan, scan_repository
+from service.engine.reload import ModelRepository
 from service.engine.runtime import RuntimeOptions
 from service.engine.scheduler import SchedulerConfig
 from service.metrics import Metrics
@@ -40,6 +40,21 @@ def runtime_options(settings: Settings) -> RuntimeOptions:
     )
 
 
+def server_credentials(settings: Settings) -> grpc.ServerCredentials | None:
+    """TLS credentials from the settings' PEM files; None = plaintext.
+
+    With `tls_client_ca_file` set, clients must present a certificate issued by that CA.
+    """
+    if settings.tls_cert_file is None or settings.tls_key_file is None:
+        return None
+    client_ca = settings.tls_client_ca_file
+    return grpc.ssl_server_credentials(
+        [(settings.tls_key_file.read_bytes(), settings.tls_cert_file.read_bytes())],
+        root_certificates=client_ca.read_bytes() if client_ca is not None else None,
+        require_client_auth=client_ca is not None,
+    )
+
+
 class Seq2SeqServer:
     """One server instance; tests create it on port 0 and read `port` / `metrics_port`."""
 
@@ -53,32 +68,59 @@ class Seq2SeqServer:
                 max_queue_size=settings.max_queue_size,
                 max_queue_delay=settings.max_queue_delay,
             ),
+            settings.default_versions,
         )
         self.health = HealthServicer()
-        self.scan = RepositoryScan()
+        self.repository = ModelRepository(
+            settings.model_repository,
+            runtime_options(settings),
+            self.inference,
+            self.metrics,
+            retire_grace=settings.drain_grace_period,
+        )
+        self._poller: asyncio.Task[None] | None = None
         self.port = 0
         self.metrics_port = 0
         self._server: grpc.aio.Server | None = None
         self._metrics_http = None
         self._stopped = asyncio.Event()
 
-    def _load_models(self) -> None:
-        self.scan = scan_repository(self.settings.model_repository, runtime_options(self.settings))
-        self.metrics.bundles_refused.set(len(self.scan.refused))
-        for bundle in self.scan.loaded:
-            if self.settings.require_gpu and bundle.runtime.provider != "CUDAExecutionProvider":
+    async def _load_models(self) -> None:
+        await self.repository.sync()
+        if not self.settings.require_gpu:
+            return
+        for model in self.inference.models.all():
+            if model.bundle.runtime.provider != "CUDAExecutionProvider":
                 raise StartupError(
-                    f"require_gpu is set but {bundle.manifest.name} v{bundle.manifest.version} "
-                    f"runs on {bundle.runtime.provider}; check the CUDA and cuDNN libraries"
+                    f"require_gpu is set but {model.name} v{model.version} "
+                    f"runs on {model.bundle.runtime.provider}; check the CUDA and cuDNN libraries"
                 )
-            self.inference.add_model(bundle, self.metrics.observer(bundle.manifest.name))
-            self.metrics.model_loaded(bundle.manifest, bundle.runtime.provider)
+        self.repository.require_gpu = True  # hot-reloaded bundles must run on CUDA too
+
+    async def _update_health(self) -> None:
+        """SERVING while at least one model serves."""
+        statuses = health_pb2.HealthCheckResponse
+        status = statuses.SERVING if self.inference.models.all() else statuses.NOT_SERVING
+        await self.health.set("", status)
+        await self.health.set(SERVICE_NAME, status)
+
+    async def _poll_repository(self, interval: float) -> None:
+        """Hot reload: rescan every `interval` seconds until the server drains."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                report = await self.repository.sync()
+            except Exception:
+                log.exception("model repository rescan failed; serving what is loaded")
+                continue
+            if report.changed:
+                await self._update_health()
 
     async def start(self) -> None:
-        self._load_models()
+        await self._load_models()
         settings = self.settings
         server = grpc.aio.server(
-            interceptors=[MetricsInterceptor(self.metrics)],
+            interceptors=[CallInterceptor(self.metrics)],
             maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
             options=[
                 ("grpc.max_receive_message_length", settings.max_message_bytes),
@@ -95,16 +137,22 @@ class Seq2SeqServer:
             ),
             server,
         )
-        self.port = server.add_insecure_port(f"{settings.host}:{settings.port}")
+        address = f"{settings.host}:{settings.port}"
+        credentials = server_credentials(settings)
+        if credentials is None:
+            self.port = server.add_insecure_port(address)
+        else:
+            self.port = server.add_secure_port(address, credentials)
         if self.port == 0:
             raise StartupError(f"cannot bind the gRPC port {settings.host}:{settings.port}")
         await server.start()
         self._server = server
-        statuses = health_pb2.HealthCheckResponse
-        status = statuses.SERVING if self.inference.models.all() else statuses.NOT_SERVING
-        await self.health.set("", status)
-        await self.health.set(SERVICE_NAME, status)
+        await self._update_health()
         self.metrics_port = self.metrics.serve_http(settings.metrics_host, settings.metrics_port)
+        if settings.repository_poll_interval > 0:
+            self._poller = asyncio.get_running_loop().create_task(
+                self._poll_repository(settings.repository_poll_interval)
+            )
         log.info(
             "serving %d model(s) on %s:%d, metrics on %s:%d; %d bundle(s) refused",
             len(self.inference.models.all()),
@@ -112,14 +160,18 @@ class Seq2SeqServer:
             self.port,
             settings.metrics_host,
             self.metrics_port,
-            len(self.scan.refused),
+            len(self.repository.refused),
         )
 
     async def drain_and_stop(self, grace: float | None = None) -> None:
         """Health NOT_SERVING, new calls UNAVAILABLE, in-flight calls finish within `grace`."""
         grace = self.settings.drain_grace_period if grace is None else grace
+        if self._poller is not None:
+            self._poller.cancel()
+            await asyncio.gather(self._poller, return_exceptions=True)
         await self.health.enter_graceful_shutdown()
         await self.inference.drain(grace)
+        await self.repository.wait_retired(grace)
         if self._server is not None:
             await self._server.stop(grace=1.0)
         self._stopped.set()

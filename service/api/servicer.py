@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import grpc
 
 from service.api import converters
+from service.api.call_context import current_call
 from service.api.gen.seq2seq.v1 import seq2seq_pb2 as pb
 from service.api.gen.seq2seq.v1 import seq2seq_pb2_grpc as pb_grpc
 from service.api.status import abort_with
@@ -25,15 +26,34 @@ def _deadline(context: grpc.aio.ServicerContext) -> float | None:
     return None if remaining is None else time.monotonic() + remaining
 
 
+def _note(generation: Generation) -> None:
+    """Hand the model and timings to this call's access-log line."""
+    record = current_call()
+    if record is not None:
+        record.model = generation.model.name
+        record.version = generation.model.version
+        record.queue_seconds = generation.queue_seconds
+        record.compute_seconds = generation.compute_seconds
+
+
 class Seq2SeqServicer(pb_grpc.Seq2SeqServicer):
     def __init__(self, inference: InferenceService, metrics: Metrics) -> None:
         self._inference = inference
         self._metrics = metrics
 
     async def _fail(self, context: grpc.aio.ServicerContext, error: Exception) -> None:
+        record = current_call()
         if not isinstance(error, ServiceError):
-            log.exception("unexpected error in %s", context.peer(), exc_info=error)
+            request_id = record.request_id if record is not None else ""
+            log.exception(
+                "unexpected error from %s",
+                context.peer(),
+                exc_info=error,
+                extra={"request_id": request_id},
+            )
             error = InternalError("internal error; the server logged the details")
+        if record is not None:
+            record.error = error.message
         self._metrics.rejected.labels(error.code.value).inc()
         await abort_with(context, error)
 
@@ -45,6 +65,7 @@ class Seq2SeqServicer(pb_grpc.Seq2SeqServicer):
         except Exception as error:
             await self._fail(context, error)
             raise  # abort_with raised already; this keeps type checkers honest
+        _note(generation)
         if task == "answer":
             return converters.answer_response(generation)
         return converters.generate_response(generation)
@@ -58,6 +79,8 @@ class Seq2SeqServicer(pb_grpc.Seq2SeqServicer):
         """Validation errors surface on the first iteration, inside this handler."""
         try:
             async for item in make_stream():
+                if isinstance(item, Generation):
+                    _note(item)
                 yield converters.stream_event(item, task)
         except Exception as error:
             await self._fail(context, error)

@@ -18,14 +18,14 @@ from service.engine.batch import BatchArrays, RunningBatch
 from service.engine.decoding import greedy
 from service.engine.requests import Request, RequestStatus, TokenEvent
 from service.engine.runtime import OnnxSeq2Seq
-from service.engine.scheduler import Scheduler
+from service.engine.scheduler import QueueObserver, Scheduler
 from service.errors import Unavailable
 
 log = logging.getLogger(__name__)
 
 
-class EngineObserver(Protocol):
-    """What the engine reports; `service.metrics` implements it with Prometheus."""
+class EngineObserver(QueueObserver, Protocol):
+    """What the engine (and its scheduler) report; `service.metrics` implements it."""
 
     def encoder_batch(self, size: int, seconds: float, tokens: int) -> None: ...
 
@@ -195,11 +195,23 @@ class EngineThread:
     def _run(self) -> None:
         scheduler = self.engine.scheduler
         while not self._stop.is_set():
+            if scheduler.closed and scheduler.queue_depth == 0 and self.engine.num_running == 0:
+                break  # closed and drained: checked here, between steps, so nothing is lost
             scheduler.wait_for_work(self.engine.num_running, self._stop, self._idle_poll)
             if self._stop.is_set():
                 break
             self.engine.step()
         self.engine.abort_all("the model was unloaded while this request was in flight")
+
+    def join(self, timeout: float) -> bool:
+        """Wait for the thread to end (a closed scheduler ends it once drained)."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    @property
+    def finished(self) -> bool:
+        """The loop has ended (or never started)."""
+        return not self._thread.is_alive()
 
     def stop(self, timeout: float) -> None:
         """Stop after the current step; anything still queued or running is refused."""

@@ -10,7 +10,7 @@ import asyncio
 import math
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -108,10 +108,15 @@ def _require_text(value: str, field: str, limit: int) -> str:
 class InferenceService:
     """The served models behind three tasks; one instance per server."""
 
-    def __init__(self, limits: Limits, scheduler_config: SchedulerConfig) -> None:
+    def __init__(
+        self,
+        limits: Limits,
+        scheduler_config: SchedulerConfig,
+        default_versions: Mapping[str, int] | None = None,
+    ) -> None:
         self._limits = limits
         self._scheduler_config = scheduler_config
-        self.models = ModelTable()
+        self.models = ModelTable(default_versions)
 
     def add_model(self, bundle: LoadedBundle, observer: EngineObserver) -> ServedModel:
         """Start serving a loaded bundle on its own scheduler and engine thread."""

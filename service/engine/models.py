@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from service.bundle import Task
@@ -29,19 +30,27 @@ class ServedModel:
         return self.bundle.manifest.version
 
     def is_idle(self) -> bool:
-        return self.scheduler.queue_depth == 0 and self.thread.engine.num_running == 0
+        """Its engine thread has ended: nothing queued or running is left behind."""
+        return self.thread.finished
 
 
 class ModelTable:
-    """Name -> versions of served models; requests that name no version get the newest."""
+    """Name -> versions of served models.
 
-    def __init__(self) -> None:
+    A request that names no version gets the version pinned in `default_versions` when
+    that one is loaded, else the newest. Only the event loop mutates the table.
+    """
+
+    def __init__(self, default_versions: Mapping[str, int] | None = None) -> None:
         self._models: dict[str, dict[int, ServedModel]] = {}
+        self._pinned = dict(default_versions or {})
 
     def add(
         self, bundle: LoadedBundle, config: SchedulerConfig, observer: EngineObserver
     ) -> ServedModel:
-        scheduler = Scheduler(config)
+        """Serve a bundle; one already served under the same name and version is displaced
+        (the caller retires it with `retire`)."""
+        scheduler = Scheduler(config, observer=observer)
         engine = ModelEngine(bundle.runtime, scheduler, observer)
         thread = EngineThread(engine, f"{bundle.manifest.name}-v{bundle.manifest.version}")
         served = ServedModel(bundle=bundle, scheduler=scheduler, thread=thread)
@@ -49,11 +58,31 @@ class ModelTable:
         thread.start()
         return served
 
+    def find(self, name: str, version: int) -> ServedModel | None:
+        return self._models.get(name, {}).get(version)
+
+    def remove(self, name: str, version: int) -> ServedModel | None:
+        """Stop routing requests to a version; the caller retires what this returns."""
+        versions = self._models.get(name, {})
+        removed = versions.pop(version, None)
+        if not versions:
+            self._models.pop(name, None)
+        return removed
+
+    @staticmethod
+    def retire(model: ServedModel) -> None:
+        """Refuse new requests; the engine thread ends once queued and running ones finish."""
+        model.scheduler.close()
+
     def all(self) -> list[ServedModel]:
         return [m for versions in self._models.values() for m in versions.values()]
 
     def default_version(self, name: str) -> int:
-        return max(self._models[name])
+        return self._default_version(name, self._models[name])
+
+    def _default_version(self, name: str, versions: Mapping[int, ServedModel]) -> int:
+        pinned = self._pinned.get(name)
+        return pinned if pinned is not None and pinned in versions else max(versions)
 
     def get(self, task: Task, name: str, version: int) -> ServedModel:
         """The model a request names; NOT_FOUND / INVALID_ARGUMENT name the field."""
@@ -61,7 +90,7 @@ class ModelTable:
         if not versions:
             known = ", ".join(sorted(self._models)) or "none"
             raise NotFound(f"no model named '{name}' (loaded: {known})", field="options.model")
-        chosen = versions.get(version or max(versions))
+        chosen = versions.get(version or self._default_version(name, versions))
         if chosen is None:
             raise NotFound(
                 f"model '{name}' has no version {version} (loaded: "
@@ -80,7 +109,7 @@ class ModelTable:
         candidates = sorted(
             name
             for name, versions in self._models.items()
-            if self._matches(versions[max(versions)], task, source, target)
+            if self._matches(versions[self._default_version(name, versions)], task, source, target)
         )
         if candidates:
             return candidates[0]
@@ -109,7 +138,7 @@ class ModelTable:
     def close_all(self) -> None:
         """Refuse new requests on every model; queued and running ones still finish."""
         for model in self.all():
-            model.scheduler.close()
+            self.retire(model)
 
     def all_idle(self) -> bool:
         return all(m.is_idle() for m in self.all())

@@ -84,3 +84,27 @@ def scan_repository(repository: Path, options: RuntimeOptions) -> RepositoryScan
         )
         scan.loaded.append(loaded)
     return scan
+
+
+Fingerprint = tuple[tuple[str, int, int], ...]  # (file name, size in bytes, mtime in ns)
+
+
+def bundle_fingerprint(bundle_dir: Path) -> Fingerprint:
+    """A cheap stamp of a bundle folder's files: it changes when any file is written.
+
+    A changed stamp only triggers a full check (manifest, sha256 of every file); whether
+    a bundle really changed is decided by its checksums, never by this stamp alone.
+    """
+    stamps = []
+    try:
+        entries = sorted(bundle_dir.iterdir())
+    except OSError:
+        return ()
+    for path in entries:
+        try:
+            stat = path.stat()
+        except OSError:
+            continue  # removed while we looked; the next poll sees the new state
+        if path.is_file():
+            stamps.append((path.name, stat.st_size, stat.st_mtime_ns))
+    return tuple(stamps)

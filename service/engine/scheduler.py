@@ -14,9 +14,16 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from service.engine.requests import Request, RequestStatus
 from service.errors import Overloaded, Unavailable
+
+
+class QueueObserver(Protocol):
+    """Told the waiting count every time it changes (submit, admission, drain)."""
+
+    def queue_changed(self, waiting: int) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -34,10 +41,14 @@ class Admission:
 
 class Scheduler:
     def __init__(
-        self, config: SchedulerConfig, clock: Callable[[], float] = time.monotonic
+        self,
+        config: SchedulerConfig,
+        clock: Callable[[], float] = time.monotonic,
+        observer: QueueObserver | None = None,
     ) -> None:
         self._config = config
         self._clock = clock
+        self._observer = observer
         self._waiting: deque[Request] = deque()
         self._condition = threading.Condition()
         self._closed = False
@@ -57,6 +68,7 @@ class Scheduler:
                     "retry with backoff or send to another replica"
                 )
             self._waiting.append(request)
+            self._report()
             self._condition.notify()
 
     def close(self) -> None:
@@ -77,6 +89,8 @@ class Scheduler:
         with self._condition:
             while not stop.is_set():
                 now = self._clock()
+                if self._closed and not self._waiting:
+                    return  # nothing will ever arrive: let the engine thread wind down
                 if self._waiting:
                     ready_at = self._waiting[0].arrival + self._config.max_queue_delay
                     full = len(self._waiting) >= self._config.max_batch_size
@@ -114,6 +128,8 @@ class Scheduler:
                     else:
                         dropped.append((request, reason))
                 self._waiting = kept
+            if admitted or dropped:
+                self._report()
         admitted.sort(key=lambda r: r.source_length)
         return Admission(admitted=tuple(admitted), dropped=tuple(dropped))
 
@@ -122,4 +138,14 @@ class Scheduler:
         with self._condition:
             waiting = list(self._waiting)
             self._waiting.clear()
+            self._report()
             return waiting
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _report(self) -> None:
+        """Called with the lock held, so the reported depths arrive in order."""
+        if self._observer is not None:
+            self._observer.queue_changed(len(self._waiting))

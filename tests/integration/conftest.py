@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import json
+import shutil
+import time
+import urllib.request
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
 import pytest_asyncio
+from prometheus_client.parser import text_string_to_metric_families
 
+from service import bundle as contract
 from service.api.gen.seq2seq.v1 import seq2seq_pb2_grpc as pb_grpc
 from service.api.server import Seq2SeqServer
 from service.settings import Settings
@@ -46,3 +55,57 @@ async def channel(server: Seq2SeqServer) -> AsyncIterator[grpc.aio.Channel]:
 @pytest.fixture(scope="session")
 def stub(channel: grpc.aio.Channel) -> pb_grpc.Seq2SeqStub:
     return pb_grpc.Seq2SeqStub(channel)
+
+
+def copy_repository(tmp_path: Path, *names: str) -> Path:
+    """A private copy of some TEST_MODELS bundles (version 1), safe to modify."""
+    repo = tmp_path / "models"
+    for name in names:
+        shutil.copytree(TEST_MODELS / name / "1", repo / name / "1")
+    return repo
+
+
+def add_version(repo: Path, name: str, version: int, source_version: int = 1) -> Path:
+    """Copy `<name>/<source_version>/` to `<name>/<version>/` and re-stamp its manifest."""
+    target = repo / name / str(version)
+    shutil.copytree(repo / name / str(source_version), target)
+    rewrite_manifest(target, version=version)
+    return target
+
+
+def rewrite_manifest(bundle_dir: Path, **changes: Any) -> None:
+    """Edit manifest fields and write it back with fresh checksums, as the exporter does."""
+    fields = json.loads((bundle_dir / contract.MANIFEST_FILE).read_text())
+    fields.pop("files")
+    fields.update(changes)
+    contract.write_manifest(bundle_dir, fields)
+
+
+async def wait_for(predicate: Callable[[], Awaitable[bool]], timeout: float, what: str) -> None:
+    """Poll `predicate` until true; fail naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not await predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+def scrape(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        return response.read().decode()
+
+
+def samples(text: str, name: str, **labels: str) -> list[float]:
+    """Values of every sample `name` whose labels include `labels`."""
+    return [
+        float(sample.value)
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name and labels.items() <= sample.labels.items()
+    ]
+
+
+async def metric(port: int, name: str, **labels: str) -> float | None:
+    """The summed value of matching samples from a live scrape, None when there are none."""
+    found = samples(await asyncio.to_thread(scrape, port), name, **labels)
+    return sum(found) if found else None

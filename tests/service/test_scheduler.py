@@ -7,6 +7,7 @@ import threading
 import pytest
 
 from service.engine.requests import RequestStatus
+from service.engine.scheduler import Scheduler, SchedulerConfig
 from service.errors import Overloaded, Unavailable
 from tests.service.conftest import FakeClock, make_request, make_scheduler
 
@@ -85,3 +86,35 @@ def test_full_batch_does_not_wait_for_the_delay() -> None:
 def test_running_batch_never_waits() -> None:
     scheduler = make_scheduler(max_queue_delay=60.0)
     scheduler.wait_for_work(num_running=3, stop=threading.Event(), timeout=60.0)
+
+
+class _DepthRecorder:
+    def __init__(self) -> None:
+        self.depths: list[int] = []
+
+    def queue_changed(self, waiting: int) -> None:
+        self.depths.append(waiting)
+
+
+def test_queue_depth_is_reported_on_every_change_even_while_idle() -> None:
+    recorder = _DepthRecorder()
+    scheduler = Scheduler(
+        SchedulerConfig(max_batch_size=2, max_queue_size=8, max_queue_delay=1.0),
+        clock=FakeClock(),
+        observer=recorder,
+    )
+    for _ in range(3):
+        scheduler.submit(make_request())  # no engine step has run yet
+    assert recorder.depths == [1, 2, 3]
+    scheduler.admit(num_running=0)
+    assert recorder.depths[-1] == 1 == scheduler.queue_depth
+    scheduler.drain_waiting()
+    assert recorder.depths[-1] == 0
+
+
+def test_closed_and_empty_scheduler_lets_the_engine_wind_down() -> None:
+    scheduler = make_scheduler(clock=FakeClock())
+    scheduler.close()
+    stop = threading.Event()
+    scheduler.wait_for_work(0, stop, timeout=30.0)  # returns at once instead of idling
+    assert scheduler.closed

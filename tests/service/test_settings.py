@@ -39,3 +39,23 @@ def test_config_file_must_be_a_mapping(tmp_path: Path) -> None:
     config.write_text("- just\n- a list\n")
     with pytest.raises(ValueError, match="mapping"):
         load_settings(config)
+
+
+def test_observability_and_reload_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    defaults = Settings()
+    assert (defaults.log_format, defaults.repository_poll_interval) == ("json", 0.0)
+    assert defaults.default_versions == {}
+    monkeypatch.setenv("SEQ2SEQ_DEFAULT_VERSIONS", '{"summarize-en": 1}')
+    monkeypatch.setenv("SEQ2SEQ_LOG_FORMAT", "text")
+    settings = load_settings(repository_poll_interval=5)
+    assert settings.default_versions == {"summarize-en": 1}
+    assert (settings.log_format, settings.repository_poll_interval) == ("text", 5)
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [({"log_format": "xml"}, "log_format"), ({"repository_poll_interval": -1}, "poll")],
+)
+def test_invalid_observability_settings(fields: dict, message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        Settings(**fields)

@@ -1,0 +1,379 @@
+"""The `seq2seq` command line (entry point: service.client.cli): parser, calls, output."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, NoReturn, TextIO
+
+import grpc
+
+from service.client.channel import DEFAULT_TARGET, TlsConfig
+from service.client.errors import Seq2SeqError
+from service.client.render import RenderError, attention_table, save_attention_png
+from service.client.sync import Seq2SeqClient
+from service.client.types import AnswerResult, DecodeOptions, GenerateResult, TokenEvent
+
+PROG = "seq2seq"
+EXIT_RPC_ERROR = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+Result = GenerateResult | AnswerResult
+
+
+class UsageError(Exception):
+    """Bad arguments or unreadable local input: exit 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # one line instead of usage + message
+        raise UsageError(f"{message} (see {self.prog} --help)")
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0: {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0: {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    connection = _Parser(add_help=False)
+    group = connection.add_argument_group("connection")
+    group.add_argument(
+        "--target",
+        default=os.environ.get("SEQ2SEQ_TARGET", DEFAULT_TARGET),
+        help="server address: host:port or dns:///name:port "
+        "(default: $SEQ2SEQ_TARGET or %(default)s)",
+    )
+    group.add_argument(
+        "--timeout", type=_seconds, default=30.0, help="deadline per call, seconds (%(default)s)"
+    )
+    group.add_argument("--tls", action="store_true", help="use TLS with the system's CA roots")
+    group.add_argument("--ca", type=Path, help="PEM CA file the server certificate chains to")
+    group.add_argument("--cert", type=Path, help="PEM client certificate (mutual TLS)")
+    group.add_argument("--key", type=Path, help="PEM private key of --cert")
+    group.add_argument("--server-name", help="name to check the server certificate against")
+    group.add_argument(
+        "--token",
+        default=os.environ.get("SEQ2SEQ_TOKEN"),
+        help="bearer token sent as 'authorization: Bearer ...' (default: $SEQ2SEQ_TOKEN)",
+    )
+    group.add_argument("--json", action="store_true", help="machine-readable output (JSON lines)")
+
+    decoding = _Parser(add_help=False)
+    group = decoding.add_argument_group("decoding")
+    group.add_argument("--model", default="", help="model name (default: the task's model)")
+    group.add_argument("--model-version", type=_count, default=0, help="0 = the newest")
+    group.add_argument("--beam-size", type=_count, default=0, help="0 or 1 = greedy")
+    group.add_argument("--n-best", type=_count, default=0, help="hypotheses to return")
+    group.add_argument("--max-output-tokens", type=_count, default=0, help="0 = the model's")
+    group.add_argument("--stream", action="store_true", help="print tokens as they arrive")
+    group.add_argument(
+        "--attention", action="store_true", help="print the attention table after each result"
+    )
+    group.add_argument(
+        "--attention-png", type=Path, metavar="FILE", help="write the attention heat map (PNG)"
+    )
+
+    parser = _Parser(prog=PROG, description="Call the seq2seq gRPC service.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sub = commands.add_parser(
+        "translate", parents=[connection, decoding], help="translate text", prog=PROG
+    )
+    sub.add_argument("text", nargs="?", help="the text (or --input)")
+    sub.add_argument("--to", required=True, dest="target_language", help="e.g. fr")
+    sub.add_argument("--from", default="", dest="source_language", help="default: en")
+    sub.add_argument("--input", metavar="FILE|-", help="many texts, one per line")
+
+    sub = commands.add_parser(
+        "summarize", parents=[connection, decoding], help="summarize text", prog=PROG
+    )
+    sub.add_argument("text", nargs="?", help="the text (or --input)")
+    sub.add_argument("--input", metavar="FILE|-", help="many texts, one per line")
+
+    sub = commands.add_parser(
+        "answer", parents=[connection, decoding], help="answer a question", prog=PROG
+    )
+    sub.add_argument("question", nargs="?", help="the question (or --input)")
+    sub.add_argument("--context", metavar="FILE|-", help="file holding the context passage")
+    sub.add_argument(
+        "--input",
+        metavar="FILE|-",
+        help='JSON lines {"question": ..., "context": ...}; context defaults to --context',
+    )
+
+    sub = commands.add_parser("models", parents=[connection], help="list the models", prog=PROG)
+    sub.add_argument("--task", default="", choices=["", "translate", "summarize", "answer"])
+    return parser
+
+
+# ---------------------------------------------------------------- inputs
+
+
+def _read_text(name: str, what: str) -> str:
+    if name == "-":
+        return sys.stdin.read()
+    try:
+        return Path(name).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise UsageError(f"cannot read {what} {name!r}: {reason}") from None
+
+
+def _texts(args: argparse.Namespace) -> list[str]:
+    if args.input is not None and args.text is not None:
+        raise UsageError("give a TEXT or --input, not both")
+    if args.input is None:
+        if args.text is None:
+            raise UsageError("give a TEXT argument or --input FILE")
+        return [args.text]
+    lines = [line for line in _read_text(args.input, "input file").splitlines() if line.strip()]
+    if not lines:
+        raise UsageError(f"input file {args.input!r} holds no text")
+    return lines
+
+
+def _questions(args: argparse.Namespace) -> list[tuple[str, str]]:
+    if args.input is not None and args.question is not None:
+        raise UsageError("give a QUESTION or --input, not both")
+    if args.input == "-" and args.context == "-":
+        raise UsageError("--input and --context cannot both read standard input")
+    context = _read_text(args.context, "context file") if args.context is not None else None
+    if args.input is None:
+        if args.question is None:
+            raise UsageError("give a QUESTION argument or --input FILE")
+        if context is None:
+            raise UsageError("answer needs --context FILE (or - for standard input)")
+        return [(args.question, context)]
+    pairs = []
+    for number, line in enumerate(_read_text(args.input, "input file").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            question, record_context = record["question"], record.get("context", context)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise UsageError(
+                f"{args.input}:{number}: expected a JSON object with 'question' and 'context'"
+            ) from None
+        if not isinstance(record_context, str) or not isinstance(question, str):
+            raise UsageError(f"{args.input}:{number}: no 'context' string (nor --context)")
+        pairs.append((question, record_context))
+    if not pairs:
+        raise UsageError(f"input file {args.input!r} holds no question")
+    return pairs
+
+
+def _tls(args: argparse.Namespace) -> TlsConfig | None:
+    if not (args.tls or args.ca or args.cert or args.key or args.server_name):
+        return None
+    if (args.cert is None) != (args.key is None):
+        raise UsageError("--cert and --key go together")
+    for flag, path, marker in (
+        ("--ca", args.ca, b"-----BEGIN CERTIFICATE-----"),
+        ("--cert", args.cert, b"-----BEGIN CERTIFICATE-----"),
+        ("--key", args.key, b"PRIVATE KEY-----"),
+    ):
+        if path is None:
+            continue
+        try:
+            content = path.read_bytes()
+        except OSError as exc:
+            raise UsageError(f"cannot read {flag} file {str(path)!r}: {exc.strerror}") from None
+        if marker not in content:
+            raise UsageError(f"{flag} file {str(path)!r} is not PEM (no {marker.decode()})")
+    return TlsConfig(
+        root_ca_file=args.ca, cert_file=args.cert, key_file=args.key, server_name=args.server_name
+    )
+
+
+def _options(args: argparse.Namespace) -> DecodeOptions:
+    return DecodeOptions(
+        model=args.model,
+        model_version=args.model_version,
+        beam_size=args.beam_size,
+        n_best=args.n_best,
+        max_output_tokens=args.max_output_tokens,
+        return_attention=args.attention or args.attention_png is not None,
+    )
+
+
+# ---------------------------------------------------------------- outputs
+
+
+def _json_line(value: Any, out: TextIO) -> None:
+    out.write(json.dumps(value, ensure_ascii=False) + "\n")
+    out.flush()
+
+
+def _text_of(result: Result) -> str:
+    if isinstance(result, AnswerResult):
+        return result.answer if result.answerable else "(not in the context)"
+    return result.text
+
+
+def _print_result(result: Result, args: argparse.Namespace, out: TextIO) -> None:
+    if args.json:
+        _json_line(dataclasses.asdict(result), out)
+        return
+    if isinstance(result, GenerateResult) and len(result.hypotheses) > 1:
+        for rank, hypothesis in enumerate(result.hypotheses, 1):
+            out.write(f"{rank}. {hypothesis.text}  (score {hypothesis.score:.3f})\n")
+    else:
+        out.write(_text_of(result) + "\n")
+    out.flush()
+
+
+def _show_attention(
+    result: Result, args: argparse.Namespace, index: int, total: int, out: TextIO
+) -> None:
+    best = result.hypotheses[0] if result.hypotheses else None
+    if best is None or best.attention is None:
+        return
+    if args.attention and not args.json:
+        out.write(attention_table(result.source_tokens, best.target_tokens, best.attention))
+        out.write("\n\n")
+        out.flush()
+    if args.attention_png is not None:
+        path: Path = args.attention_png
+        if total > 1:
+            path = path.with_name(f"{path.stem}-{index + 1}{path.suffix or '.png'}")
+        title = f"{result.model.name} v{result.model.version}"
+        try:
+            save_attention_png(
+                path, result.source_tokens, best.target_tokens, best.attention, title=title
+            )
+        except OSError as exc:
+            raise UsageError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
+
+
+def _consume_stream(events: Iterable[TokenEvent | Result], args: argparse.Namespace) -> Result:
+    out = sys.stdout
+    shown = ""
+    for event in events:
+        if isinstance(event, TokenEvent):
+            if args.json:
+                _json_line({"token": dataclasses.asdict(event)}, out)
+            elif event.text.startswith(shown):
+                out.write(event.text[len(shown) :])
+                out.flush()
+                shown = event.text
+            continue
+        if args.json:
+            _json_line({"result": dataclasses.asdict(event)}, out)
+        else:
+            final = _text_of(event)
+            out.write("\n" if final.strip() == shown.strip() else f"\n{final}\n")
+            out.flush()
+        return event
+    raise Seq2SeqError(grpc.StatusCode.UNKNOWN, "the stream ended without a final result")
+
+
+def _calls(
+    client: Seq2SeqClient, args: argparse.Namespace, inputs: Sequence[tuple[str, str]]
+) -> Iterator[Result]:
+    """One result per input (text and "", or question and context), printed as it comes."""
+    options = _options(args)
+    for first, second in inputs:
+        if args.command == "translate":
+            kwargs: dict[str, Any] = {"source_language": args.source_language, "options": options}
+            if args.stream:
+                yield _consume_stream(
+                    client.translate_stream(first, args.target_language, **kwargs), args
+                )
+            else:
+                yield _printed(client.translate(first, args.target_language, **kwargs), args)
+        elif args.command == "summarize":
+            if args.stream:
+                yield _consume_stream(client.summarize_stream(first, options=options), args)
+            else:
+                yield _printed(client.summarize(first, options=options), args)
+        elif args.stream:
+            yield _consume_stream(client.answer_stream(first, second, options=options), args)
+        else:
+            yield _printed(client.answer(first, second, options=options), args)
+
+
+def _printed(result: Result, args: argparse.Namespace) -> Result:
+    _print_result(result, args, sys.stdout)
+    return result
+
+
+def _print_models(client: Seq2SeqClient, args: argparse.Namespace) -> None:
+    models = client.list_models(args.task)
+    if args.json:
+        _json_line([dataclasses.asdict(m) for m in models], sys.stdout)
+        return
+    rows = [("MODEL", "VERSION", "TASK", "LANGUAGES", "ARCHITECTURE", "PROVIDER", "EVALUATION")]
+    for m in models:
+        languages = f"{m.source_language}->{m.target_language}" if m.target_language else ""
+        figures = " ".join(f"{k}={v:.3g}" for k, v in sorted(m.evaluation.items()))
+        version = f"{m.version}{' (default)' if m.is_default_version else ''}"
+        architecture = f"{m.architecture}/{m.attention} {m.precision}"
+        rows.append((m.name, version, m.task, languages, architecture, m.provider, figures))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
+def run(args: argparse.Namespace) -> int:
+    tls = _tls(args)
+    inputs: list[tuple[str, str]] = []
+    if args.command == "answer":
+        inputs = _questions(args)
+    elif args.command != "models":
+        inputs = [(text, "") for text in _texts(args)]
+    try:
+        client = Seq2SeqClient(args.target, tls=tls, token=args.token, timeout=args.timeout)
+    except (OSError, ValueError) as exc:  # unreadable or malformed TLS files
+        raise UsageError(f"cannot set up TLS: {exc}") from None
+    with client:
+        if args.command == "models":
+            _print_models(client, args)
+            return 0
+        for index, result in enumerate(_calls(client, args, inputs)):
+            _show_attention(result, args, index, len(inputs), sys.stdout)
+    return 0
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"{PROG}: error: {' '.join(message.split())}", file=sys.stderr)
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; every failure becomes one stderr line and an exit status."""
+    try:
+        return run(build_parser().parse_args(argv))
+    except UsageError as exc:
+        return _fail(str(exc), EXIT_USAGE)
+    except RenderError as exc:
+        return _fail(str(exc), EXIT_USAGE)
+    except Seq2SeqError as exc:
+        return _fail(f"{exc.code.name}: {exc.details}", EXIT_RPC_ERROR)
+    except KeyboardInterrupt:
+        return _fail("interrupted", EXIT_INTERRUPTED)
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # a bug: still one line, never a traceback
+        return _fail(f"unexpected {type(exc).__name__}: {exc}", EXIT_RPC_ERROR)

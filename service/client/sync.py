@@ -1,0 +1,168 @@
+"""Blocking client: one channel, typed methods, per-call deadlines, gRPC-native retries."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import grpc
+
+from service.api.gen.seq2seq.v1 import seq2seq_pb2 as pb
+from service.api.gen.seq2seq.v1 import seq2seq_pb2_grpc as pb_grpc
+from service.client import messages
+from service.client.channel import (
+    DEFAULT_MAX_MESSAGE_BYTES,
+    DEFAULT_RETRY,
+    DEFAULT_TARGET,
+    RetryPolicy,
+    TlsConfig,
+    call_metadata,
+    channel_options,
+)
+from service.client.errors import Seq2SeqError
+from service.client.types import (
+    AnswerResult,
+    DecodeOptions,
+    GenerateResult,
+    ModelInfo,
+    TokenEvent,
+)
+
+T = TypeVar("T")
+
+
+class Seq2SeqClient:
+    """Blocking client of the Seq2Seq service; use as a context manager or call close().
+
+    `target` is anything gRPC accepts: "host:port", "dns:///name:port" (every address the
+    name resolves to, balanced round robin), "unix:/path". `timeout` is the default deadline
+    of every call in seconds (None = none); each method takes its own `timeout` too. Failed
+    calls raise `Seq2SeqError` with the gRPC status code and the server's message.
+    """
+
+    def __init__(
+        self,
+        target: str = DEFAULT_TARGET,
+        *,
+        tls: TlsConfig | None = None,
+        token: str | None = None,
+        timeout: float | None = 30.0,
+        retry: RetryPolicy | None = DEFAULT_RETRY,
+        load_balancing: str | None = "round_robin",
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    ) -> None:
+        options = channel_options(
+            retry=retry, load_balancing=load_balancing, tls=tls, max_message_bytes=max_message_bytes
+        )
+        if tls is None:
+            self._channel = grpc.insecure_channel(target, options=options)
+        else:
+            self._channel = grpc.secure_channel(target, tls.credentials(), options=options)
+        self._stub = pb_grpc.Seq2SeqStub(self._channel)
+        self._metadata = call_metadata(token)
+        self.target = target
+        self.timeout = timeout
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> Seq2SeqClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def translate(
+        self,
+        text: str,
+        target_language: str,
+        *,
+        source_language: str = "",
+        options: DecodeOptions | None = None,
+        timeout: float | None = None,
+    ) -> GenerateResult:
+        request = messages.translate_request(text, target_language, source_language, options)
+        return messages.generate_result(self._unary(self._stub.Translate, request, timeout))
+
+    def summarize(
+        self, text: str, *, options: DecodeOptions | None = None, timeout: float | None = None
+    ) -> GenerateResult:
+        request = messages.summarize_request(text, options)
+        return messages.generate_result(self._unary(self._stub.Summarize, request, timeout))
+
+    def answer(
+        self,
+        question: str,
+        context: str,
+        *,
+        options: DecodeOptions | None = None,
+        timeout: float | None = None,
+    ) -> AnswerResult:
+        request = messages.answer_request(question, context, options)
+        return messages.answer_result(self._unary(self._stub.Answer, request, timeout))
+
+    def translate_stream(
+        self,
+        text: str,
+        target_language: str,
+        *,
+        source_language: str = "",
+        options: DecodeOptions | None = None,
+        timeout: float | None = None,
+    ) -> Iterator[TokenEvent | GenerateResult]:
+        """TokenEvents as tokens are decoded, then one GenerateResult."""
+        request = messages.translate_request(text, target_language, source_language, options)
+        return self._stream(
+            self._stub.TranslateStream, request, timeout, messages.generate_stream_event
+        )
+
+    def summarize_stream(
+        self, text: str, *, options: DecodeOptions | None = None, timeout: float | None = None
+    ) -> Iterator[TokenEvent | GenerateResult]:
+        """TokenEvents as tokens are decoded, then one GenerateResult."""
+        request = messages.summarize_request(text, options)
+        return self._stream(
+            self._stub.SummarizeStream, request, timeout, messages.generate_stream_event
+        )
+
+    def answer_stream(
+        self,
+        question: str,
+        context: str,
+        *,
+        options: DecodeOptions | None = None,
+        timeout: float | None = None,
+    ) -> Iterator[TokenEvent | AnswerResult]:
+        """TokenEvents as tokens are decoded, then one AnswerResult."""
+        request = messages.answer_request(question, context, options)
+        return self._stream(self._stub.AnswerStream, request, timeout, messages.answer_stream_event)
+
+    def list_models(self, task: str = "", *, timeout: float | None = None) -> list[ModelInfo]:
+        """The models the server holds; `task` filters ("translate", "summarize", "answer")."""
+        reply = self._unary(self._stub.ListModels, pb.ListModelsRequest(task=task), timeout)
+        return messages.model_infos(reply)
+
+    def _deadline(self, timeout: float | None) -> float | None:
+        return self.timeout if timeout is None else timeout
+
+    def _unary(self, method: Callable[..., Any], request: Any, timeout: float | None) -> Any:
+        try:
+            return method(request, timeout=self._deadline(timeout), metadata=self._metadata)
+        except grpc.RpcError as error:
+            raise Seq2SeqError.from_rpc_error(error) from None
+
+    def _stream(
+        self,
+        method: Callable[..., Any],
+        request: Any,
+        timeout: float | None,
+        convert: Callable[[pb.GenerateStreamResponse], T],
+    ) -> Iterator[T]:
+        call = method(request, timeout=self._deadline(timeout), metadata=self._metadata)
+        try:
+            for message in call:
+                yield convert(message)
+        except grpc.RpcError as error:
+            raise Seq2SeqError.from_rpc_error(error) from None
+        finally:
+            call.cancel()  # a no-op after the end; frees the server if the caller stopped early

@@ -1,0 +1,110 @@
+"""What the client returns and accepts: small frozen dataclasses, never protobuf messages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class DecodeOptions:
+    """How to decode; every zero / empty value means "the server's default"."""
+
+    model: str = ""  # model name, e.g. "translate-en-fr"; "" = the task's default model
+    model_version: int = 0  # 0 = the newest loaded version
+    beam_size: int = 0  # 0 or 1 = greedy
+    n_best: int = 0  # hypotheses returned; 0 = 1
+    max_output_tokens: int = 0  # 0 = the model's max_target_length
+    length_penalty: float = 0.0  # GNMT alpha; 0 = none
+    return_attention: bool = False  # fill Hypothesis.attention
+    return_scores: bool = False  # fill Hypothesis.token_scores
+
+
+@dataclass(frozen=True)
+class Attention:
+    """Attention weights of one hypothesis: rows = target tokens, cols = source tokens."""
+
+    rows: int  # number of target tokens
+    cols: int  # number of source tokens
+    weights: tuple[float, ...]  # row-major, rows * cols values; each row sums to about 1
+
+    def row(self, index: int) -> tuple[float, ...]:
+        """The weights that target token `index` gave every source token."""
+        return self.weights[index * self.cols : (index + 1) * self.cols]
+
+
+@dataclass(frozen=True)
+class Hypothesis:
+    text: str  # the decoded output
+    score: float  # sum of token log-probabilities (after length penalty when asked)
+    target_tokens: tuple[str, ...]  # output token pieces
+    token_scores: tuple[float, ...]  # per-token log-probabilities; () unless return_scores
+    attention: Attention | None  # None unless return_attention
+    finish_reason: str  # "eos" or "length"
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    name: str  # e.g. "translate-en-fr"
+    version: int
+    provider: str  # onnxruntime execution provider that ran it, e.g. "CPUExecutionProvider"
+
+
+@dataclass(frozen=True)
+class Timing:
+    queue_seconds: float  # arrival to admission into the decode batch
+    compute_seconds: float  # encoder + decoder wall time of this request's batches
+    total_seconds: float  # arrival to response
+
+
+@dataclass(frozen=True)
+class GenerateResult:
+    """The reply of Translate and Summarize."""
+
+    hypotheses: tuple[Hypothesis, ...]  # best first
+    source_tokens: tuple[str, ...]  # the input as the model saw it (ends with "</s>")
+    model: ModelRef
+    timing: Timing
+
+    @property
+    def text(self) -> str:
+        """The best hypothesis' text."""
+        return self.hypotheses[0].text if self.hypotheses else ""
+
+
+@dataclass(frozen=True)
+class AnswerResult:
+    """The reply of Answer."""
+
+    answer: str  # the best answer; "" when answerable is False
+    answerable: bool  # False when the model judged the context does not hold the answer
+    hypotheses: tuple[Hypothesis, ...]  # best first
+    source_tokens: tuple[str, ...]  # "question <sep> context" as the model saw it
+    model: ModelRef
+    timing: Timing
+
+
+@dataclass(frozen=True)
+class TokenEvent:
+    """One decoded token of a streaming call (best hypothesis so far)."""
+
+    index: int  # 0-based position in the output
+    token: str  # the token piece as the tokenizer spells it
+    text: str  # the decoded output so far
+    log_prob: float
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    version: int
+    task: str  # "translate", "summarize" or "answer"
+    source_language: str
+    target_language: str
+    architecture: str
+    attention: str
+    precision: str
+    provider: str
+    max_source_tokens: int
+    max_target_tokens: int
+    evaluation: dict[str, float] = field(default_factory=dict)  # test-split figures
+    is_default_version: bool = False  # answers requests that name no version

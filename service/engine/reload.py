@@ -1,0 +1,246 @@
+"""Keep the served model table in step with the repository folder (hot reload).
+
+`ModelRepository.sync()` rescans `<name>/<version>/` folders: new bundles are loaded
+and served, changed ones (their checksums differ) replace the served version, deleted
+ones stop being served. Loading and checking run on a worker thread; the table changes
+on the event loop, so a request picks its model and joins its queue in one step and
+never meets a half-updated table. A replaced or removed version is retired: its
+scheduler closes (new requests go to the table's current versions), its queued and
+running requests finish, then its engine thread ends. A bundle that fails its checks
+is refused and reported; the others keep serving (a changed bundle that fails keeps its
+previous, verified version in service).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Protocol
+
+from service import bundle as contract
+from service.engine.engine import EngineObserver
+from service.engine.inference import InferenceService
+from service.engine.models import ModelTable, ServedModel
+from service.engine.repository import (
+    Fingerprint,
+    LoadedBundle,
+    bundle_dirs,
+    bundle_fingerprint,
+    load_bundle,
+)
+from service.engine.runtime import RuntimeOptions
+
+log = logging.getLogger(__name__)
+
+ReloadResult = Literal["added", "replaced", "removed", "refused"]
+CUDA_PROVIDER = "CUDAExecutionProvider"
+
+
+class RepositoryObserver(Protocol):
+    """What model operations report; `service.metrics` implements it with Prometheus."""
+
+    def engine_observer(self, bundle: LoadedBundle) -> EngineObserver: ...
+
+    def model_served(self, bundle: LoadedBundle) -> None: ...
+
+    def model_unserved(self, bundle: LoadedBundle) -> None: ...
+
+    def engine_stopped(self, bundle: LoadedBundle) -> None: ...
+
+    def reload_result(self, result: ReloadResult) -> None: ...
+
+    def repository_state(self, served: int, refused: int) -> None: ...
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    added: tuple[tuple[str, int], ...] = ()  # (name, version) now served
+    replaced: tuple[tuple[str, int], ...] = ()  # served again from changed files
+    removed: tuple[tuple[str, int], ...] = ()  # no longer served
+    refused: dict[str, str] = field(default_factory=dict)  # bundle folder -> why (this pass)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.replaced or self.removed or self.refused)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What one scan found; computed off the event loop, applied on it."""
+
+    load: tuple[tuple[Path, Fingerprint, LoadedBundle], ...]  # new or changed, checked
+    same: tuple[tuple[Path, Fingerprint], ...]  # files touched, checksums unchanged
+    gone: tuple[Path, ...]  # served folders that disappeared
+    refused: tuple[tuple[Path, Fingerprint, str], ...]  # folder, stamp, why
+    root_missing: bool
+
+
+class ModelRepository:
+    """One repository folder served through one InferenceService's model table."""
+
+    def __init__(
+        self,
+        root: Path,
+        options: RuntimeOptions,
+        inference: InferenceService,
+        observer: RepositoryObserver,
+        retire_grace: float,
+        require_gpu: bool = False,
+    ) -> None:
+        self._root = root
+        self._options = options
+        self._inference = inference
+        self._observer = observer
+        self._retire_grace = retire_grace
+        self.require_gpu = require_gpu
+        self._served: dict[Path, tuple[Fingerprint, LoadedBundle]] = {}
+        self._refused: dict[Path, tuple[Fingerprint, str]] = {}
+        self._retiring: set[asyncio.Task[None]] = set()
+        self._lock = asyncio.Lock()
+
+    @property
+    def table(self) -> ModelTable:
+        return self._inference.models
+
+    @property
+    def refused(self) -> dict[str, str]:
+        """Bundle folders currently refused, with the reason."""
+        return {str(path): why for path, (_, why) in self._refused.items()}
+
+    async def sync(self) -> SyncReport:
+        """Rescan once and apply what changed; concurrent calls run one after the other."""
+        async with self._lock:
+            plan = await asyncio.to_thread(self._plan)
+            report = self._apply(plan)
+        self._observer.repository_state(len(self.table.all()), len(self._refused))
+        return report
+
+    async def wait_retired(self, timeout: float) -> None:
+        """Wait for retiring versions to finish their requests (used when draining)."""
+        if self._retiring:
+            await asyncio.wait(set(self._retiring), timeout=timeout)
+
+    # --- scanning (worker thread) --------------------------------------------------------
+    def _plan(self) -> _Plan:
+        if not self._root.is_dir():
+            return _Plan((), (), (), (), root_missing=True)
+        load: list[tuple[Path, Fingerprint, LoadedBundle]] = []
+        same: list[tuple[Path, Fingerprint]] = []
+        refused: list[tuple[Path, Fingerprint, str]] = []
+        seen = set()
+        for bundle_dir in bundle_dirs(self._root):
+            seen.add(bundle_dir)
+            stamp = bundle_fingerprint(bundle_dir)
+            served = self._served.get(bundle_dir)
+            if served is not None and served[0] == stamp:
+                continue
+            known_bad = self._refused.get(bundle_dir)
+            if known_bad is not None and known_bad[0] == stamp:
+                continue
+            try:
+                if served is not None and self._unchanged(bundle_dir, served[1]):
+                    same.append((bundle_dir, stamp))
+                    continue
+                load.append((bundle_dir, stamp, self._load(bundle_dir)))
+            except Exception as exc:  # BundleError, or whatever onnxruntime raised
+                refused.append((bundle_dir, stamp, str(exc) or type(exc).__name__))
+        gone = tuple(path for path in self._served if path not in seen)
+        return _Plan(tuple(load), tuple(same), gone, tuple(refused), root_missing=False)
+
+    @staticmethod
+    def _unchanged(bundle_dir: Path, served: LoadedBundle) -> bool:
+        manifest = contract.read_manifest(bundle_dir)
+        contract.verify_checksums(bundle_dir, manifest)
+        return manifest == served.manifest
+
+    def _load(self, bundle_dir: Path) -> LoadedBundle:
+        loaded = load_bundle(bundle_dir, self._options)
+        if self.require_gpu and loaded.runtime.provider != CUDA_PROVIDER:
+            raise contract.BundleError(
+                f"{bundle_dir}: require_gpu is set but the model runs on "
+                f"{loaded.runtime.provider}; check the CUDA and cuDNN libraries"
+            )
+        return loaded
+
+    # --- applying (event loop) -----------------------------------------------------------
+    def _apply(self, plan: _Plan) -> SyncReport:
+        if plan.root_missing:
+            log.error("model repository %s is missing; serving what is loaded", self._root)
+            if not self._served:
+                self._refused[self._root] = ((), "model repository folder does not exist")
+            return SyncReport()
+        self._refused.pop(self._root, None)
+        added: list[tuple[str, int]] = []
+        replaced: list[tuple[str, int]] = []
+        removed: list[tuple[str, int]] = []
+        for bundle_dir, stamp, bundle in plan.load:
+            old = self.table.find(*bundle.key)
+            self._inference.add_model(bundle, self._observer.engine_observer(bundle))
+            if old is not None:
+                self._observer.model_unserved(old.bundle)
+                self._retire(old)
+            self._observer.model_served(bundle)
+            self._served[bundle_dir] = (stamp, bundle)
+            self._refused.pop(bundle_dir, None)
+            (replaced if old is not None else added).append(bundle.key)
+            self._observer.reload_result("replaced" if old is not None else "added")
+            log.info(
+                "%s %s v%d (%s) from %s on %s",
+                "replaced" if old is not None else "serving",
+                bundle.manifest.name,
+                bundle.manifest.version,
+                bundle.manifest.task,
+                bundle_dir,
+                bundle.runtime.provider,
+            )
+        for bundle_dir, stamp in plan.same:
+            self._served[bundle_dir] = (stamp, self._served[bundle_dir][1])
+            self._refused.pop(bundle_dir, None)
+        for bundle_dir in plan.gone:
+            _, bundle = self._served.pop(bundle_dir)
+            self._refused.pop(bundle_dir, None)
+            gone = self.table.remove(*bundle.key)
+            if gone is not None:
+                self._observer.model_unserved(gone.bundle)
+                self._retire(gone)
+            removed.append(bundle.key)
+            self._observer.reload_result("removed")
+            log.info("unloading %s v%d: %s was removed", *bundle.key, bundle_dir)
+        for bundle_dir, stamp, why in plan.refused:
+            self._refused[bundle_dir] = (stamp, why)
+            self._observer.reload_result("refused")
+            keeps = " (its previous version keeps serving)" if bundle_dir in self._served else ""
+            log.error("refused bundle %s: %s%s", bundle_dir, why, keeps)
+        for path in [p for p in self._refused if p != self._root and not p.is_dir()]:
+            del self._refused[path]
+        return SyncReport(
+            added=tuple(added),
+            replaced=tuple(replaced),
+            removed=tuple(removed),
+            refused={str(path): why for path, _, why in plan.refused},
+        )
+
+    def _retire(self, model: ServedModel) -> None:
+        ModelTable.retire(model)
+        task = asyncio.get_running_loop().create_task(self._finish_retiring(model))
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
+
+    async def _finish_retiring(self, model: ServedModel) -> None:
+        started = time.monotonic()
+        if not await asyncio.to_thread(model.thread.join, self._retire_grace):
+            log.warning(
+                "%s v%d still busy after %.1f s; refusing what is left",
+                model.name,
+                model.version,
+                self._retire_grace,
+            )
+            await asyncio.to_thread(model.thread.stop, 1.0)
+        if self.table.find(model.name, model.version) is None:
+            self._observer.engine_stopped(model.bundle)
+        log.info(
+            "retired %s v%d after %.2f s", model.name, model.version, time.monotonic() - started
+        )
