@@ -39,6 +39,7 @@ def test_mypy_on_the_serving_package() -> None:
             r"^\s*(import grpc|from grpc\b|import prometheus_client|from prometheus_client\b)",
         ),
         ("service/api", r"^\s*(import onnxruntime|from onnxruntime\b)"),
+        ("service/client", r"^\s*(import onnxruntime|from onnxruntime\b|from service\.engine\b)"),
     ],
 )
 def test_layer_walls(folder: str, forbidden: str) -> None:

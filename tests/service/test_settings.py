@@ -59,3 +59,13 @@ def test_observability_and_reload_settings(monkeypatch: pytest.MonkeyPatch) -> N
 def test_invalid_observability_settings(fields: dict, message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         Settings(**fields)
+
+
+def test_every_setting_is_documented_in_the_readme() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    missing = [
+        name
+        for name in Settings.model_fields
+        if f"| `{name}` | `SEQ2SEQ_{name.upper()}`" not in readme
+    ]
+    assert missing == []
