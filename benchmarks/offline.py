@@ -33,13 +33,16 @@ class NullObserver:
 
 
 class CollectingListener:
+    """A RequestListener that keeps what the engine delivers (benchmarks and tests)."""
+
     def __init__(self) -> None:
+        self.tokens: list[TokenEvent] = []
         self.output: GenerationOutput | None = None
         self.error: ServiceError | None = None
         self.done = threading.Event()
 
     def on_token(self, event: TokenEvent) -> None:
-        pass
+        self.tokens.append(event)
 
     def on_finish(self, output: GenerationOutput) -> None:
         self.output = output

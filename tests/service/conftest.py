@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from service.engine.requests import DecodeParams, GenerationOutput, Request, TokenEvent
+from benchmarks.offline import CollectingListener
+from service.engine.requests import DecodeParams, Request
 from service.engine.scheduler import Scheduler, SchedulerConfig
-from service.errors import ServiceError
 
 
 def manifest_fields(**overrides: Any) -> dict[str, Any]:
@@ -45,27 +44,6 @@ def bundle_dir(tmp_path: Path) -> Path:
     return folder
 
 
-class RecordingListener:
-    """Collects what the engine delivers, for assertions."""
-
-    def __init__(self) -> None:
-        self.tokens: list[TokenEvent] = []
-        self.output: GenerationOutput | None = None
-        self.error: ServiceError | None = None
-        self.done = threading.Event()
-
-    def on_token(self, event: TokenEvent) -> None:
-        self.tokens.append(event)
-
-    def on_finish(self, output: GenerationOutput) -> None:
-        self.output = output
-        self.done.set()
-
-    def on_error(self, error: ServiceError) -> None:
-        self.error = error
-        self.done.set()
-
-
 def make_request(
     length: int = 3,
     *,
@@ -77,7 +55,7 @@ def make_request(
         request_id=f"r{length}",
         source_ids=np.arange(4, 4 + length, dtype=np.int64),
         params=DecodeParams(max_output_tokens=max_output_tokens),
-        listener=RecordingListener(),
+        listener=CollectingListener(),
         deadline=deadline,
         arrival=arrival,
     )
