@@ -215,3 +215,56 @@ async def test_pinned_default_changed_bundle_and_empty_repository(running) -> No
     with pytest.raises(grpc.aio.AioRpcError) as none_left:
         await _summarize(stub)
     assert none_left.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_no_unversioned_request_fails_while_bundles_change_under_load(running) -> None:
+    """The issue's verification: add, replace, corrupt and remove bundles under steady load."""
+    server, stub, repo, _channel = running
+    port = server.metrics_port
+    stop = asyncio.Event()
+    served: list[int] = []
+    failures: list[BaseException] = []
+
+    async def client() -> None:
+        while not stop.is_set():
+            try:
+                served.append((await _summarize(stub)).model.version)
+            except grpc.aio.AioRpcError as error:
+                failures.append(error)
+
+    clients = [asyncio.ensure_future(client()) for _ in range(8)]
+    try:
+        add_version(repo, "summarize-en", 2)
+        await wait_for(lambda: _has_default(stub, 2), WAIT, "v2 to become the default")
+        rewrite_manifest(repo / "summarize-en" / "2", training={"reload": "replaced"})
+        await wait_for(
+            lambda: _metric_at_least(port, "seq2seq_reload_total", 1, result="replaced"),
+            WAIT,
+            "v2 to be replaced",
+        )
+        corrupt = add_version(repo, "summarize-en", 3)
+        (corrupt / contract.ENCODER_FILE).write_bytes(b"corrupt")
+        await wait_for(
+            lambda: _metric_at_least(port, "seq2seq_bundles_refused", 1), WAIT, "v3 refused"
+        )
+        shutil.rmtree(repo / "summarize-en" / "1")
+        await wait_for(
+            lambda: _metric_at_least(port, "seq2seq_reload_total", 1, result="removed"),
+            WAIT,
+            "v1 to be removed",
+        )
+        await asyncio.sleep(0.5)  # keep the load on a little after the last change
+    finally:
+        stop.set()
+        await asyncio.gather(*clients)
+    assert failures == []
+    assert len(served) > 20 and set(served) <= {1, 2} and served[-1] == 2
+
+
+async def _has_default(stub: pb_grpc.Seq2SeqStub, version: int) -> bool:
+    versions = await _versions(stub, "summarize-en")
+    return version in versions and versions[version].is_default_version
+
+
+async def _metric_at_least(port: int, name: str, value: float, **labels: str) -> bool:
+    return (await metric(port, name, **labels) or 0) >= value
