@@ -107,7 +107,6 @@ class OnnxSeq2Seq:
                 self.provider,
                 wanted,
             )
-        self._float_type = np.float16 if manifest.precision == "fp16" else np.float32
 
     def _check_contract(self, encoder_path: Path, decoder_path: Path) -> None:
         states = self.state_names
