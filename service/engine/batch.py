@@ -1,7 +1,8 @@
-"""The running decode batch as arrays: rows join at step boundaries and leave when done.
+"""The running decode batch as arrays: requests join at step boundaries and leave when done.
 
-Every array is indexed by row on its batch axis; memory and mask are padded on the source
-axis to the longest row present.
+Each request owns a contiguous block of rows (one for greedy, up to its beam size for beam
+search). Every array is indexed by row on its batch axis; memory and mask are padded on the
+source axis to the longest request present.
 """
 
 from __future__ import annotations
@@ -32,24 +33,32 @@ class BatchArrays:
 
 
 class RunningBatch:
-    """The requests being decoded and their arrays, row i <-> requests[i]."""
+    """The requests being decoded, their row blocks, and the arrays the decoder reads."""
 
     def __init__(self, state_axes: dict[str, int]) -> None:
         self._state_axes = state_axes
-        self.requests: list[Request] = []
+        self.requests: list[Request] = []  # in row order
+        self.row_counts: list[int] = []  # rows of each request, same order
         self.arrays: BatchArrays | None = None
 
     def __len__(self) -> int:
-        return len(self.requests)
+        """Rows in the batch."""
+        return 0 if self.arrays is None else int(self.arrays.prev_ids.shape[0])
+
+    @property
+    def reserved_rows(self) -> int:
+        """Rows the running requests may grow to (a beam expands after its first step)."""
+        return sum(r.params.rows for r in self.requests)
 
     def join(self, requests: list[Request], arrays: BatchArrays) -> None:
-        """Append freshly encoded rows (one per request) to the batch."""
+        """Append freshly encoded requests, one row each."""
         if len(requests) != arrays.prev_ids.shape[0]:
             raise ValueError(
                 f"{len(requests)} requests joined with {arrays.prev_ids.shape[0]} encoded rows"
             )
+        self.requests.extend(requests)
+        self.row_counts.extend([1] * len(requests))
         if self.arrays is None:
-            self.requests = list(requests)
             self.arrays = arrays
             return
         current = self.arrays
@@ -73,32 +82,47 @@ class RunningBatch:
                 for name, axis in self._state_axes.items()
             },
         )
-        self.requests.extend(requests)
 
-    def keep(self, rows: np.ndarray) -> None:
-        """Keep only `rows` (indices, in order); trims source padding no row needs."""
+    def clear(self) -> None:
+        self.requests = []
+        self.row_counts = []
+        self.arrays = None
+
+    def advance(
+        self,
+        rows: np.ndarray,
+        next_ids: np.ndarray,
+        states: dict[str, np.ndarray],
+        requests: list[Request],
+        row_counts: list[int],
+    ) -> None:
+        """Move to the next step: new row i continues old row `rows[i]` and feeds `next_ids[i]`.
+
+        `states` are the step's updated states (old row order); rows may repeat (a beam
+        expanding) or be dropped (finished requests). Arrays are gathered only when the
+        rows actually change, so a greedy-only batch with no finished request copies nothing.
+        """
         if self.arrays is None:
-            return
+            raise RuntimeError("advance() on an empty batch")
         if rows.size == 0:
-            self.requests = []
-            self.arrays = None
+            self.clear()
             return
         arrays = self.arrays
-        self.requests = [self.requests[i] for i in rows]
-        longest = max(r.source_length for r in self.requests)
+        unchanged = rows.size == arrays.prev_ids.shape[0] and bool(
+            np.array_equal(rows, np.arange(rows.size))
+        )
+        self.requests = requests
+        self.row_counts = row_counts
+        if unchanged:
+            self.arrays = BatchArrays(arrays.memory, arrays.src_mask, next_ids, states)
+            return
+        longest = max(r.source_length for r in requests)
         self.arrays = BatchArrays(
             memory=arrays.memory[rows, :longest],
             src_mask=arrays.src_mask[rows, :longest],
-            prev_ids=arrays.prev_ids[rows],
+            prev_ids=next_ids,
             states={
-                name: np.take(arrays.states[name], rows, axis=axis)
+                name: np.take(states[name], rows, axis=axis)
                 for name, axis in self._state_axes.items()
             },
         )
-
-    def advance(self, next_ids: np.ndarray, states: dict[str, np.ndarray]) -> None:
-        """Feed this step's chosen tokens and updated states to the next step."""
-        if self.arrays is None:
-            raise RuntimeError("advance() on an empty batch")
-        self.arrays.prev_ids = next_ids
-        self.arrays.states = states

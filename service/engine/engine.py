@@ -15,7 +15,7 @@ import numpy as np
 
 from service.bundle import BundleManifest
 from service.engine.batch import BatchArrays, RunningBatch
-from service.engine.decoding import greedy
+from service.engine.decoding import SearchConfig, StepView, make_search
 from service.engine.requests import Request, RequestStatus, TokenEvent
 from service.engine.runtime import OnnxSeq2Seq
 from service.engine.scheduler import QueueObserver, Scheduler
@@ -41,7 +41,7 @@ class EngineObserver(QueueObserver, Protocol):
 
 
 class ModelEngine:
-    """Continuous-batching greedy decoder over one bundle's onnxruntime sessions."""
+    """Continuous-batching greedy and beam decoder over one bundle's onnxruntime sessions."""
 
     def __init__(
         self,
@@ -65,7 +65,7 @@ class ModelEngine:
 
     def step(self) -> None:
         """One iteration: admit and encode newcomers, run one decoder step, retire rows."""
-        admission = self._scheduler.admit(len(self._batch))
+        admission = self._scheduler.admit(self._batch.reserved_rows)
         for request, reason in admission.dropped:
             request.finish(reason)
             self._observer.request_finished(reason, 0)
@@ -79,23 +79,36 @@ class ModelEngine:
             log.exception("model %s v%d failed a batch", manifest.name, manifest.version)
             self._observer.model_failure()
             self._fail_running(list(admission.admitted))
-        self._observer.queue_depth(self._scheduler.queue_depth, len(self._batch))
+        self._observer.queue_depth(self._scheduler.queue_depth, len(self._batch.requests))
 
     def _fail_running(self, admitted: list[Request]) -> None:
-        for request in [*self._batch.requests, *admitted]:
+        for request in dict.fromkeys([*self._batch.requests, *admitted]):
             request.finish(RequestStatus.FAILED)
-            self._observer.request_finished(RequestStatus.FAILED, len(request.output_ids))
-        self._batch.keep(np.arange(0))
+            self._observer.request_finished(RequestStatus.FAILED, request.generated_tokens)
+        self._batch.clear()
 
     def _encode_and_join(self, requests: list[Request]) -> None:
         now = time.monotonic()
+        special = self._manifest.special_tokens
         lengths = np.array([r.source_length for r in requests], dtype=np.int64)
         longest = int(lengths.max())
-        src_ids = np.full((len(requests), longest), self._manifest.special_tokens.pad_id, np.int64)
+        src_ids = np.full((len(requests), longest), special.pad_id, np.int64)
         for row, request in enumerate(requests):
             src_ids[row, : request.source_length] = request.source_ids
             request.admitted_at = now
             request.status = RequestStatus.RUNNING
+            params = request.params
+            request.search = make_search(
+                SearchConfig(
+                    eos_id=special.eos_id,
+                    max_tokens=params.max_output_tokens,
+                    source_length=request.source_length,
+                    keep_attention=params.return_attention,
+                    beam_size=params.beam_size,
+                    n_best=params.n_best,
+                    length_penalty=params.length_penalty,
+                )
+            )
             self._observer.request_admitted(now - request.arrival)
         started = time.perf_counter()
         encoded = self._model.encode(src_ids, lengths)
@@ -108,7 +121,7 @@ class ModelEngine:
             BatchArrays(
                 memory=encoded.memory,
                 src_mask=np.arange(longest)[None, :] < lengths[:, None],
-                prev_ids=np.full(len(requests), self._manifest.special_tokens.bos_id, np.int64),
+                prev_ids=np.full(len(requests), special.bos_id, np.int64),
                 states=encoded.states,
             ),
         )
@@ -116,60 +129,62 @@ class ModelEngine:
     def _decode_step(self) -> None:
         arrays = self._batch.arrays
         assert arrays is not None
+        rows = len(self._batch)
         started = time.perf_counter()
         out = self._model.step(arrays.prev_ids, arrays.memory, arrays.src_mask, arrays.states)
         seconds = time.perf_counter() - started
-        self._observer.decoder_step(len(self._batch), seconds)
-        if out.log_probs.shape[0] != len(self._batch):
-            raise RuntimeError(
-                f"decoder returned {out.log_probs.shape[0]} rows for a batch of {len(self._batch)}"
-            )
-        choice = greedy(out.log_probs)
-        self._batch.advance(choice.token_ids, out.states)
-        keep = self._update_requests(choice.token_ids, choice.log_probs, out.attention, seconds)
-        if keep.size != len(self._batch):
-            self._batch.keep(keep)
+        self._observer.decoder_step(rows, seconds)
+        if out.log_probs.shape[0] != rows:
+            raise RuntimeError(f"decoder returned {out.log_probs.shape[0]} rows for {rows}")
+        self._update_requests(out.log_probs, out.attention, out.states, seconds)
 
     def _update_requests(
         self,
-        token_ids: np.ndarray,
         log_probs: np.ndarray,
         attention: np.ndarray,
+        states: dict[str, np.ndarray],
         seconds: float,
-    ) -> np.ndarray:
-        """The one loop over a step's rows: record, stream, and decide who stays."""
-        eos_id = self._manifest.special_tokens.eos_id
+    ) -> None:
+        """The one loop over a step's requests: advance, stream, retire, and regroup rows."""
+        best_ids = log_probs.argmax(axis=-1)  # greedy rows need nothing more per request
+        best_log_probs = log_probs[np.arange(log_probs.shape[0]), best_ids]
         now = time.monotonic()
-        ids = token_ids.tolist()
-        scores = log_probs.tolist()
-        keep: list[int] = []
-        for row, request in enumerate(self._batch.requests):
+        parents: list[np.ndarray] = []
+        next_ids: list[np.ndarray] = []
+        kept: list[Request] = []
+        counts: list[int] = []
+        start = 0
+        for request, count in zip(self._batch.requests, self._batch.row_counts, strict=True):
+            block = slice(start, start + count)
+            start += count
             request.compute_seconds += seconds
-            token_id = ids[row]
             abandoned = request.abandoned_status(now)
             if abandoned is not None:
                 request.finish(abandoned)
-                self._observer.request_finished(abandoned, len(request.output_ids))
+                self._observer.request_finished(abandoned, request.generated_tokens)
                 continue
-            if token_id == eos_id:
-                request.finish(RequestStatus.FINISHED_EOS)
-                self._observer.request_finished(request.status, len(request.output_ids))
-                continue
-            request.output_ids.append(token_id)
-            request.output_scores.append(scores[row])
-            if request.params.return_attention:
-                request.attention_rows.append(attention[row, : request.source_length].copy())
-            request.listener.on_token(
-                TokenEvent(
-                    index=len(request.output_ids) - 1, token_id=token_id, log_prob=scores[row]
-                )
+            search = request.search
+            assert search is not None
+            advance = search.advance(
+                StepView(log_probs[block], attention[block], best_ids[block], best_log_probs[block])
             )
-            if len(request.output_ids) >= request.params.max_output_tokens:
-                request.finish(RequestStatus.FINISHED_LENGTH)
-                self._observer.request_finished(request.status, len(request.output_ids))
+            first_index = search.generated_tokens() - len(advance.new_tokens)
+            for offset, (token_id, log_prob) in enumerate(advance.new_tokens):
+                request.listener.on_token(
+                    TokenEvent(index=first_index + offset, token_id=token_id, log_prob=log_prob)
+                )
+            if search.done:
+                request.complete()
+                self._observer.request_finished(request.status, request.generated_tokens)
                 continue
-            keep.append(row)
-        return np.asarray(keep, dtype=np.int64)
+            parents.append(advance.parents + block.start)
+            next_ids.append(advance.next_ids)
+            kept.append(request)
+            counts.append(int(advance.parents.size))
+        if not kept:
+            self._batch.clear()
+            return
+        self._batch.advance(np.concatenate(parents), np.concatenate(next_ids), states, kept, counts)
 
     def abort_all(self, message: str) -> None:
         """Refuse everything waiting or running (the engine is stopping)."""
@@ -177,7 +192,7 @@ class ModelEngine:
             if not request.status.is_finished:
                 request.status = RequestStatus.FAILED
                 request.listener.on_error(Unavailable(message))
-        self._batch.keep(np.arange(0))
+        self._batch.clear()
 
 
 class EngineThread:

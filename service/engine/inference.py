@@ -21,7 +21,6 @@ from service.engine.engine import EngineObserver
 from service.engine.models import ModelTable, ServedModel
 from service.engine.repository import LoadedBundle
 from service.engine.requests import (
-    FINISH_REASONS,
     DecodeParams,
     GenerationOutput,
     Request,
@@ -239,9 +238,10 @@ class InferenceService:
                 f"{self._limits.max_beam_size}",
                 field="options.beam_size",
             )
-        if options.beam_size > 1:
+        if options.beam_size > self._scheduler_config.max_batch_size:
             raise InvalidArgument(
-                "options.beam_size > 1 (beam search) is not served yet; use 0 or 1 (greedy)",
+                f"options.beam_size {options.beam_size} is above this server's "
+                f"max_batch_size of {self._scheduler_config.max_batch_size}",
                 field="options.beam_size",
             )
         if options.n_best > max(1, options.beam_size):
@@ -265,6 +265,9 @@ class InferenceService:
             max_output_tokens=options.max_output_tokens or limit,
             return_attention=options.return_attention,
             return_scores=options.return_scores,
+            beam_size=max(1, options.beam_size),
+            n_best=max(1, options.n_best),
+            length_penalty=options.length_penalty,
         )
 
     def _prepare(
@@ -317,22 +320,27 @@ class InferenceService:
 
     def _generation(self, prepared: _Prepared, output: GenerationOutput) -> Generation:
         bundle = prepared.model.bundle
-        tokenizer = bundle.tokenizer
         no_answer_id = bundle.manifest.special_tokens.no_answer_id
-        answerable = not (
-            bundle.manifest.task == "answer" and output.token_ids[:1] == (no_answer_id,)
-        )
+        is_answer = bundle.manifest.task == "answer"
+
+        def answerable(ids: tuple[int, ...]) -> bool:
+            return not (is_answer and ids[:1] == (no_answer_id,))
+
         params = prepared.request.params
-        hypothesis = Hypothesis(
-            text=tokenizer.decode(output.token_ids) if answerable else "",
-            score=float(sum(output.token_scores)),
-            target_tokens=tuple(tokenizer.id_to_token(i) for i in output.token_ids),
-            token_scores=output.token_scores if params.return_scores else (),
-            attention=output.attention if params.return_attention else None,
-            finish_reason=FINISH_REASONS[output.status],
+        tokenizer = bundle.tokenizer
+        hypotheses = tuple(
+            Hypothesis(
+                text=tokenizer.decode(h.token_ids) if answerable(h.token_ids) else "",
+                score=float(h.score),
+                target_tokens=tuple(tokenizer.id_to_token(i) for i in h.token_ids),
+                token_scores=h.token_scores if params.return_scores else (),
+                attention=h.attention if params.return_attention else None,
+                finish_reason=h.finish_reason,
+            )
+            for h in output.hypotheses
         )
         return Generation(
-            hypotheses=(hypothesis,),
+            hypotheses=hypotheses,
             source_tokens=prepared.source_tokens,
             model=ModelRef(
                 name=bundle.manifest.name,
@@ -342,7 +350,7 @@ class InferenceService:
             queue_seconds=output.queue_seconds,
             compute_seconds=output.compute_seconds,
             total_seconds=time.monotonic() - prepared.started,
-            answerable=answerable,
+            answerable=answerable(output.best.token_ids),
         )
 
     # --- lifecycle ---------------------------------------------------------------------

@@ -13,6 +13,7 @@ from typing import Protocol
 
 import numpy as np
 
+from service.engine.decoding import Hypothesis, SearchStrategy
 from service.errors import Cancelled, Expired, InternalError, ServiceError
 
 
@@ -31,12 +32,8 @@ class RequestStatus(enum.IntEnum):
         return self >= RequestStatus.FINISHED_EOS
 
 
-# The one table from a finish reason to what the client sees: a reason string for
-# successful finishes, an error type for the others.
-FINISH_REASONS: dict[RequestStatus, str] = {
-    RequestStatus.FINISHED_EOS: "eos",
-    RequestStatus.FINISHED_LENGTH: "length",
-}
+# The one table from an unsuccessful finish to what the client sees. Successful ones carry
+# their reason ("eos" or "length") on each hypothesis.
 FINISH_ERRORS: dict[RequestStatus, type[ServiceError]] = {
     RequestStatus.CANCELLED: Cancelled,
     RequestStatus.EXPIRED: Expired,
@@ -49,6 +46,14 @@ class DecodeParams:
     max_output_tokens: int  # hard cap on generated tokens, EOS included
     return_attention: bool = False
     return_scores: bool = False
+    beam_size: int = 1  # 1 = greedy
+    n_best: int = 1  # hypotheses returned, <= beam_size
+    length_penalty: float = 0.0  # GNMT alpha; 0 = none
+
+    @property
+    def rows(self) -> int:
+        """Batch rows this request may occupy (its beam)."""
+        return max(1, self.beam_size)
 
 
 @dataclass(frozen=True)
@@ -60,12 +65,18 @@ class TokenEvent:
 
 @dataclass(frozen=True)
 class GenerationOutput:
-    token_ids: tuple[int, ...]  # generated ids, EOS excluded
-    token_scores: tuple[float, ...]  # log-prob of each generated id
-    attention: np.ndarray | None  # (T, S) when asked, T = len(token_ids)
-    status: RequestStatus  # FINISHED_EOS or FINISHED_LENGTH
+    hypotheses: tuple[Hypothesis, ...]  # n-best, best first
+    status: RequestStatus  # FINISHED_EOS or FINISHED_LENGTH (of the best hypothesis)
     queue_seconds: float  # arrival -> admitted into the running batch
     compute_seconds: float  # encoder + decoder wall time while this request was in the batch
+
+    @property
+    def best(self) -> Hypothesis:
+        return self.hypotheses[0]
+
+    @property
+    def token_ids(self) -> tuple[int, ...]:
+        return self.best.token_ids
 
 
 class RequestListener(Protocol):
@@ -89,9 +100,7 @@ class Request:
     status: RequestStatus = RequestStatus.WAITING
     admitted_at: float | None = None
     compute_seconds: float = 0.0
-    output_ids: list[int] = field(default_factory=list)
-    output_scores: list[float] = field(default_factory=list)
-    attention_rows: list[np.ndarray] = field(default_factory=list)  # each (S,)
+    search: SearchStrategy | None = None  # set by the engine at admission
     _cancel_requested: bool = False
 
     def cancel(self) -> None:
@@ -110,25 +119,41 @@ class Request:
     def source_length(self) -> int:
         return int(self.source_ids.shape[0])
 
+    @property
+    def generated_tokens(self) -> int:
+        return self.search.generated_tokens() if self.search is not None else 0
+
+    def complete(self) -> None:
+        """The search is done: deliver its hypotheses exactly once."""
+        if self.status.is_finished or self.search is None:
+            return
+        hypotheses = self.search.hypotheses()
+        best = hypotheses[0]
+        self.status = (
+            RequestStatus.FINISHED_EOS
+            if best.finish_reason == "eos"
+            else RequestStatus.FINISHED_LENGTH
+        )
+        if self.params.rows > 1:  # a beam's tokens are only final now: stream them now
+            for index, (token, score) in enumerate(
+                zip(best.token_ids, best.token_scores, strict=True)
+            ):
+                self.listener.on_token(TokenEvent(index=index, token_id=token, log_prob=score))
+        queued = (self.admitted_at or self.arrival) - self.arrival
+        self.listener.on_finish(
+            GenerationOutput(
+                hypotheses=hypotheses,
+                status=self.status,
+                queue_seconds=queued,
+                compute_seconds=self.compute_seconds,
+            )
+        )
+
     def finish(self, status: RequestStatus, *, detail: str = "") -> None:
-        """Move to a finished status and tell the listener exactly once."""
+        """Leave unsuccessfully (cancelled, expired, failed); tell the listener once."""
         if self.status.is_finished:
             return
         self.status = status
-        if status in FINISH_REASONS:
-            queued = (self.admitted_at or self.arrival) - self.arrival
-            attention = np.stack(self.attention_rows) if self.attention_rows else None
-            self.listener.on_finish(
-                GenerationOutput(
-                    token_ids=tuple(self.output_ids),
-                    token_scores=tuple(self.output_scores),
-                    attention=attention,
-                    status=status,
-                    queue_seconds=queued,
-                    compute_seconds=self.compute_seconds,
-                )
-            )
-            return
         message = (
             detail
             or {

@@ -3,6 +3,8 @@
 Policy: while nothing is decoding, wait up to `max_queue_delay` after the oldest arrival
 for the batch to fill (dynamic batching); while a batch is decoding, admit waiting
 requests at every step boundary up to `max_batch_size` (iteration-level batching).
+With `continuous` off (static batching, kept for benchmarks) nothing joins until the
+running batch has finished.
 Requests whose client cancelled or whose deadline passed are dropped before they cost
 an encoder run. Thread-safe: `submit` runs on the event loop, the rest on the engine thread.
 """
@@ -31,6 +33,7 @@ class SchedulerConfig:
     max_batch_size: int  # most sequences decoded together
     max_queue_size: int  # waiting requests before submit() refuses
     max_queue_delay: float  # seconds an idle model waits for a fuller first batch
+    continuous: bool = True  # False: static batching, a batch runs to completion before the next
 
 
 @dataclass(frozen=True)
@@ -105,17 +108,23 @@ class Scheduler:
                     return
 
     def admit(self, num_running: int) -> Admission:
-        """Take the requests that join the running batch at this step boundary."""
+        """Take the requests that join the running batch at this step boundary.
+
+        `num_running` counts batch rows already reserved; a request needs one row per beam.
+        """
         free = self._config.max_batch_size - num_running
+        if not self._config.continuous and num_running > 0:
+            free = 0  # static batching (for comparison): nobody joins a running batch
         admitted: list[Request] = []
         dropped: list[tuple[Request, RequestStatus]] = []
         now = self._clock()
         with self._condition:
-            while self._waiting and len(admitted) < free:
+            while self._waiting and self._waiting[0].params.rows <= free:
                 request = self._waiting.popleft()
                 reason = request.abandoned_status(now)
                 if reason is None:
                     admitted.append(request)
+                    free -= request.params.rows
                 else:
                     dropped.append((request, reason))
             # Shed the queue's abandoned requests too, so their slots free up now.

@@ -48,7 +48,10 @@ async def test_attention_and_scores_when_asked(stub) -> None:
     for row in range(attention.rows):
         weights = attention.weights[row * attention.cols : (row + 1) * attention.cols]
         assert sum(weights) == pytest.approx(1.0, abs=1e-3)  # soft attention sums to 1
-    assert best.score == pytest.approx(sum(best.token_scores), abs=1e-3)
+    if best.finish_reason == "eos":  # the score also counts the end-of-sequence token
+        assert best.score < sum(best.token_scores) + 1e-4
+    else:
+        assert best.score == pytest.approx(sum(best.token_scores), abs=1e-3)
 
 
 async def test_summarize_is_shorter_than_its_source(stub) -> None:
@@ -247,3 +250,33 @@ async def test_expired_deadline_is_deadline_exceeded(stub) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await stub.Summarize(pb.SummarizeRequest(text=record["source"]), timeout=0.000001)
     assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+async def test_beam_search_returns_n_best_in_score_order(stub) -> None:
+    record = _test_record("translate-en-fr")
+    options = pb.DecodingOptions(beam_size=4, n_best=3, length_penalty=0.6, return_scores=True)
+    response = await stub.Translate(
+        pb.TranslateRequest(text=record["source"], target_language="fr", options=options),
+        timeout=60,
+    )
+    hypotheses = response.hypotheses
+    assert len(hypotheses) == 3
+    assert len({h.text for h in hypotheses}) == 3
+    scores = [h.score for h in hypotheses]
+    assert scores == sorted(scores, reverse=True)
+    assert all(len(h.token_scores) == len(h.target_tokens) for h in hypotheses)
+
+
+async def test_beam_stream_sends_the_best_hypothesis_tokens(stub) -> None:
+    options = pb.DecodingOptions(beam_size=3)
+    events = [
+        event
+        async for event in stub.TranslateStream(
+            pb.TranslateRequest(
+                text="A tool to compress files", target_language="fr", options=options
+            ),
+            timeout=60,
+        )
+    ]
+    final = events[-1].result.hypotheses[0]
+    assert [e.token.token for e in events[:-1]] == list(final.target_tokens)

@@ -79,9 +79,9 @@ def test_continuous_batching_gives_the_same_tokens_as_one_at_a_time(bundle, sour
         output = request.listener.output
         assert output is not None and single is not None
         assert output.token_ids == single.token_ids
-        np.testing.assert_allclose(output.token_scores, single.token_scores, atol=1e-4)
-        assert output.attention.shape == (len(output.token_ids), request.source_length)
-        np.testing.assert_allclose(output.attention.sum(axis=1), 1.0, atol=1e-4)
+        np.testing.assert_allclose(output.best.token_scores, single.best.token_scores, atol=1e-4)
+        assert output.best.attention.shape == (len(output.token_ids), request.source_length)
+        np.testing.assert_allclose(output.best.attention.sum(axis=1), 1.0, atol=1e-4)
 
 
 def test_max_output_tokens_finishes_by_length(bundle, sources) -> None:
@@ -155,3 +155,104 @@ def test_engine_thread_serves_and_stops(bundle, sources) -> None:
     thread.stop(timeout=5)
     assert all(r.listener.output is not None for r in requests)
     assert not any(t.name == "engine-test" for t in threading.enumerate())
+
+
+def reference_beam(
+    bundle: LoadedBundle, source: np.ndarray, k: int, n_best: int, max_tokens: int
+) -> list[tuple[tuple[int, ...], float]]:
+    """A straightforward beam search: one request alone, every candidate sorted in Python."""
+    special = bundle.manifest.special_tokens
+    runtime = bundle.runtime
+    encoded = runtime.encode(source[None, :], np.array([source.size], dtype=np.int64))
+    mask = np.ones((1, source.size), dtype=bool)
+    alive: list[tuple[tuple[int, ...], float]] = [((), 0.0)]
+    states = encoded.states
+    prev = [special.bos_id]
+    finished: list[tuple[tuple[int, ...], float]] = []
+    while True:
+        rows = len(alive)
+        out = runtime.step(
+            np.asarray(prev, dtype=np.int64),
+            np.repeat(encoded.memory, rows, axis=0),
+            np.repeat(mask, rows, axis=0),
+            states,
+        )
+        candidates = [
+            (total + float(out.log_probs[i, t]), i, t)
+            for i, (_, total) in enumerate(alive)
+            for t in range(out.log_probs.shape[1])
+        ]
+        candidates.sort(key=lambda c: -c[0])
+        survivors, parents = [], []
+        for score, parent, token in candidates:
+            if token == special.eos_id:
+                finished.append((alive[parent][0], score))
+                continue
+            survivors.append(((*alive[parent][0], token), score))
+            parents.append(parent)
+            if len(survivors) == k:
+                break
+        alive = survivors
+        if len(finished) >= k:
+            break
+        if len(alive[0][0]) >= max_tokens:
+            finished.extend(alive)
+            break
+        if len(finished) >= n_best:
+            kept = sorted(s for _, s in finished)[-n_best]
+            if max(s for _, s in alive) <= kept:
+                break
+        index = np.asarray(parents)
+        states = {name: value[index] for name, value in out.states.items()}
+        prev = [ids[-1] for ids, _ in alive]
+    return sorted(finished, key=lambda f: -f[1])[:n_best]
+
+
+def test_beam_in_a_mixed_batch_matches_the_reference(bundle, sources) -> None:
+    engine = _engine(bundle, max_batch_size=16)
+    beams = [
+        Request(
+            request_id=f"b{i}",
+            source_ids=sources[i],
+            listener=CollectingListener(),
+            params=DecodeParams(max_output_tokens=30, beam_size=4, n_best=2),
+        )
+        for i in range(3)
+    ]
+    greedy = [_request(sources[i]) for i in range(3, 7)]
+    for request in [beams[0], greedy[0], beams[1], greedy[1], greedy[2], beams[2], greedy[3]]:
+        engine.scheduler.submit(request)
+    _run_until_idle(engine)
+    for request in beams:
+        output = request.listener.output
+        assert output is not None and len(output.hypotheses) == 2
+        expected = reference_beam(bundle, request.source_ids, k=4, n_best=2, max_tokens=30)
+        assert [h.token_ids for h in output.hypotheses] == [ids for ids, _ in expected]
+        for hypothesis, (_, score) in zip(output.hypotheses, expected, strict=True):
+            assert hypothesis.score == pytest.approx(score, abs=1e-3)
+        # a beam streams its final best hypothesis' tokens before the result
+        assert [t.token_id for t in request.listener.tokens] == list(output.best.token_ids)
+    for request in greedy:  # greedy neighbours are unaffected by the beams
+        alone = _engine(bundle, max_batch_size=1)
+        twin = _request(request.source_ids)
+        alone.scheduler.submit(twin)
+        _run_until_idle(alone)
+        assert request.listener.output.token_ids == twin.listener.output.token_ids
+
+
+def test_beam_reserves_its_rows_when_admitted(bundle, sources) -> None:
+    engine = _engine(bundle, max_batch_size=5)
+    beam = Request(
+        request_id="b",
+        source_ids=sources[0],
+        listener=CollectingListener(),
+        params=DecodeParams(max_output_tokens=20, beam_size=4),
+    )
+    engine.scheduler.submit(beam)
+    others = [_request(s) for s in sources[1:4]]
+    for request in others:
+        engine.scheduler.submit(request)
+    engine.step()
+    assert engine.scheduler.queue_depth == 2  # 4 rows for the beam + 1 greedy row = 5
+    _run_until_idle(engine)
+    assert all(r.listener.output is not None for r in [beam, *others])
