@@ -33,14 +33,30 @@ class Settings(BaseSettings):
     metrics_port: int = Field(
         default=9090, ge=0, le=65535, description="Prometheus HTTP port; 0 picks a free one."
     )
-    providers: tuple[Literal["cuda", "cpu"], ...] = Field(
+    providers: tuple[Literal["tensorrt", "cuda", "cpu"], ...] = Field(
         default=("cuda", "cpu"),
-        description="onnxruntime execution providers in order of preference.",
+        description="onnxruntime execution providers in order of preference "
+        "(tensorrt is optional and needs TensorRT's libraries).",
     )
     require_gpu: bool = Field(
         default=False, description="Refuse to start when a model cannot run on CUDA."
     )
     cuda_device_id: int = Field(default=0, ge=0, description="CUDA device ordinal.")
+    cuda_mem_limit: int = Field(
+        default=0,
+        ge=0,
+        description="Bytes the CUDA memory arena may take per session; 0 = no limit.",
+    )
+    cuda_use_tf32: bool = Field(
+        default=True,
+        description="Let CUDA use TF32 matrix products (faster on Ampere and newer; log-probs "
+        "differ from the CPU by about 1e-3).",
+    )
+    io_binding: Literal["auto", "on", "off"] = Field(
+        default="auto",
+        description="Bind decoder inputs and outputs to the device so states stay there between "
+        "steps; auto = on when a model runs on a GPU.",
+    )
     intra_op_threads: int = Field(
         default=0, ge=0, description="onnxruntime intra-op threads per session; 0 = its default."
     )
@@ -55,6 +71,12 @@ class Settings(BaseSettings):
         ge=0.0,
         le=1.0,
         description="Seconds an idle model waits for more requests before it runs a batch.",
+    )
+    continuous_batching: bool = Field(
+        default=True,
+        description="Admit waiting requests into the running decode batch at every step "
+        "(iteration-level batching); False = static batching: a batch runs to completion "
+        "before the next is formed (for comparison only).",
     )
     max_queue_size: int = Field(
         default=256, ge=1, description="Requests waiting per model before RESOURCE_EXHAUSTED."
@@ -120,8 +142,8 @@ class Settings(BaseSettings):
     def _providers_not_empty(self) -> Settings:
         if not self.providers:
             raise ValueError("providers must name at least one of: cuda, cpu")
-        if self.require_gpu and "cuda" not in self.providers:
-            raise ValueError("require_gpu needs 'cuda' in providers")
+        if self.require_gpu and not {"cuda", "tensorrt"} & set(self.providers):
+            raise ValueError("require_gpu needs 'cuda' (or 'tensorrt') in providers")
         return self
 
     def describe(self) -> dict[str, Any]:

@@ -37,6 +37,9 @@ def runtime_options(settings: Settings) -> RuntimeOptions:
         cuda_device_id=settings.cuda_device_id,
         intra_op_threads=settings.intra_op_threads,
         inter_op_threads=settings.inter_op_threads,
+        cuda_mem_limit=settings.cuda_mem_limit,
+        cuda_use_tf32=settings.cuda_use_tf32,
+        io_binding={"auto": None, "on": True, "off": False}[settings.io_binding],
     )
 
 
@@ -67,6 +70,7 @@ class Seq2SeqServer:
                 max_batch_size=settings.max_batch_size,
                 max_queue_size=settings.max_queue_size,
                 max_queue_delay=settings.max_queue_delay,
+                continuous=settings.continuous_batching,
             ),
             settings.default_versions,
         )

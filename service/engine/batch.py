@@ -7,7 +7,9 @@ source axis to the longest request present.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -29,14 +31,20 @@ class BatchArrays:
     memory: np.ndarray  # (B, S, H) encoder memory
     src_mask: np.ndarray  # (B, S) bool, True on real source tokens
     prev_ids: np.ndarray  # (B,) int64, last token fed to the decoder
-    states: dict[str, np.ndarray]  # name -> array with the batch on `state_axes[name]`
+    states: dict[str, Any]  # name -> state with the batch on `state_axes[name]`; a host
+    # array, or a device-resident runtime value while the rows stay the same (IO binding)
 
 
 class RunningBatch:
     """The requests being decoded, their row blocks, and the arrays the decoder reads."""
 
-    def __init__(self, state_axes: dict[str, int]) -> None:
+    def __init__(
+        self,
+        state_axes: dict[str, int],
+        to_host: Callable[[Any], np.ndarray] = np.asarray,
+    ) -> None:
         self._state_axes = state_axes
+        self._to_host = to_host  # brings a device-resident state back when rows change
         self.requests: list[Request] = []  # in row order
         self.row_counts: list[int] = []  # rows of each request, same order
         self.arrays: BatchArrays | None = None
@@ -78,7 +86,10 @@ class RunningBatch:
             ),
             prev_ids=np.concatenate([current.prev_ids, arrays.prev_ids]),
             states={
-                name: np.concatenate([current.states[name], arrays.states[name]], axis=axis)
+                name: np.concatenate(
+                    [self._to_host(current.states[name]), self._to_host(arrays.states[name])],
+                    axis=axis,
+                )
                 for name, axis in self._state_axes.items()
             },
         )
@@ -92,7 +103,7 @@ class RunningBatch:
         self,
         rows: np.ndarray,
         next_ids: np.ndarray,
-        states: dict[str, np.ndarray],
+        states: dict[str, Any],
         requests: list[Request],
         row_counts: list[int],
     ) -> None:
@@ -122,7 +133,7 @@ class RunningBatch:
             src_mask=arrays.src_mask[rows, :longest],
             prev_ids=next_ids,
             states={
-                name: np.take(states[name], rows, axis=axis)
+                name: np.take(self._to_host(states[name]), rows, axis=axis)
                 for name, axis in self._state_axes.items()
             },
         )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -53,7 +53,9 @@ class ModelEngine:
         self._manifest: BundleManifest = model.manifest
         self._scheduler = scheduler
         self._observer = observer
-        self._batch = RunningBatch({s.name: s.batch_axis for s in self._manifest.states})
+        self._batch = RunningBatch(
+            {s.name: s.batch_axis for s in self._manifest.states}, to_host=model.to_host
+        )
 
     @property
     def num_running(self) -> int:
@@ -142,7 +144,7 @@ class ModelEngine:
         self,
         log_probs: np.ndarray,
         attention: np.ndarray,
-        states: dict[str, np.ndarray],
+        states: dict[str, Any],
         seconds: float,
     ) -> None:
         """The one loop over a step's requests: advance, stream, retire, and regroup rows."""

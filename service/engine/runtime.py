@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
@@ -20,15 +21,31 @@ from service.bundle import BundleError, BundleManifest
 
 log = logging.getLogger(__name__)
 
-_PROVIDER_NAMES = {"cuda": "CUDAExecutionProvider", "cpu": "CPUExecutionProvider"}
+_PROVIDER_NAMES = {
+    "tensorrt": "TensorrtExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "cpu": "CPUExecutionProvider",
+}
+_DEVICE_OF_PROVIDER = {
+    "TensorrtExecutionProvider": "cuda",
+    "CUDAExecutionProvider": "cuda",
+    "CPUExecutionProvider": "cpu",
+}
+
+# A decoder state as the runtime hands it back: a host array, or (with IO binding) an
+# onnxruntime value that stays on the device until the batch's rows change.
+State = Any
 
 
 @dataclass(frozen=True)
 class RuntimeOptions:
-    providers: tuple[str, ...]  # "cuda" / "cpu" in order of preference
+    providers: tuple[str, ...]  # "tensorrt" / "cuda" / "cpu" in order of preference
     cuda_device_id: int = 0
     intra_op_threads: int = 0  # 0 = onnxruntime's default
     inter_op_threads: int = 0
+    cuda_mem_limit: int = 0  # bytes the CUDA arena may take; 0 = no limit
+    cuda_use_tf32: bool = True  # TF32 matrix products on Ampere and newer
+    io_binding: bool | None = None  # None = on when the session runs on a GPU
 
 
 @dataclass(frozen=True)
@@ -39,9 +56,9 @@ class EncoderOutput:
 
 @dataclass(frozen=True)
 class StepOutput:
-    log_probs: np.ndarray  # (B, V) float32
-    attention: np.ndarray  # (B, S) float32
-    states: dict[str, np.ndarray]  # state name -> updated value
+    log_probs: np.ndarray  # (B, V) float32, on the host
+    attention: np.ndarray  # (B, S) float32, on the host
+    states: dict[str, State]  # state name -> updated value (device-resident with IO binding)
 
 
 def _provider_list(options: RuntimeOptions) -> list[str | tuple[str, dict[str, object]]]:
@@ -53,6 +70,14 @@ def _provider_list(options: RuntimeOptions) -> list[str | tuple[str, dict[str, o
             log.warning("execution provider %s is not in this onnxruntime build", name)
             continue
         if short == "cuda":
+            cuda: dict[str, object] = {
+                "device_id": options.cuda_device_id,
+                "use_tf32": int(options.cuda_use_tf32),
+            }
+            if options.cuda_mem_limit:
+                cuda["gpu_mem_limit"] = options.cuda_mem_limit
+            chosen.append((name, cuda))
+        elif short == "tensorrt":
             chosen.append((name, {"device_id": options.cuda_device_id}))
         else:
             chosen.append(name)
@@ -107,6 +132,14 @@ class OnnxSeq2Seq:
                 self.provider,
                 wanted,
             )
+        self.device = _DEVICE_OF_PROVIDER.get(self.provider, "cpu")
+        self._device_id = options.cuda_device_id if self.device == "cuda" else 0
+        self.io_binding = (
+            options.io_binding if options.io_binding is not None else self.device == "cuda"
+        )
+        # With IO binding, memory and mask are copied to the device once per batch
+        # composition: the engine passes the very same host arrays while rows are unchanged.
+        self._bound_inputs: dict[str, tuple[np.ndarray, Any]] = {}
 
     def _check_contract(self, encoder_path: Path, decoder_path: Path) -> None:
         states = self.state_names
@@ -154,21 +187,27 @@ class OnnxSeq2Seq:
             memory=outputs[0], states=dict(zip(self.state_names, outputs[1:], strict=True))
         )
 
+    def to_host(self, state: State) -> np.ndarray:
+        """A state as a host array (copies from the device when IO binding kept it there)."""
+        return state if isinstance(state, np.ndarray) else np.asarray(state.numpy())
+
     def step(
         self,
         prev_ids: np.ndarray,
         memory: np.ndarray,
         src_mask: np.ndarray,
-        states: dict[str, np.ndarray],
+        states: dict[str, State],
     ) -> StepOutput:
         """One decoder step for the whole batch: prev_ids (B,), memory (B,S,H), mask (B,S)."""
+        if self.io_binding:
+            return self._step_bound(prev_ids, memory, src_mask, states)
         feeds = {
             contract.DEC_PREV_IDS: prev_ids,
             contract.DEC_MEMORY: memory,
             contract.DEC_SRC_MASK: src_mask,
         }
         for name in self.state_names:
-            feeds[contract.state_input_name(name)] = states[name]
+            feeds[contract.state_input_name(name)] = self.to_host(states[name])
         names = [
             contract.DEC_LOG_PROBS,
             contract.DEC_ATTENTION,
@@ -178,5 +217,43 @@ class OnnxSeq2Seq:
         return StepOutput(
             log_probs=outputs[0].astype(np.float32, copy=False),
             attention=outputs[1].astype(np.float32, copy=False),
+            states=dict(zip(self.state_names, outputs[2:], strict=True)),
+        )
+
+    def _device_value(self, name: str, array: np.ndarray) -> Any:
+        """The device copy of a host input, reused while the engine passes the same array."""
+        cached = self._bound_inputs.get(name)
+        if cached is not None and cached[0] is array:
+            return cached[1]
+        value = ort.OrtValue.ortvalue_from_numpy(array, self.device, self._device_id)
+        self._bound_inputs[name] = (array, value)
+        return value
+
+    def _step_bound(
+        self,
+        prev_ids: np.ndarray,
+        memory: np.ndarray,
+        src_mask: np.ndarray,
+        states: dict[str, State],
+    ) -> StepOutput:
+        """The step with IO binding: states stay on the device from step to step."""
+        binding = self._decoder.io_binding()
+        binding.bind_cpu_input(contract.DEC_PREV_IDS, prev_ids)
+        binding.bind_ortvalue_input(contract.DEC_MEMORY, self._device_value("memory", memory))
+        binding.bind_ortvalue_input(contract.DEC_SRC_MASK, self._device_value("mask", src_mask))
+        for name in self.state_names:
+            value = states[name]
+            if isinstance(value, np.ndarray):
+                value = ort.OrtValue.ortvalue_from_numpy(value, self.device, self._device_id)
+            binding.bind_ortvalue_input(contract.state_input_name(name), value)
+        binding.bind_output(contract.DEC_LOG_PROBS, "cpu")
+        binding.bind_output(contract.DEC_ATTENTION, "cpu")
+        for name in self.state_names:
+            binding.bind_output(contract.state_output_name(name), self.device, self._device_id)
+        self._decoder.run_with_iobinding(binding)
+        outputs = binding.get_outputs()
+        return StepOutput(
+            log_probs=outputs[0].numpy().astype(np.float32, copy=False),
+            attention=outputs[1].numpy().astype(np.float32, copy=False),
             states=dict(zip(self.state_names, outputs[2:], strict=True)),
         )

@@ -125,6 +125,9 @@ class _BrokenRuntime:
     def encode(self, *args):
         return self._runtime.encode(*args)
 
+    def to_host(self, state):
+        return self._runtime.to_host(state)
+
     def step(self, *args):
         raise RuntimeError("simulated onnxruntime failure")
 
@@ -256,3 +259,34 @@ def test_beam_reserves_its_rows_when_admitted(bundle, sources) -> None:
     assert engine.scheduler.queue_depth == 2  # 4 rows for the beam + 1 greedy row = 5
     _run_until_idle(engine)
     assert all(r.listener.output is not None for r in [beam, *others])
+
+
+def _decode_all(bundle: LoadedBundle, sources: list[np.ndarray]) -> list[tuple]:
+    engine = _engine(bundle, max_batch_size=6)
+    requests = [
+        Request(
+            request_id=str(i),
+            source_ids=s,
+            listener=CollectingListener(),
+            params=DecodeParams(max_output_tokens=25, beam_size=1 + (i % 3), n_best=1),
+        )
+        for i, s in enumerate(sources)
+    ]
+    for request in requests[:4]:
+        engine.scheduler.submit(request)
+    engine.step()
+    for request in requests[4:]:  # join a running batch: states come back to the host
+        engine.scheduler.submit(request)
+    _run_until_idle(engine)
+    return [
+        (r.listener.output.best.token_ids, round(r.listener.output.best.score, 3)) for r in requests
+    ]
+
+
+def test_io_binding_keeps_results_identical(bundle, sources) -> None:
+    bound = load_bundle(
+        TEST_MODELS / "translate-en-fr" / "1",
+        RuntimeOptions(providers=("cpu",), intra_op_threads=1, io_binding=True),
+    )
+    assert bound.runtime.io_binding and not bundle.runtime.io_binding
+    assert _decode_all(bound, sources) == _decode_all(bundle, sources)
