@@ -91,6 +91,17 @@ class Settings(BaseSettings):
     max_message_bytes: int = Field(
         default=4 * 1024 * 1024, ge=1024, description="Largest gRPC message accepted, in bytes."
     )
+    max_connection_age: float = Field(
+        default=0.0,
+        ge=0.0,
+        description="Seconds after which the server asks a client to reconnect (GOAWAY), so "
+        "clients of a headless Service re-resolve and reach new pods; 0 = never.",
+    )
+    max_connection_age_grace: float = Field(
+        default=30.0,
+        ge=0.0,
+        description="Seconds in-flight calls get to finish on a connection closed for its age.",
+    )
     drain_grace_period: float = Field(
         default=20.0, ge=0.0, description="Seconds in-flight calls get to finish on SIGTERM."
     )

@@ -43,6 +43,20 @@ def runtime_options(settings: Settings) -> RuntimeOptions:
     )
 
 
+def grpc_server_options(settings: Settings) -> list[tuple[str, int]]:
+    """Channel options of the gRPC server: message limits and connection age."""
+    options = [
+        ("grpc.max_receive_message_length", settings.max_message_bytes),
+        ("grpc.max_send_message_length", settings.max_message_bytes),
+    ]
+    if settings.max_connection_age > 0:
+        options += [
+            ("grpc.max_connection_age_ms", int(settings.max_connection_age * 1000)),
+            ("grpc.max_connection_age_grace_ms", int(settings.max_connection_age_grace * 1000)),
+        ]
+    return options
+
+
 def server_credentials(settings: Settings) -> grpc.ServerCredentials | None:
     """TLS credentials from the settings' PEM files; None = plaintext.
 
@@ -126,10 +140,7 @@ class Seq2SeqServer:
         server = grpc.aio.server(
             interceptors=[CallInterceptor(self.metrics)],
             maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
-            options=[
-                ("grpc.max_receive_message_length", settings.max_message_bytes),
-                ("grpc.max_send_message_length", settings.max_message_bytes),
-            ],
+            options=grpc_server_options(settings),
         )
         pb_grpc.add_Seq2SeqServicer_to_server(Seq2SeqServicer(self.inference, self.metrics), server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)

@@ -157,7 +157,9 @@ def test_input_file_gives_one_result_per_line(served: ServerThread, tmp_path: Pa
 
 
 def test_server_errors_are_one_line_exit_1(served: ServerThread) -> None:
-    beam = run_cli("translate", FR[1], "--to", "fr", "--beam-size", "4", "--target", served.address)
+    beam = run_cli(
+        "translate", FR[1], "--to", "fr", "--beam-size", "99", "--target", served.address
+    )
     _one_line_error(beam, 1, "INVALID_ARGUMENT", "beam")
     unknown = run_cli(
         "translate", FR[1], "--to", "fr", "--model", "nope", "--target", served.address

@@ -91,7 +91,7 @@ def test_streams_give_tokens_then_the_unary_result(client: Seq2SeqClient, method
 
 def test_errors_carry_the_status_and_the_servers_message(client: Seq2SeqClient) -> None:
     with pytest.raises(Seq2SeqError) as beam:
-        client.translate(FR, "fr", options=DecodeOptions(beam_size=4))
+        client.translate(FR, "fr", options=DecodeOptions(beam_size=99))
     assert beam.value.code == grpc.StatusCode.INVALID_ARGUMENT
     assert "beam" in beam.value.details
     with pytest.raises(Seq2SeqError) as missing:
@@ -126,5 +126,5 @@ async def test_async_client_every_rpc(served: ServerThread) -> None:
         assert isinstance(answer_events[-1], AnswerResult)
         assert answer_events[-1].answer == answer.answer
         with pytest.raises(Seq2SeqError) as beam:
-            await client.answer(QA["question"], QA["context"], options=DecodeOptions(beam_size=2))
+            await client.answer(QA["question"], QA["context"], options=DecodeOptions(beam_size=99))
         assert beam.value.code == grpc.StatusCode.INVALID_ARGUMENT

@@ -90,3 +90,13 @@ def test_bad_settings_exit_with_a_clear_message(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "max_batch_size" in result.stderr
+
+
+def test_connection_age_reaches_the_grpc_server_options() -> None:
+    from service.api.server import grpc_server_options
+    from tests.integration.conftest import make_settings
+
+    options = dict(grpc_server_options(make_settings(max_connection_age=2.5)))
+    assert options["grpc.max_connection_age_ms"] == 2500
+    assert options["grpc.max_connection_age_grace_ms"] == 30000
+    assert "grpc.max_connection_age_ms" not in dict(grpc_server_options(make_settings()))

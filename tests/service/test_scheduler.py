@@ -118,3 +118,13 @@ def test_closed_and_empty_scheduler_lets_the_engine_wind_down() -> None:
     stop = threading.Event()
     scheduler.wait_for_work(0, stop, timeout=30.0)  # returns at once instead of idling
     assert scheduler.closed
+
+
+def test_static_batching_admits_nothing_until_the_batch_is_done() -> None:
+    scheduler = make_scheduler(max_batch_size=4, continuous=False)
+    for _ in range(6):
+        scheduler.submit(make_request())
+    assert len(scheduler.admit(num_running=0).admitted) == 4
+    assert scheduler.admit(num_running=3).admitted == ()  # free slots stay empty
+    assert scheduler.queue_depth == 2
+    assert len(scheduler.admit(num_running=0).admitted) == 2

@@ -1,0 +1,391 @@
+"""The benchmark suite of DESIGN.md section 9: ratios measured side by side in one run.
+
+    python -m benchmarks.suite OUT_DIR [--models models] [--seconds 20] [--requests 2000]
+
+  a. onnxruntime vs PyTorch eager greedy decoding on the same weights (batch 1 and 32)
+  b. served throughput at saturation vs the offline engine at the same max batch size
+  c. 32 concurrent clients: a batching server vs the same server with max_batch_size=1
+  d. continuous vs static batching on mixed output lengths
+  e. p99 latency under Poisson load at half of saturation vs idle p50
+
+b-e run the real gRPC server on a loopback port over the committed translate-en-fr bundle
+and the held-out inputs; the clients run in a separate process (`benchmarks.load`).
+Every served run reports what the engine measured itself (seq2seq_compute_seconds and
+seq2seq_batch_size), so a missed target can be explained by numbers. Writes
+OUT_DIR/benchmarks.json and prints one table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import os
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import AsyncIterator
+from concurrent.futures import Executor, ProcessPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from benchmarks.load import LoadSpec, run_load
+from benchmarks.offline import heldout_sources, offline_throughput
+from benchmarks.report import environment, print_table, write_json
+from model_export.config import ModelConfig
+from service.api.server import Seq2SeqServer
+from service.engine.repository import LoadedBundle, load_bundle
+from service.engine.runtime import RuntimeOptions
+from service.settings import DEFAULT_MODEL_REPOSITORY, Settings
+
+MODEL = "translate-en-fr"
+DATASET = "translate-en-fr"
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How long each measurement runs; the smoke tests shrink these to seconds."""
+
+    seconds: float = 20.0  # bound on every measured window
+    requests: int = 2000  # bound on measured requests per closed-loop run
+    warmup_requests: int = 64  # per served run, not measured
+    offline_requests: int = 1024  # requests in the offline engine run
+    idle_requests: int = 200  # one-at-a-time requests for the idle p50
+    threads: int = 1  # onnxruntime intra-op threads, served and offline alike
+    max_batch_size: int = 32
+    saturation_concurrency: int = 64  # closed-loop clients that keep the batch full
+    batching_concurrency: int = 32  # c and d
+    short_tokens: int = 2  # d: max_output_tokens of the short requests
+    long_every: int = 4  # d: every Nth request is uncapped (the model's own length)
+
+
+def fitting_sources(bundle: LoadedBundle, sources: list[str]) -> list[str]:
+    """Held-out sources within the model's source limit (the server refuses longer ones)."""
+    limit = bundle.manifest.max_source_length
+    return [
+        s
+        for s in sources
+        if len(bundle.tokenizer.encode(s, max_tokens=10**6, field="text").ids) <= limit
+    ]
+
+
+def _sample(registry: Any, name: str, stage: str) -> float:
+    return registry.get_sample_value(name, {"model": MODEL, "stage": stage}) or 0.0
+
+
+def engine_counters(server: Seq2SeqServer) -> dict[str, float]:
+    """Cumulative engine figures from the server's own metrics registry."""
+    registry = server.metrics.registry
+    return {
+        "decoder_seconds": _sample(registry, "seq2seq_compute_seconds_sum", "decoder"),
+        "encoder_seconds": _sample(registry, "seq2seq_compute_seconds_sum", "encoder"),
+        "decoder_steps": _sample(registry, "seq2seq_compute_seconds_count", "decoder"),
+        "decoder_rows": _sample(registry, "seq2seq_batch_size_sum", "decoder"),
+        "encoder_runs": _sample(registry, "seq2seq_compute_seconds_count", "encoder"),
+    }
+
+
+def engine_summary(before: dict[str, float], after: dict[str, float], wall: float) -> dict:
+    """What the engine did during one measured window: onnxruntime's share of the wall time
+    and the mean decode batch; the rest of the engine thread's time is Python and waiting."""
+    delta = {k: after[k] - before[k] for k in before}
+    steps = max(delta["decoder_steps"], 1.0)
+    onnx = delta["decoder_seconds"] + delta["encoder_seconds"]
+    return {
+        "decoder_steps": int(delta["decoder_steps"]),
+        "mean_decode_batch": round(delta["decoder_rows"] / steps, 2),
+        "encoder_runs": int(delta["encoder_runs"]),
+        "onnxruntime_seconds": round(onnx, 3),
+        "onnxruntime_share_of_wall": round(onnx / wall, 3) if wall > 0 else None,
+        "decoder_ms_per_step": round(1000 * delta["decoder_seconds"] / steps, 4),
+        "wall_ms_per_step": round(1000 * wall / steps, 4),
+    }
+
+
+def thread_cpu_seconds() -> dict[str, float]:
+    """CPU seconds of this process's threads so far, grouped: the engine threads (decoding,
+    onnxruntime included when intra_op_threads is 1), the event loop (gRPC handlers, Python
+    side), and every other thread (gRPC's C-core pollers, onnxruntime's pools). Linux only."""
+    tick = os.sysconf("SC_CLK_TCK")
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    main_id = threading.main_thread().native_id
+    totals = {"engine_thread": 0.0, "event_loop_thread": 0.0, "other_threads": 0.0}
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return {}
+    for task in tasks:
+        try:
+            fields = Path(f"/proc/self/task/{task}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the thread ended meanwhile
+        seconds = (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+        tid = int(task)
+        if tid == main_id:
+            totals["event_loop_thread"] += seconds
+        elif names.get(tid, "").startswith("engine-"):
+            totals["engine_thread"] += seconds
+        else:
+            totals["other_threads"] += seconds
+    return totals
+
+
+class Bench:
+    """One model repository, one client process pool, and the server settings all runs share."""
+
+    def __init__(self, models: Path, pool: Executor, sizes: Sizes) -> None:
+        self.models = models
+        self.pool = pool
+        self.sizes = sizes
+        self.bundle = load_bundle(
+            models / MODEL / "1", RuntimeOptions(providers=("cpu",), intra_op_threads=sizes.threads)
+        )
+        self.sources = fitting_sources(self.bundle, heldout_sources("translate", DATASET))
+
+    @asynccontextmanager
+    async def serving(self, **overrides: Any) -> AsyncIterator[tuple[Seq2SeqServer, str]]:
+        """A real server on 127.0.0.1:0 over this repository (one model only)."""
+        with tempfile.TemporaryDirectory() as tmp:
+            repo = Path(tmp)
+            (repo / MODEL).symlink_to(self.models.resolve() / MODEL, target_is_directory=True)
+            fields: dict[str, Any] = {
+                "model_repository": repo,
+                "host": "127.0.0.1",
+                "port": 0,
+                "metrics_host": "127.0.0.1",
+                "metrics_port": 0,
+                "providers": ("cpu",),
+                "intra_op_threads": self.sizes.threads,
+                "max_batch_size": self.sizes.max_batch_size,
+                "max_queue_size": 1024,
+                "log_level": "WARNING",
+                **overrides,
+            }
+            server = Seq2SeqServer(Settings(**fields))
+            await server.start()
+            try:
+                yield server, f"127.0.0.1:{server.port}"
+            finally:
+                await server.drain_and_stop(grace=5.0)
+
+    def spec(self, target: str, **fields: Any) -> LoadSpec:
+        items = tuple((text, 0) for text in self.sources)
+        base = LoadSpec(
+            target=target,
+            mode="closed",
+            items=items,
+            seconds=self.sizes.seconds,
+            max_requests=self.sizes.requests,
+            warmup_requests=self.sizes.warmup_requests,
+        )
+        return replace(base, **fields)
+
+    async def load(self, server: Seq2SeqServer, spec: LoadSpec) -> dict[str, Any]:
+        """Run one load in the client process; attach what the engine measured meanwhile."""
+        loop = asyncio.get_running_loop()
+        if spec.warmup_requests:  # warm the server outside the measured window
+            await loop.run_in_executor(
+                self.pool, run_load, replace(spec, mode="closed", max_requests=0)
+            )
+        before, cpu_before = engine_counters(server), thread_cpu_seconds()
+        started = time.perf_counter()
+        result = await loop.run_in_executor(self.pool, run_load, replace(spec, warmup_requests=0))
+        wall = time.perf_counter() - started
+        result["engine"] = engine_summary(before, engine_counters(server), wall)
+        cpu_after = thread_cpu_seconds()
+        result["server_cpu_seconds"] = {
+            name: round(cpu_after[name] - cpu_before.get(name, 0.0), 3) for name in cpu_after
+        }
+        return result
+
+    async def served_vs_offline(self) -> dict[str, Any]:
+        s = self.sizes
+        offline_throughput(self.bundle, self.sources, batch_size=s.max_batch_size, requests=64)
+        offline = offline_throughput(
+            self.bundle, self.sources, batch_size=s.max_batch_size, requests=s.offline_requests
+        ).as_dict()
+        async with self.serving() as (server, target):
+            served = await self.load(
+                server, self.spec(target, concurrency=s.saturation_concurrency)
+            )
+        return {
+            "offline": offline,
+            "served": served,
+            "ratio": _ratio(served["tokens_per_second"], offline["tokens_per_second"]),
+            "ratio_of": "served / offline output tokens per second",
+            "target": ">= 0.9",
+        }
+
+    async def batched_vs_unbatched(self) -> dict[str, Any]:
+        s = self.sizes
+        runs = {}
+        for name, batch in (("batched", s.max_batch_size), ("unbatched", 1)):
+            async with self.serving(max_batch_size=batch) as (server, target):
+                runs[name] = await self.load(
+                    server, self.spec(target, concurrency=s.batching_concurrency)
+                )
+                runs[name]["max_batch_size"] = batch
+        return {
+            **runs,
+            "ratio": _ratio(
+                runs["batched"]["requests_per_second"], runs["unbatched"]["requests_per_second"]
+            ),
+            "ratio_of": f"requests per second, {s.batching_concurrency} closed-loop clients, "
+            f"max_batch_size {s.max_batch_size} / 1",
+            "target": ">= 5",
+        }
+
+    def mixed_items(self) -> tuple[tuple[str, int], ...]:
+        """Every `long_every`-th request uncapped, the rest capped at `short_tokens`."""
+        s = self.sizes
+        return tuple(
+            (text, 0 if i % s.long_every == 0 else s.short_tokens)
+            for i, text in enumerate(self.sources * s.long_every)
+        )
+
+    async def continuous_vs_static(self) -> dict[str, Any]:
+        s = self.sizes
+        runs = {}
+        for name, continuous in (("continuous", True), ("static", False)):
+            async with self.serving(continuous_batching=continuous) as (server, target):
+                spec = self.spec(
+                    target, concurrency=s.batching_concurrency, items=self.mixed_items()
+                )
+                runs[name] = await self.load(server, spec)
+        return {
+            **runs,
+            "mix": f"1 in {s.long_every} requests uncapped (the model's own length, at most "
+            f"{self.bundle.manifest.max_target_length}), the rest max_output_tokens="
+            f"{s.short_tokens}",
+            "ratio": _ratio(
+                runs["continuous"]["requests_per_second"], runs["static"]["requests_per_second"]
+            ),
+            "ratio_of": "requests per second, continuous / static, same requests",
+            "target": ">= 1.5",
+        }
+
+    async def latency_at_half_saturation(self, saturation_rps: float) -> dict[str, Any]:
+        s = self.sizes
+        rate = 0.5 * saturation_rps
+        async with self.serving() as (server, target):
+            idle = await self.load(
+                server, self.spec(target, concurrency=1, max_requests=s.idle_requests)
+            )
+            loaded = await self.load(
+                server,
+                self.spec(
+                    target,
+                    mode="open",
+                    rate=rate,
+                    max_requests=max(1, int(rate * s.seconds) * 2),
+                    warmup_requests=0,
+                ),
+            )
+        return {
+            "saturation_requests_per_second": saturation_rps,
+            "idle": idle,
+            "half_saturation": loaded,
+            "ratio": _ratio(loaded["p99_ms"], idle["p50_ms"]),
+            "ratio_of": "p99 at 50% of saturation (Poisson, from intended send time) / idle p50",
+            "target": "<= 3",
+        }
+
+
+def _ratio(numerator: float | None, denominator: float | None) -> float | None:
+    if not numerator or not denominator:
+        return None
+    return round(numerator / denominator, 3)
+
+
+def _met(ratio: float | None, target: str) -> str:
+    if ratio is None:
+        return "not measured"
+    op, value = target.split()
+    ok = ratio >= float(value) if op == ">=" else ratio <= float(value)
+    return "met" if ok else "MISSED"
+
+
+async def run_served(bench: Bench) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    results["b_served_vs_offline"] = await bench.served_vs_offline()
+    results["c_batched_vs_unbatched"] = await bench.batched_vs_unbatched()
+    results["d_continuous_vs_static"] = await bench.continuous_vs_static()
+    saturation = results["b_served_vs_offline"]["served"]["requests_per_second"]
+    results["e_latency_at_half_saturation"] = await bench.latency_at_half_saturation(saturation)
+    return results
+
+
+def run_suite(
+    out_dir: Path,
+    *,
+    models: Path = DEFAULT_MODEL_REPOSITORY,
+    sizes: Sizes | None = None,
+    ort_steps: int = 32,
+    ort_repeats: int = 20,
+    ort_config: ModelConfig | None = None,
+) -> dict[str, Any]:
+    """Run a-e, print the table, write OUT_DIR/benchmarks.json; returns the report."""
+    from benchmarks.ort_vs_torch import ort_vs_torch  # imports torch: only when asked
+
+    sizes = sizes or Sizes()
+    started = time.perf_counter()
+    report: dict[str, Any] = {"environment": environment(), "sizes": sizes.__dict__}
+    ort = ort_vs_torch(steps=ort_steps, repeats=ort_repeats, threads=2, config=ort_config)
+    rows = {r["batch_size"]: r for r in ort["rows"]}
+    report["a_ort_vs_torch"] = {
+        **ort,
+        "targets": {"1": ">= 3", "32": ">= 1.5"},
+    }
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        bench = Bench(models, pool, sizes)
+        report.update(asyncio.run(run_served(bench)))
+    report["total_seconds"] = round(time.perf_counter() - started, 1)
+    report["summary"] = summary_rows(report, rows)
+    print_table(["benchmark", "ratio", "target", "result"], report["summary"])
+    write_json(out_dir / "benchmarks.json", report)
+    return report
+
+
+def summary_rows(report: dict[str, Any], ort_rows: dict[int, dict]) -> list[list[Any]]:
+    rows: list[list[Any]] = []
+    for batch, target in ((1, ">= 3"), (32, ">= 1.5")):
+        if batch in ort_rows:
+            ratio = ort_rows[batch]["speedup"]
+            rows.append([f"a. onnxruntime / torch eager, batch {batch}", ratio, target])
+    for key, label in (
+        ("b_served_vs_offline", "b. served / offline throughput"),
+        ("c_batched_vs_unbatched", "c. batched / unbatched server, 32 clients"),
+        ("d_continuous_vs_static", "d. continuous / static batching, mixed lengths"),
+        ("e_latency_at_half_saturation", "e. p99 at 50% saturation / idle p50"),
+    ):
+        rows.append([label, report[key]["ratio"], report[key]["target"]])
+    return [[*row, _met(row[1], row[2])] for row in rows]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("out_dir", type=Path)
+    parser.add_argument("--models", type=Path, default=DEFAULT_MODEL_REPOSITORY)
+    parser.add_argument("--seconds", type=float, default=Sizes.seconds)
+    parser.add_argument("--requests", type=int, default=Sizes.requests)
+    parser.add_argument("--offline-requests", type=int, default=Sizes.offline_requests)
+    parser.add_argument("--idle-requests", type=int, default=Sizes.idle_requests)
+    parser.add_argument("--threads", type=int, default=Sizes.threads)
+    args = parser.parse_args()
+    sizes = Sizes(
+        seconds=args.seconds,
+        requests=args.requests,
+        offline_requests=args.offline_requests,
+        idle_requests=args.idle_requests,
+        threads=args.threads,
+    )
+    run_suite(args.out_dir, models=args.models, sizes=sizes)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""Smoke runs of the benchmark scripts with tiny sizes: plumbing and JSON shape, no speed."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from benchmarks.load import percentiles
+from benchmarks.ort_vs_torch import ort_vs_torch
+from benchmarks.suite import run_suite
+from tests.benchmarks.conftest import tiny_model, tiny_sizes
+from tests.conftest import REPO_ROOT, TEST_MODELS
+
+SECTIONS = (
+    "b_served_vs_offline",
+    "c_batched_vs_unbatched",
+    "d_continuous_vs_static",
+    "e_latency_at_half_saturation",
+)
+
+
+def test_ort_vs_torch_times_both_sides_on_the_same_weights() -> None:
+    result = ort_vs_torch(batch_sizes=(1, 3), steps=2, repeats=1, config=tiny_model())
+    assert [row["batch_size"] for row in result["rows"]] == [1, 3]
+    for row in result["rows"]:
+        assert row["same_last_tokens"]  # same weights, same steps: same greedy tokens
+        assert row["torch_eager_seconds"] > 0 and row["onnxruntime_seconds"] > 0
+        assert row["speedup"] > 0
+
+
+def test_percentiles_shape() -> None:
+    assert percentiles([]) == {"p50_ms": None, "p90_ms": None, "p99_ms": None, "max_ms": None}
+    figures = percentiles([0.001, 0.002, 0.003], prefix="server_total_")
+    assert set(figures) == {f"server_total_{p}_ms" for p in ("p50", "p90", "p99", "max")}
+    assert figures["server_total_max_ms"] == 3.0
+
+
+def test_suite_writes_every_comparison(tmp_path: Path) -> None:
+    report = run_suite(
+        tmp_path,
+        models=TEST_MODELS,
+        sizes=tiny_sizes(),
+        ort_steps=2,
+        ort_repeats=1,
+        ort_config=tiny_model(),
+    )
+    written = json.loads((tmp_path / "benchmarks.json").read_text())
+    assert written["summary"] == report["summary"]
+    assert len(written["summary"]) == 6
+    assert {"cpu", "cpus_usable", "load_average_1_5_15"} <= written["environment"].keys()
+    for name in SECTIONS:
+        section = written[name]
+        assert {"ratio", "ratio_of", "target"} <= section.keys()
+        runs = [v for v in section.values() if isinstance(v, dict) and "engine" in v]
+        assert runs, name
+        for run in runs:
+            assert run["errors"] == {} and run["requests"] > 0
+            assert {"p50_ms", "p99_ms", "server_total_p99_ms", "requests_per_second"} <= run.keys()
+            assert run["engine"]["decoder_steps"] > 0
+            assert "engine_thread" in run["server_cpu_seconds"]
+    static = written["d_continuous_vs_static"]["static"]["engine"]
+    assert static["mean_decode_batch"] <= tiny_sizes().max_batch_size
+    assert written["c_batched_vs_unbatched"]["unbatched"]["engine"]["mean_decode_batch"] == 1.0
+
+
+def test_ort_vs_torch_command_writes_json(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.ort_vs_torch",
+            str(tmp_path),
+            "--steps",
+            "1",
+            "--repeats",
+            "1",
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    written = json.loads((tmp_path / "ort_vs_torch.json").read_text())
+    assert [row["batch_size"] for row in written["rows"]] == [1, 32]
+    assert "speedup" in done.stdout
