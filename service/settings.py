@@ -52,10 +52,11 @@ class Settings(BaseSettings):
         description="Let CUDA use TF32 matrix products (faster on Ampere and newer; log-probs "
         "differ from the CPU by about 1e-3).",
     )
-    io_binding: Literal["auto", "on", "off"] = Field(
-        default="auto",
+    io_binding: Literal["on", "off"] = Field(
+        default="off",
         description="Bind decoder inputs and outputs to the device so states stay there between "
-        "steps; auto = on when a model runs on a GPU.",
+        "steps. Off by default: on an H200 with the default models it measured 0.7-0.95x the "
+        "unbound throughput (docs/gpu.md).",
     )
     intra_op_threads: int = Field(
         default=0, ge=0, description="onnxruntime intra-op threads per session; 0 = its default."

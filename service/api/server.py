@@ -39,7 +39,7 @@ def runtime_options(settings: Settings) -> RuntimeOptions:
         inter_op_threads=settings.inter_op_threads,
         cuda_mem_limit=settings.cuda_mem_limit,
         cuda_use_tf32=settings.cuda_use_tf32,
-        io_binding={"auto": None, "on": True, "off": False}[settings.io_binding],
+        io_binding=settings.io_binding == "on",
     )
 
 
