@@ -105,6 +105,56 @@ def engine_summary(before: dict[str, float], after: dict[str, float], wall: floa
     }
 
 
+class TimedRuntime:
+    """Wraps a bundle's OnnxSeq2Seq and adds up the wall time of its encoder and decoder
+    runs, so the offline engine reports the same split as the served one's metrics."""
+
+    def __init__(self, runtime: Any) -> None:
+        self._runtime = runtime
+        self.manifest = runtime.manifest
+        self.seconds = {"encoder": 0.0, "decoder": 0.0}
+        self.steps = 0
+        self.rows = 0
+
+    def __getattr__(self, name: str) -> Any:  # everything else: the wrapped runtime's own
+        return getattr(self._runtime, name)
+
+    def encode(self, *args: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return self._runtime.encode(*args)
+        finally:
+            self.seconds["encoder"] += time.perf_counter() - started
+
+    def step(self, prev_ids: Any, *args: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return self._runtime.step(prev_ids, *args)
+        finally:
+            self.seconds["decoder"] += time.perf_counter() - started
+            self.steps += 1
+            self.rows += len(prev_ids)
+
+
+def offline_with_timers(bundle: LoadedBundle, sources: list[str], **sizes: int) -> dict:
+    """benchmarks.offline.offline_throughput, plus onnxruntime's share of its wall time."""
+    timed = TimedRuntime(bundle.runtime)
+    result = offline_throughput(replace(bundle, runtime=timed), sources, **sizes)  # type: ignore[arg-type]
+    steps = max(timed.steps, 1)
+    onnx = timed.seconds["encoder"] + timed.seconds["decoder"]
+    return {
+        **result.as_dict(),
+        "engine": {
+            "decoder_steps": timed.steps,
+            "mean_decode_batch": round(timed.rows / steps, 2),
+            "onnxruntime_seconds": round(onnx, 3),
+            "onnxruntime_share_of_wall": round(onnx / result.seconds, 3),
+            "decoder_ms_per_step": round(1000 * timed.seconds["decoder"] / steps, 4),
+            "wall_ms_per_step": round(1000 * result.seconds / steps, 4),
+        },
+    }
+
+
 def thread_cpu_seconds() -> dict[str, float]:
     """CPU seconds of this process's threads so far, grouped: the engine threads (decoding,
     onnxruntime included when intra_op_threads is 1), the event loop (gRPC handlers, Python
@@ -204,9 +254,9 @@ class Bench:
     async def served_vs_offline(self) -> dict[str, Any]:
         s = self.sizes
         offline_throughput(self.bundle, self.sources, batch_size=s.max_batch_size, requests=64)
-        offline = offline_throughput(
+        offline = offline_with_timers(
             self.bundle, self.sources, batch_size=s.max_batch_size, requests=s.offline_requests
-        ).as_dict()
+        )
         async with self.serving() as (server, target):
             served = await self.load(
                 server, self.spec(target, concurrency=s.saturation_concurrency)

@@ -53,13 +53,16 @@ def test_suite_writes_every_comparison(tmp_path: Path) -> None:
     for name in SECTIONS:
         section = written[name]
         assert {"ratio", "ratio_of", "target"} <= section.keys()
-        runs = [v for v in section.values() if isinstance(v, dict) and "engine" in v]
+        runs = [v for v in section.values() if isinstance(v, dict) and "mode" in v]
         assert runs, name
         for run in runs:
             assert run["errors"] == {} and run["requests"] > 0
             assert {"p50_ms", "p99_ms", "server_total_p99_ms", "requests_per_second"} <= run.keys()
             assert run["engine"]["decoder_steps"] > 0
             assert "engine_thread" in run["server_cpu_seconds"]
+    offline = written["b_served_vs_offline"]["offline"]
+    assert offline["requests"] == tiny_sizes().offline_requests
+    assert 0 < offline["engine"]["onnxruntime_share_of_wall"] <= 1
     static = written["d_continuous_vs_static"]["static"]["engine"]
     assert static["mean_decode_batch"] <= tiny_sizes().max_batch_size
     assert written["c_batched_vs_unbatched"]["unbatched"]["engine"]["mean_decode_batch"] == 1.0
