@@ -48,7 +48,8 @@ def test_suite_writes_every_comparison(tmp_path: Path) -> None:
     )
     written = json.loads((tmp_path / "benchmarks.json").read_text())
     assert written["summary"] == report["summary"]
-    assert len(written["summary"]) == 6
+    assert len(written["summary"]) == 8  # a: batch 1 and 32 at 1 and 2 threads; b-e
+    assert {"threads_1", "threads_2"} <= written["a_ort_vs_torch"].keys()
     assert {"cpu", "cpus_usable", "load_average_1_5_15"} <= written["environment"].keys()
     for name in SECTIONS:
         section = written[name]
