@@ -29,6 +29,12 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument(
         "--attention-score", default="general", choices=["dot", "general", "additive", "cosine"]
     )
+    b.add_argument(
+        "--attention-kind",
+        default="soft",
+        choices=["soft", "hard"],
+        help="soft: weights sum to 1 over the source; hard: one source position",
+    )
     b.add_argument("--max-steps", type=int, default=100_000)
     b.add_argument("--seed", type=int, default=1234)
     b.add_argument("--exporter", default=PINNED_EXPORTER, choices=["torchscript", "dynamo"])
@@ -83,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
                 "embedding_size": args.embedding_size,
                 "hidden_size": args.hidden_size,
                 "attention_score": args.attention_score,
+                "attention_kind": args.attention_kind,
                 "cell": args.cell,
             },
             train_overrides={"seed": args.seed, "max_steps": args.max_steps},

@@ -16,7 +16,9 @@ class ModelConfig(_Strict):
     """Selects one member of the RNN attention seq2seq family and sizes it."""
 
     cell: Literal["gru", "lstm"] = "gru"  # recurrent cell of encoder and decoder
-    attention_kind: Literal["soft"] = "soft"  # soft: weights over the source sum to 1
+    # soft: weights over the source sum to 1; hard: all weight on the argmax source position
+    # (trained with a straight-through estimator: one-hot forward, softmax gradient)
+    attention_kind: Literal["soft", "hard"] = "soft"
     attention_scope: Literal["global"] = "global"  # global: attend over every source position
     attention_score: Literal["dot", "general", "additive", "cosine"] = "general"  # score(h, m)
     vocab_size: int = Field(default=4000, ge=8)  # shared source/target vocabulary, incl. specials

@@ -108,11 +108,19 @@ class AttentionScore(nn.Module):
         return self.scale * torch.bmm(m_n, h_n.unsqueeze(2)).squeeze(2)  # (B, S)
 
 
-class SoftAttention(nn.Module):
-    """Soft global attention: masked softmax over scores, then the weighted sum of memory."""
+class Attention(nn.Module):
+    """Global attention over the masked source: soft (softmax) or hard (one position).
 
-    def __init__(self, *, score: str, hidden_size: int) -> None:
+    Hard attention puts all weight on the best-scoring source position. Training uses a
+    straight-through estimator (the forward value is exactly one-hot, the gradient flows
+    through the softmax); in eval mode, and so in the exported graph, only the argmax runs.
+    """
+
+    def __init__(self, *, kind: str, score: str, hidden_size: int) -> None:
         super().__init__()
+        if kind not in ("soft", "hard"):
+            raise ValueError(f"unknown attention kind {kind!r}")
+        self.kind = kind
         self.score = AttentionScore(kind=score, hidden_size=hidden_size)
 
     def forward(self, h: Tensor, memory: Tensor, src_mask: Tensor) -> tuple[Tensor, Tensor]:
@@ -120,7 +128,15 @@ class SoftAttention(nn.Module):
         scores = self.score(h, memory)  # (B, S)
         lowest = torch.finfo(scores.dtype).min  # never -inf: fully masked rows stay finite
         scores = scores.masked_fill(~src_mask, lowest)
-        attention = torch.softmax(scores, dim=1)  # (B, S)
+        if self.kind == "soft":
+            attention = torch.softmax(scores, dim=1)  # (B, S)
+        else:
+            best = scores.argmax(dim=1, keepdim=True)  # (B, 1)
+            positions = torch.arange(scores.size(1), device=scores.device).unsqueeze(0)  # (1, S)
+            attention = (positions == best).to(scores.dtype)  # (B, S) one-hot
+            if self.training:  # straight-through: one-hot value, softmax gradient
+                soft = torch.softmax(scores, dim=1)
+                attention = attention + soft - soft.detach()
         context = torch.bmm(attention.unsqueeze(1), memory).squeeze(1)  # (B, H)
         return attention, context
 
@@ -136,7 +152,9 @@ class DecoderStep(nn.Module):
         cell = nn.LSTMCell if config.cell == "lstm" else nn.GRUCell
         self.lstm = config.cell == "lstm"
         self.cell = cell(config.embedding_size + hidden, hidden)
-        self.attention = SoftAttention(score=config.attention_score, hidden_size=hidden)
+        self.attention = Attention(
+            kind=config.attention_kind, score=config.attention_score, hidden_size=hidden
+        )
         self.combine = nn.Linear(2 * hidden, hidden, bias=False)  # W_c of h~ = tanh(W_c[h; c])
         self.to_embedding = nn.Linear(hidden, config.embedding_size, bias=False)
         self.output_bias = nn.Parameter(torch.zeros(config.vocab_size))

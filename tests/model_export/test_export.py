@@ -34,14 +34,15 @@ TINY_MODEL = {"embedding_size": 16, "hidden_size": 32, "vocab_size": 200, "dropo
 TINY_TRAIN = {"max_steps": 40, "eval_every": 20, "batch_sentences": 16, "lr": 1e-2}
 
 
-@pytest.fixture(scope="module", params=["gru", "lstm"])
+@pytest.fixture(scope="module", params=["gru", "lstm", "gru-hard"])
 def trained(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[Seq2Seq, list[Example], Path]:
     """A tiny model trained for a few steps and exported; -> (model, test examples, dir)."""
     torch.manual_seed(0)
     tok = tiny_tokenizer()
-    cfg = tiny_model_config(tok.get_vocab_size(), cell=request.param)
+    cell, _, kind = request.param.partition("-")
+    cfg = tiny_model_config(tok.get_vocab_size(), cell=cell, attention_kind=kind or "soft")
 
     def examples(records: list[dict]) -> list[Example]:
         return [
