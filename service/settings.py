@@ -137,6 +137,40 @@ class Settings(BaseSettings):
         description="PEM CA bundle that client certificates must chain to; set = mutual TLS "
         "required, None = no client certificate asked.",
     )
+    auth_tokens_file: Path | None = Field(
+        default=None,
+        description="File of bearer tokens, one per line (blank lines and lines starting "
+        "with # are skipped); with auth_tokens, a non-empty set turns authentication on.",
+    )
+    auth_tokens: tuple[str, ...] = Field(
+        default=(),
+        repr=False,  # secrets: never in a repr or a log line
+        description="Bearer tokens accepted in 'authorization: Bearer <token>' metadata "
+        "(environment: a JSON list); empty together with auth_tokens_file = no authentication.",
+    )
+    auth_exempt_services: tuple[str, ...] = Field(
+        default=("grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection"),
+        description="Full gRPC service names callable without a token.",
+    )
+
+    @model_validator(mode="after")
+    def _auth_tokens_sane(self) -> Settings:
+        if self.auth_tokens_file is not None and not self.auth_tokens_file.is_file():
+            raise ValueError(f"auth_tokens_file {self.auth_tokens_file} is not a file")
+        for token in self.auth_tokens:
+            if not token or token != token.strip():
+                raise ValueError("auth_tokens must be non-empty, without surrounding spaces")
+        return self
+
+    def bearer_tokens(self) -> tuple[str, ...]:
+        """Every accepted token: `auth_tokens` then the lines of `auth_tokens_file`."""
+        tokens = list(self.auth_tokens)
+        if self.auth_tokens_file is not None:
+            for line in self.auth_tokens_file.read_text(encoding="utf-8").splitlines():
+                line = line.strip()
+                if line and not line.startswith("#"):
+                    tokens.append(line)
+        return tuple(dict.fromkeys(tokens))
 
     @model_validator(mode="after")
     def _tls_files_consistent(self) -> Settings:
@@ -159,8 +193,10 @@ class Settings(BaseSettings):
         return self
 
     def describe(self) -> dict[str, Any]:
-        """The settings as printed at start-up (there are no secrets yet)."""
-        return json.loads(self.model_dump_json())
+        """The settings as printed at start-up; tokens are masked (only their count shows)."""
+        described: dict[str, Any] = json.loads(self.model_dump_json())
+        described["auth_tokens"] = ["***"] * len(self.auth_tokens)
+        return described
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:

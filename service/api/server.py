@@ -11,6 +11,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
+from service.api.auth import BearerAuthInterceptor
 from service.api.gen.seq2seq.v1 import seq2seq_pb2 as pb
 from service.api.gen.seq2seq.v1 import seq2seq_pb2_grpc as pb_grpc
 from service.api.interceptors import CallInterceptor
@@ -70,6 +71,20 @@ def server_credentials(settings: Settings) -> grpc.ServerCredentials | None:
         root_certificates=client_ca.read_bytes() if client_ca is not None else None,
         require_client_auth=client_ca is not None,
     )
+
+
+def call_interceptors(settings: Settings, metrics: Metrics) -> list[grpc.aio.ServerInterceptor]:
+    """Metrics and access log outermost, then bearer auth when tokens are configured.
+
+    Auth sits inside `CallInterceptor`, so refused calls are still counted and logged
+    with code UNAUTHENTICATED.
+    """
+    interceptors: list[grpc.aio.ServerInterceptor] = [CallInterceptor(metrics)]
+    tokens = settings.bearer_tokens()
+    if tokens:
+        interceptors.append(BearerAuthInterceptor(tokens, settings.auth_exempt_services))
+    log.info("bearer-token authentication %s", f"on ({len(tokens)} token(s))" if tokens else "off")
+    return interceptors
 
 
 class Seq2SeqServer:
@@ -138,7 +153,7 @@ class Seq2SeqServer:
         await self._load_models()
         settings = self.settings
         server = grpc.aio.server(
-            interceptors=[CallInterceptor(self.metrics)],
+            interceptors=call_interceptors(settings, self.metrics),
             maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
             options=grpc_server_options(settings),
         )

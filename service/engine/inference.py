@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 import time
+import unicodedata
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -94,14 +96,45 @@ class _Prepared:
     started: float
 
 
+# Unicode category Cc (C0, DEL and C1 controls) less tab, newline and carriage return.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_MAX_NAME_CHARS = 128  # longest model name or language code accepted
+
+
+def _require_no_controls(value: str, field: str) -> str:
+    """Refuse control characters (NUL, BEL, ESC, C1...) other than tab and newlines.
+
+    The tokenizers stop or emit garbage at NUL, and such characters would reach log lines
+    verbatim; the message names the first one by position, never echoing it.
+    """
+    found = _CONTROL.search(value)
+    if found is not None:
+        raise InvalidArgument(
+            f"{field} holds control character U+{ord(found.group()):04X} at position "
+            f"{found.start()}; only tab, newline and carriage return are accepted",
+            field=field,
+        )
+    return value
+
+
+def _require_name(value: str, field: str) -> str:
+    """A model name or language code: short and free of control characters."""
+    if len(value) > _MAX_NAME_CHARS:
+        raise InvalidArgument(
+            f"{field} has {len(value)} characters; the limit is {_MAX_NAME_CHARS}", field=field
+        )
+    return _require_no_controls(value, field)
+
+
 def _require_text(value: str, field: str, limit: int) -> str:
-    if not value or not value.strip():
+    """Non-empty (format characters such as U+200B do not count), within `limit`, no controls."""
+    if not any(not c.isspace() and unicodedata.category(c) != "Cf" for c in value):
         raise InvalidArgument(f"{field} is empty; send some text", field=field)
     if len(value) > limit:
         raise InvalidArgument(
             f"{field} has {len(value)} characters; the limit is {limit}", field=field
         )
-    return value
+    return _require_no_controls(value, field)
 
 
 class InferenceService:
@@ -185,14 +218,15 @@ class InferenceService:
         deadline: float | None,
         stream: bool,
     ) -> _Prepared:
-        source = (source or "en").strip().lower()
-        target = target.strip().lower()
+        source = _require_name((source or "en").strip().lower(), "source_language")
+        target = _require_name(target.strip().lower(), "target_language")
         if not target:
             raise InvalidArgument(
                 "target_language is empty; name one, e.g. 'fr'", field="target_language"
             )
         _require_text(text, "text", self._limits.max_input_chars)
-        name = options.model or self.models.default_for("translate", source, target)
+        name = _require_name(options.model, "options.model")
+        name = name or self.models.default_for("translate", source, target)
         model = self.models.get("translate", name, options.model_version)
         languages = model.bundle.manifest.languages
         if languages is not None and (languages.source, languages.target) != (source, target):
@@ -227,7 +261,7 @@ class InferenceService:
         )
 
     def _model_for(self, task: Task, options: DecodingOptions) -> ServedModel:
-        name = options.model or self.models.default_for(task)
+        name = _require_name(options.model, "options.model") or self.models.default_for(task)
         return self.models.get(task, name, options.model_version)
 
     def _decode_params(self, model: ServedModel, options: DecodingOptions) -> DecodeParams:
