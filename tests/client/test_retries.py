@@ -143,9 +143,11 @@ def test_deadline_is_per_call_and_not_retried(scripted) -> None:
     servicer, target = scripted
     servicer.script(failures=0)
     servicer.delay = 1.0
-    with Seq2SeqClient(target, retry=FAST, timeout=30) as client:
-        with pytest.raises(Seq2SeqError) as late:
-            client.translate("hi", "fr", timeout=0.2)
+    with (
+        Seq2SeqClient(target, retry=FAST, timeout=30) as client,
+        pytest.raises(Seq2SeqError) as late,
+    ):
+        client.translate("hi", "fr", timeout=0.2)
     assert late.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
     assert len(servicer.attempts) == 1
 
