@@ -13,12 +13,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from pydantic import ValidationError
 
 from model_export import data as prepared
 from model_export import evaluate as ev
 from model_export.config import ModelConfig, TrainConfig
 from model_export.export import OPSET, PINNED_EXPORTER, Exporter, export_onnx
-from model_export.model import Seq2Seq, count_parameters, state_names
+from model_export.model import build_model, count_parameters
 from model_export.ort_model import OrtSeq2Seq
 from model_export.parity import check_parity
 from model_export.tokenizer import (
@@ -76,6 +77,24 @@ def _subset(records: list[dict], limit: int | None, seed: int) -> list[dict]:
         return records
     picked = random.Random(seed).sample(range(len(records)), limit)
     return [records[i] for i in sorted(picked)]
+
+
+def _config_problems(exc: ValidationError) -> str:
+    """One line per problem, without pydantic's URLs."""
+    lines = [str(e["msg"]).removeprefix("Value error, ") for e in exc.errors()]
+    return "bad model config: " + "; ".join(lines)
+
+
+def attention_spec(cfg: ModelConfig) -> dict[str, object]:
+    """The manifest's `attention` entry for a model config."""
+    spec: dict[str, object] = {
+        "kind": cfg.attention_kind,
+        "scope": cfg.attention_scope,
+        "score": cfg.attention_score,
+    }
+    if cfg.attention_window is not None:
+        spec["window"] = cfg.attention_window
+    return spec
 
 
 def _examples(tok, task: Task, records: list[dict], cfg: ModelConfig) -> list[Example]:
@@ -141,11 +160,21 @@ def build_bundle(
     started = time.monotonic()
     dataset = dataset_name(task, languages)
     name = bundle_name(task, languages)
-    bundle_dir = Path(repo) / name / str(version)
-    if bundle_dir.exists() and any(bundle_dir.iterdir()):
-        if not overwrite:
-            raise BuildError(f"{bundle_dir} already exists; pick another --version or --overwrite")
-        shutil.rmtree(bundle_dir)
+    final_dir = Path(repo) / name / str(version)
+    if final_dir.exists() and any(final_dir.iterdir()) and not overwrite:
+        raise BuildError(f"{final_dir} already exists; pick another --version or --overwrite")
+    model_fields: dict[str, object] = {"vocab_size": 4000}
+    src_len, tgt_len = DEFAULT_LENGTHS[task]
+    model_fields |= {"max_source_length": src_len, "max_target_length": tgt_len}
+    model_fields |= {k: v for k, v in (model_overrides or {}).items() if v is not None}
+    try:  # refuse an impossible config before any data is read or anything is written
+        model_cfg = ModelConfig(pad_id=PAD_ID, bos_id=BOS_ID, eos_id=EOS_ID, **model_fields)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise BuildError(_config_problems(exc)) from exc
+    # Built beside the final folder (a name the server's repository scan ignores) and moved
+    # into place only when every stage passed: a failed build overwrites nothing.
+    bundle_dir = final_dir.parent / f".building-{version}"
+    shutil.rmtree(bundle_dir, ignore_errors=True)
     torch.set_num_threads(threads)
     train_cfg = TrainConfig(
         minutes=minutes,
@@ -164,23 +193,20 @@ def build_bundle(
     test_records = _subset(prepared.load_split(data_dir, dataset, "test"), max_eval_examples, seed)
     log(f"      train {len(train_records)}, valid {len(valid_records)}, test {len(test_records)}")
 
-    model_fields: dict[str, object] = {"vocab_size": 4000}
-    src_len, tgt_len = DEFAULT_LENGTHS[task]
-    model_fields |= {"max_source_length": src_len, "max_target_length": tgt_len}
-    model_fields |= model_overrides or {}
-    log(f"[2/6] tokenizer: BPE, vocab {model_fields['vocab_size']}, training split only")
+    log(f"[2/6] tokenizer: BPE, vocab {model_cfg.vocab_size}, training split only")
     texts = [ev.source_text(task, r) for r in train_records] + [
         ev.target_text(task, r) for r in train_records
     ]
-    tok = train_tokenizer(texts, vocab_size=int(model_fields["vocab_size"]))  # type: ignore[call-overload]
-    model_fields["vocab_size"] = tok.get_vocab_size()
-    model_cfg = ModelConfig(pad_id=PAD_ID, bos_id=BOS_ID, eos_id=EOS_ID, **model_fields)  # type: ignore[arg-type]
+    tok = train_tokenizer(texts, vocab_size=model_cfg.vocab_size)
+    model_cfg = ModelConfig.model_validate(
+        model_cfg.model_dump() | {"vocab_size": tok.get_vocab_size()}
+    )
     train_set = _examples(tok, task, train_records, model_cfg)
     valid_set = _examples(tok, task, valid_records, model_cfg)
     test_set = _examples(tok, task, test_records, model_cfg)
 
     torch.manual_seed(seed)
-    model = Seq2Seq(model_cfg)
+    model = build_model(model_cfg)
     params = count_parameters(model)
     log(f"[3/6] train: {params:,} parameters, budget {minutes} min, {threads} threads")
     result = train(model, train_set, valid_set, train_cfg)
@@ -242,20 +268,16 @@ def build_bundle(
             "languages": {"source": source_lang, "target": target_lang}
             if task == "translate"
             else None,
-            "architecture": "rnn",
+            "architecture": model_cfg.architecture,
             "cell": model_cfg.cell,
-            "attention": {
-                "kind": model_cfg.attention_kind,
-                "scope": model_cfg.attention_scope,
-                "score": model_cfg.attention_score,
-            },
+            "attention": attention_spec(model_cfg),
             "special_tokens": special,
             "vocab_size": model_cfg.vocab_size,
             "hidden_size": model_cfg.hidden_size,
             "max_source_length": model_cfg.max_source_length,
             "max_target_length": model_cfg.max_target_length,
             "precision": "fp32",
-            "states": [{"name": s, "batch_axis": 0} for s in state_names(model_cfg)],
+            "states": [{"name": s, "batch_axis": 0} for s in model.state_names()],
             "evaluation": evaluation,
             "training": {
                 "model_config": model_cfg.model_dump(mode="json"),
@@ -277,6 +299,10 @@ def build_bundle(
             "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         },
     )
+    if final_dir.exists():
+        shutil.rmtree(final_dir)  # only with --overwrite, checked above
+    bundle_dir.rename(final_dir)
+    bundle_dir = final_dir
     size = sum(p.stat().st_size for p in bundle_dir.iterdir() if p.is_file())
     log(f"done: {bundle_dir} ({size / 1e6:.1f} MB) in {time.monotonic() - started:.0f} s")
     return BuildResult(

@@ -25,16 +25,32 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--vocab-size", type=int, default=4000)
     b.add_argument("--embedding-size", type=int, default=128)
     b.add_argument("--hidden-size", type=int, default=256)
-    b.add_argument("--cell", default="gru", choices=["gru", "lstm"], help="recurrent cell")
     b.add_argument(
-        "--attention-score", default="general", choices=["dot", "general", "additive", "cosine"]
+        "--architecture", default="rnn", choices=["rnn", "transformer"], help="model family"
     )
+    b.add_argument("--cell", choices=["gru", "lstm"], help="rnn: recurrent cell (default gru)")
     b.add_argument(
         "--attention-kind",
         default="soft",
-        choices=["soft", "hard"],
-        help="soft: weights sum to 1 over the source; hard: one source position",
+        choices=["soft", "hard", "none"],
+        help="soft: weights sum to 1 over the source; hard: one source position; none: the "
+        "no-attention baseline",
     )
+    b.add_argument(
+        "--attention-scope",
+        default="global",
+        choices=["global", "local"],
+        help="local: a window of +-D positions around a predicted centre (Luong local-p)",
+    )
+    b.add_argument("--attention-window", type=int, help="local scope: half-width D")
+    b.add_argument(
+        "--attention-score",
+        choices=["dot", "general", "additive", "cosine", "scaled_dot"],
+        help="default: general (rnn), scaled_dot (transformer)",
+    )
+    b.add_argument("--layers", type=int, default=2, help="transformer: layers per stack")
+    b.add_argument("--heads", type=int, default=4, help="transformer: attention heads")
+    b.add_argument("--ffn-size", type=int, default=512, help="transformer: feed-forward width")
     b.add_argument("--max-steps", type=int, default=100_000)
     b.add_argument("--seed", type=int, default=1234)
     b.add_argument("--exporter", default=PINNED_EXPORTER, choices=["torchscript", "dynamo"])
@@ -85,12 +101,18 @@ def main(argv: list[str] | None = None) -> int:
             max_examples=args.max_examples,
             max_eval_examples=args.max_eval_examples,
             model_overrides={
+                "architecture": args.architecture,
                 "vocab_size": args.vocab_size,
                 "embedding_size": args.embedding_size,
                 "hidden_size": args.hidden_size,
-                "attention_score": args.attention_score,
-                "attention_kind": args.attention_kind,
                 "cell": args.cell,
+                "attention_kind": args.attention_kind,
+                "attention_scope": args.attention_scope,
+                "attention_window": args.attention_window,
+                "attention_score": args.attention_score,
+                "layers": args.layers,
+                "heads": args.heads,
+                "ffn_size": args.ffn_size,
             },
             train_overrides={"seed": args.seed, "max_steps": args.max_steps},
             exporter=args.exporter,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -12,18 +12,39 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class ModelConfig(_Strict):
-    """Selects one member of the RNN attention seq2seq family and sizes it."""
+Architecture = Literal["rnn", "transformer"]
+AttentionKind = Literal["soft", "hard", "none"]
+AttentionScope = Literal["global", "local"]
+AttentionScore = Literal["dot", "general", "additive", "cosine", "scaled_dot"]
 
-    cell: Literal["gru", "lstm"] = "gru"  # recurrent cell of encoder and decoder
+
+class ModelConfig(_Strict):
+    """Selects one member of the attention seq2seq family and sizes it.
+
+    rnn: a bidirectional GRU/LSTM encoder and a GRU/LSTM decoder with Luong attention (input
+    feeding), any kind x scope x score below. transformer: a pre-norm Transformer
+    encoder-decoder; its cross-attention is soft, global and scaled dot-product by definition.
+    """
+
+    architecture: Architecture = "rnn"
+    cell: Literal["gru", "lstm"] | None = None  # rnn only; None means gru
     # soft: weights over the source sum to 1; hard: all weight on the argmax source position
-    # (trained with a straight-through estimator: one-hot forward, softmax gradient)
-    attention_kind: Literal["soft", "hard"] = "soft"
-    attention_scope: Literal["global"] = "global"  # global: attend over every source position
-    attention_score: Literal["dot", "general", "additive", "cosine"] = "general"  # score(h, m)
+    # (trained with a straight-through estimator: one-hot forward, softmax gradient);
+    # none: no attention at all (the decoder sees the source only through its initial state),
+    # the ablation baseline for "does attention help?"
+    attention_kind: AttentionKind = "soft"
+    # global: every source position; local: Luong's local-p, a predicted centre p_t in the
+    # source with a Gaussian prior (sigma = window / 2), positions |s - p_t| > window masked
+    attention_scope: AttentionScope = "global"
+    attention_window: int | None = Field(default=None, ge=1)  # D, local scope only
+    # score(h, m); None picks the architecture's own: general (rnn), scaled_dot (transformer)
+    attention_score: AttentionScore | None = None
     vocab_size: int = Field(default=4000, ge=8)  # shared source/target vocabulary, incl. specials
     embedding_size: int = Field(default=128, ge=1)  # E: token embedding width (shared, tied)
-    hidden_size: int = Field(default=256, ge=2)  # H: decoder state and memory width
+    hidden_size: int = Field(default=256, ge=2)  # H: decoder state / d_model and memory width
+    layers: int = Field(default=2, ge=1)  # transformer: encoder and decoder layers each
+    heads: int = Field(default=4, ge=1)  # transformer: attention heads; divides hidden_size
+    ffn_size: int = Field(default=512, ge=1)  # transformer: feed-forward inner width
     max_source_length: int = Field(default=128, ge=2)  # source tokens incl. EOS
     max_target_length: int = Field(default=64, ge=2)  # target tokens incl. EOS
     dropout: float = Field(default=0.1, ge=0.0, lt=1.0)  # on embeddings and attentional output
@@ -31,13 +52,60 @@ class ModelConfig(_Strict):
     bos_id: int = Field(default=1, ge=0)  # first decoder input
     eos_id: int = Field(default=2, ge=0)  # end of sequence
 
+    @model_validator(mode="before")
+    @classmethod
+    def _architecture_defaults(cls, data: Any) -> Any:
+        """Fill the fields whose default depends on the architecture."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        transformer = data.get("architecture", "rnn") == "transformer"
+        if data.get("attention_score") is None:
+            data["attention_score"] = "scaled_dot" if transformer else "general"
+        if data.get("cell") is None and not transformer:
+            data["cell"] = "gru"
+        return data
+
     @model_validator(mode="after")
-    def _supported(self) -> ModelConfig:
-        if self.hidden_size % 2:
-            raise ValueError(
-                f"hidden_size must be even (two encoder directions), not {self.hidden_size}"
-            )
+    def _possible(self) -> ModelConfig:
+        problems = _impossible_combinations(self)
+        if problems:
+            raise ValueError("impossible model config: " + "; ".join(problems))
         return self
+
+
+def _impossible_combinations(c: ModelConfig) -> list[str]:
+    """Every reason this combination cannot be built, in words a user can act on."""
+    problems = []
+    if c.attention_scope == "local" and c.attention_window is None:
+        problems.append("attention_scope 'local' needs attention_window (half-width D >= 1)")
+    if c.attention_scope == "global" and c.attention_window is not None:
+        problems.append("attention_window is only valid with attention_scope 'local'")
+    if c.attention_kind == "none" and c.attention_scope != "global":
+        problems.append("attention_kind 'none' has no scope: drop attention_scope/window")
+    if c.architecture == "rnn":
+        if c.hidden_size % 2:
+            problems.append(
+                f"hidden_size must be even (two encoder directions), not {c.hidden_size}"
+            )
+        if c.attention_score == "scaled_dot":
+            problems.append("score 'scaled_dot' is the transformer's; an rnn uses dot or general")
+    else:
+        if c.cell is not None:
+            problems.append(f"cell {c.cell!r} is for architecture 'rnn', not 'transformer'")
+        if (c.attention_kind, c.attention_scope, c.attention_score) != (
+            "soft",
+            "global",
+            "scaled_dot",
+        ):
+            problems.append(
+                "a transformer's cross-attention is soft, global and scaled_dot; got "
+                f"kind {c.attention_kind!r}, scope {c.attention_scope!r}, "
+                f"score {c.attention_score!r} (hard/local/none variants are rnn only)"
+            )
+        if c.hidden_size % c.heads:
+            problems.append(f"hidden_size {c.hidden_size} is not divisible by heads {c.heads}")
+    return problems
 
 
 class TrainConfig(_Strict):

@@ -21,7 +21,7 @@ import onnx
 import torch
 from torch import Tensor, nn
 
-from model_export.model import Seq2Seq, state_names
+from model_export.model import EncoderDecoder
 from service.bundle import (
     DEC_ATTENTION,
     DEC_LOG_PROBS,
@@ -57,7 +57,7 @@ def graph_names(states: tuple[str, ...]) -> dict[str, list[str]]:
 
 
 class _EncoderGraph(nn.Module):
-    def __init__(self, model: Seq2Seq) -> None:
+    def __init__(self, model: EncoderDecoder) -> None:
         super().__init__()
         self.encoder = model.encoder
 
@@ -65,7 +65,7 @@ class _EncoderGraph(nn.Module):
         return self.encoder(src_ids, src_lengths)
 
 
-def _example_inputs(model: Seq2Seq) -> tuple[tuple[Tensor, ...], tuple[Tensor, ...]]:
+def _example_inputs(model: EncoderDecoder) -> tuple[tuple[Tensor, ...], tuple[Tensor, ...]]:
     """Inputs with distinct B=3, S=7 and unequal lengths, so no axis is traced as a constant."""
     hidden = model.config.hidden_size
     src_ids = torch.randint(6, model.config.vocab_size, (3, 7), dtype=torch.long)
@@ -73,7 +73,7 @@ def _example_inputs(model: Seq2Seq) -> tuple[tuple[Tensor, ...], tuple[Tensor, .
     memory = torch.randn(3, 7, hidden)
     mask = torch.arange(7).unsqueeze(0) < src_lengths.unsqueeze(1)
     prev = torch.tensor([1, 9, 11], dtype=torch.long)
-    states = tuple(torch.randn(3, hidden) for _ in state_names(model.config))
+    states = model.example_states(3)
     return (src_ids, src_lengths), (prev, memory, mask, *states)
 
 
@@ -142,13 +142,15 @@ def _check_dynamic_axes(
                 )
 
 
-def export_onnx(model: Seq2Seq, out_dir: Path, *, exporter: Exporter = PINNED_EXPORTER) -> None:
+def export_onnx(
+    model: EncoderDecoder, out_dir: Path, *, exporter: Exporter = PINNED_EXPORTER
+) -> None:
     """Write encoder.onnx and decoder.onnx (eval mode, fp32) into `out_dir`."""
     out_dir.mkdir(parents=True, exist_ok=True)
     was_training = model.training
     model.eval()
     enc_args, dec_args = _example_inputs(model)
-    states = state_names(model.config)
+    states = model.state_names()
     names = graph_names(states)
     batch_seq = {0: "batch", 1: "src_len"}
     enc_axes = {ENC_SRC_IDS: batch_seq, ENC_SRC_LENGTHS: {0: "batch"}, ENC_MEMORY: batch_seq}

@@ -1,4 +1,6 @@
-"""GRU encoder-decoder with soft global attention (Luong et al. 2015, with input feeding).
+"""The RNN members of the family: GRU/LSTM encoder-decoder with Luong attention (input
+feeding), soft or hard, global or local, any score; or no attention at all. `build_model`
+picks the family member a config names (the Transformer lives in `transformer.py`).
 
 Small modules, one job each. The decoder is ONE step (`DecoderStep`): training loops it over
 target positions (teacher forcing) and export traces it once, so both share one code path.
@@ -21,6 +23,10 @@ from model_export.config import ModelConfig
 
 def state_names(config: ModelConfig) -> tuple[str, ...]:
     """The decoder's state tensors in graph order, each with batch axis 0."""
+    if config.architecture == "transformer":
+        from model_export.transformer import TRANSFORMER_STATES
+
+        return TRANSFORMER_STATES
     return ("hidden", "cell", "context") if config.cell == "lstm" else ("hidden", "context")
 
 
@@ -108,26 +114,58 @@ class AttentionScore(nn.Module):
         return self.scale * torch.bmm(m_n, h_n.unsqueeze(2)).squeeze(2)  # (B, S)
 
 
-class Attention(nn.Module):
-    """Global attention over the masked source: soft (softmax) or hard (one position).
+class LocalWindow(nn.Module):
+    """Luong's local-p scope: predict a centre p_t in [0, len - 1] from h, then add a Gaussian
+    log-prior (sigma = D / 2) to the scores and allow only positions with |s - p_t| <= D.
 
-    Hard attention puts all weight on the best-scoring source position. Training uses a
+    round(p_t) is always a real source position inside the window, so no row is ever fully
+    masked.
+    """
+
+    def __init__(self, *, window: int, hidden_size: int) -> None:
+        super().__init__()
+        self.window = window
+        self.predict = nn.Sequential(  # v_p^T tanh(W_p h)
+            nn.Linear(hidden_size, hidden_size), nn.Tanh(), nn.Linear(hidden_size, 1)
+        )
+
+    def forward(self, h: Tensor, scores: Tensor, src_mask: Tensor) -> tuple[Tensor, Tensor]:
+        """-> scores with the prior added (B, S), allowed positions (B, S) bool."""
+        lengths = src_mask.sum(dim=1, keepdim=True).to(scores.dtype)  # (B, 1)
+        centre = (lengths - 1) * torch.sigmoid(self.predict(h))  # (B, 1)
+        positions = torch.arange(scores.size(1), device=scores.device)  # (S,)
+        distance = positions.unsqueeze(0).to(scores.dtype) - centre  # (B, S)
+        sigma = self.window / 2
+        prior = distance * distance / (2 * sigma * sigma)  # (B, S)
+        allowed = src_mask & (distance.abs() <= self.window)  # (B, S)
+        return scores - prior, allowed
+
+
+class Attention(nn.Module):
+    """Attention over the masked source: soft (softmax) or hard (one position), global or
+    local (a window around a predicted centre).
+
+    Hard attention puts all weight on the best-scoring allowed position. Training uses a
     straight-through estimator (the forward value is exactly one-hot, the gradient flows
     through the softmax); in eval mode, and so in the exported graph, only the argmax runs.
     """
 
-    def __init__(self, *, kind: str, score: str, hidden_size: int) -> None:
+    def __init__(self, *, kind: str, score: str, hidden_size: int, window: int | None) -> None:
         super().__init__()
         if kind not in ("soft", "hard"):
             raise ValueError(f"unknown attention kind {kind!r}")
         self.kind = kind
         self.score = AttentionScore(kind=score, hidden_size=hidden_size)
+        self.local = None if window is None else LocalWindow(window=window, hidden_size=hidden_size)
 
     def forward(self, h: Tensor, memory: Tensor, src_mask: Tensor) -> tuple[Tensor, Tensor]:
         """-> attention (B, S) summing to 1, context (B, H)."""
         scores = self.score(h, memory)  # (B, S)
+        allowed = src_mask
+        if self.local is not None:
+            scores, allowed = self.local(h, scores, src_mask)
         lowest = torch.finfo(scores.dtype).min  # never -inf: fully masked rows stay finite
-        scores = scores.masked_fill(~src_mask, lowest)
+        scores = scores.masked_fill(~allowed, lowest)
         if self.kind == "soft":
             attention = torch.softmax(scores, dim=1)  # (B, S)
         else:
@@ -152,10 +190,17 @@ class DecoderStep(nn.Module):
         cell = nn.LSTMCell if config.cell == "lstm" else nn.GRUCell
         self.lstm = config.cell == "lstm"
         self.cell = cell(config.embedding_size + hidden, hidden)
-        self.attention = Attention(
-            kind=config.attention_kind, score=config.attention_score, hidden_size=hidden
-        )
-        self.combine = nn.Linear(2 * hidden, hidden, bias=False)  # W_c of h~ = tanh(W_c[h; c])
+        self.attention: Attention | None = None
+        if config.attention_kind != "none":
+            self.attention = Attention(
+                kind=config.attention_kind,
+                score=str(config.attention_score),
+                hidden_size=hidden,
+                window=config.attention_window,
+            )
+        # W_c of h~ = tanh(W_c [h; c]); without attention there is no c: h~ = tanh(W_c h)
+        combined = hidden if self.attention is None else 2 * hidden
+        self.combine = nn.Linear(combined, hidden, bias=False)
         self.to_embedding = nn.Linear(hidden, config.embedding_size, bias=False)
         self.output_bias = nn.Parameter(torch.zeros(config.vocab_size))
 
@@ -170,8 +215,12 @@ class DecoderStep(nn.Module):
             h, c = self.cell(step_input, (states[0], states[1]))  # (B, H) each
         else:
             h = self.cell(step_input, states[0])  # (B, H)
-        attention, attn_context = self.attention(h, memory, src_mask)  # (B, S), (B, H)
-        attentional = torch.tanh(self.combine(torch.cat([h, attn_context], dim=1)))  # (B, H)
+        if self.attention is None:  # no attention: all-zero weights, h~ from h alone
+            attention = torch.zeros_like(src_mask, dtype=h.dtype)  # (B, S)
+            attentional = torch.tanh(self.combine(h))  # (B, H)
+        else:
+            attention, attn_context = self.attention(h, memory, src_mask)  # (B, S), (B, H)
+            attentional = torch.tanh(self.combine(torch.cat([h, attn_context], dim=1)))  # (B, H)
         new_states = (h, c, attentional) if self.lstm else (h, attentional)
         return attention, new_states
 
@@ -190,11 +239,59 @@ class DecoderStep(nn.Module):
         return self.project(new_states[-1]), attention.float(), *new_states
 
 
-class Seq2Seq(nn.Module):
-    """Encoder + decoder step sharing one embedding table (shared source/target vocabulary)."""
+class EncoderDecoder(nn.Module):
+    """What training, export and parity need of every family member.
+
+    encoder(src_ids (B, S), src_lengths (B,)) -> memory (B, S, H), then the initial states;
+    decoder(prev_ids (B,), memory, src_mask (B, S) bool, *states) -> log_probs (B, V),
+    attention (B, S), then the new states, in `state_names()` order, batch axis 0;
+    forward(src_ids, src_lengths, tgt_in (B, T)) -> log_probs (B, T, V) (teacher forcing).
+    """
+
+    config: ModelConfig
+    encoder: nn.Module
+    decoder: nn.Module
+
+    def state_names(self) -> tuple[str, ...]:
+        return state_names(self.config)
+
+    def example_states(self, batch: int) -> tuple[Tensor, ...]:
+        """Decoder states of the right shapes and dtypes, for tracing the export."""
+        src_ids = torch.full((batch, 2), self.config.eos_id, dtype=torch.long)
+        lengths = torch.full((batch,), 2, dtype=torch.long)
+        with torch.no_grad():
+            _, *states = self.encoder(src_ids, lengths)
+        return tuple(torch.randn_like(s) if s.is_floating_point() else s for s in states)
+
+    @torch.no_grad()
+    def greedy(self, src_ids: Tensor, src_lengths: Tensor, *, max_length: int) -> list[list[int]]:
+        """Greedy decode; each row's ids end at (and include) EOS or stop at max_length."""
+        memory, *states = self.encoder(src_ids, src_lengths)
+        mask = source_mask(src_ids, src_lengths)
+        batch = src_ids.shape[0]
+        prev = torch.full((batch,), self.config.bos_id, dtype=torch.long)
+        finished = torch.zeros(batch, dtype=torch.bool)
+        out: list[list[int]] = [[] for _ in range(batch)]
+        for _ in range(max_length):
+            log_probs, _, *states = self.decoder(prev, memory, mask, *states)
+            prev = log_probs.argmax(dim=1)
+            for b in torch.nonzero(~finished).flatten().tolist():
+                out[b].append(int(prev[b]))
+            finished |= prev == self.config.eos_id
+            if bool(finished.all()):
+                break
+        return out
+
+
+class Seq2Seq(EncoderDecoder):
+    """RNN encoder + decoder step sharing one embedding table (shared vocabulary)."""
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
+        if config.architecture != "rnn":
+            raise ValueError(
+                f"Seq2Seq is the rnn family; use build_model for {config.architecture}"
+            )
         self.config = config
         self.embedding = nn.Embedding(
             config.vocab_size, config.embedding_size, padding_idx=config.pad_id
@@ -220,24 +317,14 @@ class Seq2Seq(nn.Module):
             steps.append(states[-1])  # h~ (B, H)
         return self.decoder.project(torch.stack(steps, dim=1))  # (B, T, V)
 
-    @torch.no_grad()
-    def greedy(self, src_ids: Tensor, src_lengths: Tensor, *, max_length: int) -> list[list[int]]:
-        """Greedy decode; each row's ids end at (and include) EOS or stop at max_length."""
-        memory, *states = self.encoder(src_ids, src_lengths)
-        mask = source_mask(src_ids, src_lengths)
-        batch = src_ids.shape[0]
-        prev = torch.full((batch,), self.config.bos_id, dtype=torch.long)
-        finished = torch.zeros(batch, dtype=torch.bool)
-        out: list[list[int]] = [[] for _ in range(batch)]
-        for _ in range(max_length):
-            log_probs, _, *states = self.decoder(prev, memory, mask, *states)
-            prev = log_probs.argmax(dim=1)
-            for b in torch.nonzero(~finished).flatten().tolist():
-                out[b].append(int(prev[b]))
-            finished |= prev == self.config.eos_id
-            if bool(finished.all()):
-                break
-        return out
+
+def build_model(config: ModelConfig) -> EncoderDecoder:
+    """The family member `config` names, freshly initialised."""
+    if config.architecture == "transformer":
+        from model_export.transformer import TransformerSeq2Seq
+
+        return TransformerSeq2Seq(config)
+    return Seq2Seq(config)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from model_export.model import Seq2Seq, source_mask
+from model_export.model import EncoderDecoder, source_mask
 from model_export.ort_model import OrtSeq2Seq, pad_batch
 from model_export.train import Example
 
@@ -21,7 +21,7 @@ class ParityError(RuntimeError):
 
 
 def check_parity(
-    model: Seq2Seq,
+    model: EncoderDecoder,
     onnx_dir: Path,
     examples: list[Example],
     *,

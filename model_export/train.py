@@ -19,7 +19,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from model_export.config import ModelConfig, TrainConfig
-from model_export.model import Seq2Seq
+from model_export.model import EncoderDecoder, build_model
 
 CHECKPOINT_FILE = "best.pt"
 CONFIG_FILE = "model_config.json"
@@ -115,7 +115,7 @@ def sequence_loss(
     return (nll * mask).sum() / mask.sum().clamp(min=1)
 
 
-def save_checkpoint(model: Seq2Seq, directory: Path) -> Path:
+def save_checkpoint(model: EncoderDecoder, directory: Path) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / CHECKPOINT_FILE
     torch.save({"model_config": model.config.model_dump(), "state_dict": model.state_dict()}, path)
@@ -123,7 +123,7 @@ def save_checkpoint(model: Seq2Seq, directory: Path) -> Path:
     return path
 
 
-def load_checkpoint(path: Path, config: ModelConfig | None = None) -> Seq2Seq:
+def load_checkpoint(path: Path, config: ModelConfig | None = None) -> EncoderDecoder:
     """Load `path`; with `config`, refuse a checkpoint saved under a different one."""
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
@@ -138,13 +138,15 @@ def load_checkpoint(path: Path, config: ModelConfig | None = None) -> Seq2Seq:
             if want[k] != got[k]
         )
         raise CheckpointError(f"{path}: saved with a different model config ({diffs})")
-    model = Seq2Seq(saved_config)
+    model = build_model(saved_config)
     model.load_state_dict(saved["state_dict"])
     return model.eval()
 
 
 @torch.no_grad()
-def evaluate_loss(model: Seq2Seq, examples: list[Example], *, batch_sentences: int = 64) -> float:
+def evaluate_loss(
+    model: EncoderDecoder, examples: list[Example], *, batch_sentences: int = 64
+) -> float:
     """Mean NLL per target token (no label smoothing)."""
     was_training = model.training
     model.eval()
@@ -162,7 +164,7 @@ def evaluate_loss(model: Seq2Seq, examples: list[Example], *, batch_sentences: i
 
 
 def train(
-    model: Seq2Seq, train_set: list[Example], valid_set: list[Example], config: TrainConfig
+    model: EncoderDecoder, train_set: list[Example], valid_set: list[Example], config: TrainConfig
 ) -> TrainResult:
     """Fit `model` in place; on return it holds the best validation checkpoint's weights."""
     if not train_set:
