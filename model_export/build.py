@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import random
 import shutil
 import time
 from collections.abc import Callable
@@ -17,10 +16,10 @@ from pydantic import ValidationError
 
 from model_export import data as prepared
 from model_export import evaluate as ev
+from model_export.bundle_eval import DecodeSpec, greedy_predictions, score_predictions, subset
 from model_export.config import ModelConfig, TrainConfig
 from model_export.export import OPSET, PINNED_EXPORTER, Exporter, export_onnx
 from model_export.model import build_model, count_parameters
-from model_export.ort_model import OrtSeq2Seq
 from model_export.parity import check_parity
 from model_export.tokenizer import (
     BOS_ID,
@@ -29,13 +28,12 @@ from model_export.tokenizer import (
     PAD_ID,
     SEP_ID,
     UNK_ID,
-    decode,
     encode_batch,
     save_tokenizer,
     train_tokenizer,
 )
 from model_export.train import Example, TrainResult, train
-from service.bundle import TOKENIZER_FILE, BundleManifest, Task, write_manifest
+from service.bundle import TOKENIZER_FILE, BundleManifest, SpecialTokens, Task, write_manifest
 
 # task -> (max_source_length, max_target_length) in tokens incl. EOS
 DEFAULT_LENGTHS: dict[str, tuple[int, int]] = {
@@ -70,13 +68,6 @@ def dataset_name(task: Task, languages: str | None) -> str:
     if not languages or languages.count("-") != 1:
         raise BuildError(f"translate needs --languages like 'en-fr', not {languages!r}")
     return f"translate-{languages}"
-
-
-def _subset(records: list[dict], limit: int | None, seed: int) -> list[dict]:
-    if limit is None or len(records) <= limit:
-        return records
-    picked = random.Random(seed).sample(range(len(records)), limit)
-    return [records[i] for i in sorted(picked)]
 
 
 def _config_problems(exc: ValidationError) -> str:
@@ -186,11 +177,11 @@ def build_bundle(
     seed = train_cfg.seed
 
     log(f"[1/6] data: {dataset} from {data_dir}")
-    train_records = _subset(prepared.load_split(data_dir, dataset, "train"), max_examples, seed)
-    valid_records = _subset(
+    train_records = subset(prepared.load_split(data_dir, dataset, "train"), max_examples, seed)
+    valid_records = subset(
         prepared.load_split(data_dir, dataset, "valid"), train_cfg.max_valid_examples, seed
     )
-    test_records = _subset(prepared.load_split(data_dir, dataset, "test"), max_eval_examples, seed)
+    test_records = subset(prepared.load_split(data_dir, dataset, "test"), max_eval_examples, seed)
     log(f"      train {len(train_records)}, valid {len(valid_records)}, test {len(test_records)}")
 
     log(f"[2/6] tokenizer: BPE, vocab {model_cfg.vocab_size}, training split only")
@@ -224,32 +215,6 @@ def build_bundle(
         f"greedy mismatches {report['greedy_mismatches']}/{report['greedy_examples']}"
     )
 
-    log(f"[6/6] evaluate: greedy over {len(test_set)} test examples (onnxruntime)")
-    session = OrtSeq2Seq(bundle_dir, threads=threads)
-    outputs = ev.decode_all(
-        [e.src for e in test_set],
-        lambda batch: session.greedy(
-            batch,
-            max_length=model_cfg.max_target_length,
-            pad_id=PAD_ID,
-            bos_id=BOS_ID,
-            eos_id=EOS_ID,
-        ),
-    )
-    predictions = ev.predictions_text(
-        task, outputs, decode=lambda ids: decode(tok, ids), no_answer_id=NO_ANSWER_ID
-    )
-    references = [ev.reference_text(task, r) for r in test_records]
-    metrics = ev.score(task, predictions, references)
-    evaluation = {
-        "num_examples": len(test_records),
-        "metrics": metrics,
-        "baselines": ev.baselines(task, train_records, test_records),
-        "decoding": "greedy",
-        "data": _provenance(Path(data_dir), dataset),
-    }
-    log(f"      {metrics} baselines {evaluation['baselines']}")
-
     special: dict[str, int] = {
         "pad_id": PAD_ID,
         "bos_id": BOS_ID,
@@ -258,6 +223,25 @@ def build_bundle(
     }
     if task == "answer":
         special |= {"sep_id": SEP_ID, "no_answer_id": NO_ANSWER_ID}
+    log(f"[6/6] evaluate: greedy over {len(test_set)} test examples (onnxruntime)")
+    spec = DecodeSpec(
+        task=task,
+        special=SpecialTokens(**special),
+        max_source_length=model_cfg.max_source_length,
+        max_target_length=model_cfg.max_target_length,
+    )
+    predictions = greedy_predictions(bundle_dir, spec, test_records, threads=threads)
+    scores = score_predictions(task, test_records, predictions)
+    evaluation = {
+        "num_examples": len(test_records),
+        "metrics": scores.metrics,
+        "baselines": ev.baselines(task, train_records, test_records),
+        "by_source_length": scores.by_source_length,
+        "decoding": "greedy",
+        "data": _provenance(Path(data_dir), dataset),
+    }
+    log(f"      {scores.metrics} baselines {evaluation['baselines']}")
+
     source_lang, _, target_lang = (languages or "").partition("-")
     manifest = write_manifest(
         bundle_dir,

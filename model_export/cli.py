@@ -64,14 +64,142 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--threads", type=int, default=2)
     d.add_argument("--minutes-scale", type=float, default=1.0, help="scale every time budget")
     d.add_argument("--overwrite", action="store_true", help="replace existing bundle folders")
+    e = sub.add_parser("evaluate", help="re-score a bundle on its test records (onnxruntime)")
+    e.add_argument("bundle", type=Path, help="bundle folder, e.g. models/translate-en-fr/1")
+    e.add_argument("--data", type=Path, default=Path("data/prepared"), help="prepared data folder")
+    e.add_argument("--threads", type=int, default=2)
+    e.add_argument("--write", action="store_true", help="store the figures in bundle.json")
+    v = sub.add_parser("variant", help="an fp16 or int8 copy of an fp32 bundle, re-scored")
+    v.add_argument("bundle", type=Path, help="the fp32 source bundle folder")
+    v.add_argument("--precision", required=True, choices=["fp16", "int8"])
+    v.add_argument("--repo", type=Path, required=True, help="model repository to write into")
+    v.add_argument("--version", type=int, required=True, help="the variant's version number")
+    v.add_argument("--data", type=Path, default=Path("data/prepared"), help="prepared data folder")
+    v.add_argument("--threads", type=int, default=2)
+    v.add_argument("--overwrite", action="store_true", help="replace an existing variant")
+    a = sub.add_parser("compare-attention", help="the same recipe with vs without attention")
+    a.add_argument("with_attention", type=Path, help="bundle folder trained with attention")
+    a.add_argument("without_attention", type=Path, help="its twin built with --attention-kind none")
+    a.add_argument("--data", type=Path, default=Path("data/prepared"), help="prepared data folder")
+    a.add_argument("--out", type=Path, required=True, help="comparison JSON to write")
+    a.add_argument("--threads", type=int, default=2)
+    a.add_argument("--write", action="store_true", help="record it in the first bundle's json")
+    s_ = sub.add_parser("verify-served", help="re-compute test figures through a running server")
+    s_.add_argument("bundles", type=Path, nargs="+", help="bundle folders the server serves")
+    s_.add_argument("--target", default="localhost:50051", help="the server's host:port")
+    s_.add_argument("--data", type=Path, default=Path("data/prepared"), help="prepared data folder")
+    s_.add_argument("--limit", type=int, help="send only the first N test records per bundle")
+    s_.add_argument("--tolerance", type=float, default=0.5, help="largest allowed difference")
+    s_.add_argument("--out", type=Path, help="write the comparison as JSON")
     return parser
+
+
+def _json(obj: object) -> str:
+    import json
+
+    return json.dumps(obj, indent=2, sort_keys=True)
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from model_export.bundle_eval import score_bundle
+    from service.bundle import read_manifest, write_manifest
+
+    scores = score_bundle(args.bundle, args.data, threads=args.threads)
+    manifest = read_manifest(args.bundle)
+    recorded = manifest.evaluation.metrics if manifest.evaluation else {}
+    print(
+        _json(
+            {
+                "recorded": recorded,
+                "now": scores.metrics,
+                "by_source_length": scores.by_source_length,
+            }
+        )
+    )
+    if args.write and manifest.evaluation is not None:
+        evaluation = manifest.evaluation.model_copy(
+            update={"metrics": scores.metrics, "by_source_length": scores.by_source_length}
+        )
+        fields = manifest.model_dump(exclude={"files"}) | {"evaluation": evaluation.model_dump()}
+        write_manifest(args.bundle, fields)
+    return 0
+
+
+def _variant(args: argparse.Namespace) -> int:
+    from model_export.precision import make_variant
+
+    manifest = make_variant(
+        args.bundle,
+        args.repo,
+        args.precision,
+        data_dir=args.data,
+        version=args.version,
+        threads=args.threads,
+        overwrite=args.overwrite,
+    )
+    print(_json(manifest.training["variant"]))
+    return 0
+
+
+def _compare_attention(args: argparse.Namespace) -> int:
+    from model_export.ablation import compare_attention, record_in_bundle, write_report
+
+    comparison = compare_attention(
+        args.with_attention, args.without_attention, args.data, threads=args.threads
+    )
+    write_report(args.out, comparison)
+    if args.write:
+        record_in_bundle(args.with_attention, comparison)
+    print(
+        _json(
+            {
+                "gain": comparison["gain"],
+                "gain_by_source_length": comparison["gain_by_source_length"],
+            }
+        )
+    )
+    return 0
+
+
+def _verify_served(args: argparse.Namespace) -> int:
+    from model_export.served_eval import check_served
+
+    checks = [check_served(args.target, b, args.data, limit=args.limit) for b in args.bundles]
+    report = [c.as_dict() for c in checks]
+    print(_json(report))
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(_json(report) + "\n", encoding="utf-8")
+    worst = max(c.largest_difference for c in checks)
+    if worst > args.tolerance:
+        print(f"seq2seq-export: served figures differ by {worst} points", file=sys.stderr)
+        return 1
+    return 0
+
+
+_COMMANDS = {
+    "evaluate": _evaluate,
+    "variant": _variant,
+    "compare-attention": _compare_attention,
+    "verify-served": _verify_served,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     # Imported here so that `--help` does not pay for torch.
+    from model_export.ablation import AblationError
     from model_export.build import BuildError, build_bundle
     from model_export.data import DataError
+    from model_export.precision import VariantError
+    from service.bundle import BundleError
+
+    if args.command in _COMMANDS:
+        try:
+            return _COMMANDS[args.command](args)
+        except (AblationError, BundleError, DataError, VariantError, ValueError) as exc:
+            print(f"seq2seq-export: error: {exc}", file=sys.stderr)
+            return 2
 
     if args.command == "defaults":
         from model_export.defaults import build_defaults

@@ -142,10 +142,19 @@ def _check_dynamic_axes(
                 )
 
 
+class ExportError(ValueError):
+    """The model asks for something the exported graphs cannot represent."""
+
+
 def export_onnx(
     model: EncoderDecoder, out_dir: Path, *, exporter: Exporter = PINNED_EXPORTER
 ) -> None:
     """Write encoder.onnx and decoder.onnx (eval mode, fp32) into `out_dir`."""
+    problems = model.export_problems()
+    if problems:
+        raise ExportError(
+            f"cannot export this {model.config.architecture} model: " + "; ".join(problems)
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
     was_training = model.training
     model.eval()

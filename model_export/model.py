@@ -216,7 +216,9 @@ class DecoderStep(nn.Module):
         else:
             h = self.cell(step_input, states[0])  # (B, H)
         if self.attention is None:  # no attention: all-zero weights, h~ from h alone
-            attention = torch.zeros_like(src_mask, dtype=h.dtype)  # (B, S)
+            # Derived from memory and mask (exactly zero) so that the exported graph keeps
+            # both inputs: every decoder in the family has the same graph signature.
+            attention = torch.zeros_like(memory[:, :, 0]) * src_mask.to(memory.dtype)  # (B, S)
             attentional = torch.tanh(self.combine(h))  # (B, H)
         else:
             attention, attn_context = self.attention(h, memory, src_mask)  # (B, S), (B, H)
@@ -254,6 +256,11 @@ class EncoderDecoder(nn.Module):
 
     def state_names(self) -> tuple[str, ...]:
         return state_names(self.config)
+
+    def export_problems(self) -> list[str]:
+        """What the exported fp32 graphs could not represent, in words; empty when none."""
+        dtypes = sorted({str(p.dtype) for p in self.parameters()} - {str(torch.float32)})
+        return [f"parameters must be float32 to export, found {dtypes}"] if dtypes else []
 
     def example_states(self, batch: int) -> tuple[Tensor, ...]:
         """Decoder states of the right shapes and dtypes, for tracing the export."""

@@ -126,6 +126,8 @@ class Evaluation(_Strict):
     num_examples: int = Field(ge=0)
     metrics: dict[str, float]  # e.g. {"bleu": 12.3, "chrf": 40.1}
     baselines: dict[str, dict[str, float]] = Field(default_factory=dict)  # name -> metrics
+    # source-length bucket in words ("1-5", ..., "41+") -> metrics and "count"
+    by_source_length: dict[str, dict[str, float]] = Field(default_factory=dict)
     decoding: str = "greedy"
     data: DataProvenance
 

@@ -1,0 +1,136 @@
+"""Figures of tiny bundles built in the run: re-scoring, the served re-check, fp16/int8
+variants and the attention/no-attention comparison."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+from model_export.ablation import (
+    NO_ATTENTION_BASELINE,
+    AblationError,
+    compare_attention,
+    record_in_bundle,
+)
+from model_export.build import build_bundle
+from model_export.cli import main as export_main
+from model_export.precision import VariantError, make_variant
+from model_export.served_eval import check_served
+from service.api.server import Seq2SeqServer
+from service.bundle import read_manifest, verify_checksums
+from service.engine.repository import load_bundle
+from service.engine.runtime import RuntimeOptions
+from tests.integration.conftest import make_settings
+from tests.model_export.factories import make_pairs, write_prepared
+
+
+def _build(root: Path, data: Path, **model: object) -> Path:
+    result = build_bundle(
+        task="translate",
+        languages="en-fr",
+        data_dir=data,
+        repo=root,
+        version=1,
+        minutes=0.5,
+        model_overrides={
+            "embedding_size": 16,
+            "hidden_size": 32,
+            "vocab_size": 200,
+            "dropout": 0.0,
+            **model,
+        },
+        train_overrides={"max_steps": 60, "eval_every": 30, "batch_sentences": 16, "lr": 1e-2},
+        work_dir=root / "work",
+        progress=False,
+        log=lambda _: None,
+    )
+    return result.bundle_dir
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("figures")
+    data = write_prepared(
+        root / "data",
+        "translate-en-fr",
+        {"train": make_pairs(80), "valid": make_pairs(10, seed=3), "test": make_pairs(24, seed=4)},
+    )
+    return {
+        "data": data,
+        "attention": _build(root / "models", data),
+        "none": _build(root / "ablation", data, attention_kind="none"),
+    }
+
+
+def test_evaluate_command_reproduces_the_recorded_figures(tiny, capsys) -> None:
+    assert export_main(["evaluate", str(tiny["attention"]), "--data", str(tiny["data"])]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["now"] == report["recorded"]
+    by_length = read_manifest(tiny["attention"]).evaluation.by_source_length
+    assert sum(b["count"] for b in by_length.values()) == 24
+
+
+@pytest.mark.parametrize("precision", ["fp16", "int8"])
+def test_variant_is_a_servable_rescored_bundle(tiny, tmp_path: Path, precision: str) -> None:
+    source = read_manifest(tiny["attention"])
+    manifest = make_variant(
+        tiny["attention"], tmp_path, precision, data_dir=tiny["data"], version=2
+    )
+    bundle_dir = tmp_path / source.name / "2"
+    verify_checksums(bundle_dir, read_manifest(bundle_dir))
+    variant = manifest.training["variant"]
+    assert manifest.precision == precision and variant["source"] == f"{source.name}/1"
+    assert variant["metric_change"] == {
+        k: round(manifest.evaluation.metrics[k] - source.evaluation.metrics[k], 2)
+        for k in source.evaluation.metrics
+    }
+    assert variant["size_bytes"] < variant["source_size_bytes"]
+    assert variant["agreement"]["examples"] == 24
+    if precision == "fp16":  # fp16 rounding barely moves a greedy decode
+        assert variant["agreement"]["greedy_identical"] >= 0.9
+        assert variant["agreement"]["max_abs_diff_log_probs"] < 0.05
+    loaded = load_bundle(bundle_dir, RuntimeOptions(providers=("cpu",), intra_op_threads=1))
+    assert loaded.manifest.precision == precision
+
+
+def test_variant_refuses_to_overwrite_or_to_stack(tiny, tmp_path: Path) -> None:
+    make_variant(tiny["attention"], tmp_path, "int8", data_dir=tiny["data"], version=2)
+    before = (tmp_path / "translate-en-fr" / "2" / "bundle.json").read_bytes()
+    with pytest.raises(VariantError, match="already exists"):
+        make_variant(tiny["attention"], tmp_path, "fp16", data_dir=tiny["data"], version=2)
+    assert (tmp_path / "translate-en-fr" / "2" / "bundle.json").read_bytes() == before
+    with pytest.raises(VariantError, match="must be fp32"):
+        make_variant(
+            tmp_path / "translate-en-fr" / "2", tmp_path, "fp16", data_dir=tiny["data"], version=3
+        )
+
+
+def test_attention_comparison_is_recorded_in_the_bundle(tiny, tmp_path: Path) -> None:
+    comparison = compare_attention(tiny["attention"], tiny["none"], tiny["data"])
+    att, none = comparison["attention"], comparison["no_attention"]
+    assert comparison["gain"]["bleu"] == round(att["metrics"]["bleu"] - none["metrics"]["bleu"], 2)
+    assert set(comparison["gain_by_source_length"]) <= set(att["by_source_length"])
+    manifest = record_in_bundle(tiny["attention"], comparison)
+    assert manifest.evaluation.baselines[NO_ATTENTION_BASELINE] == none["metrics"]
+    verify_checksums(tiny["attention"], manifest)
+    with pytest.raises(AblationError, match="has no attention"):
+        compare_attention(tiny["none"], tiny["none"], tiny["data"])
+    with pytest.raises(AblationError, match="has attention soft"):
+        compare_attention(tiny["attention"], tiny["attention"], tiny["data"])
+
+
+async def test_served_figures_match_the_bundle(tiny) -> None:
+    repo = tiny["attention"].parent.parent
+    server = Seq2SeqServer(make_settings(model_repository=repo))
+    await server.start()
+    try:
+        check = await asyncio.to_thread(
+            check_served, f"127.0.0.1:{server.port}", tiny["attention"], tiny["data"]
+        )
+    finally:
+        await server.drain_and_stop(grace=1.0)
+    assert check.examples == 24
+    assert check.served == check.recorded, check
