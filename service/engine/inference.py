@@ -290,6 +290,12 @@ class InferenceService:
                 f"'{model.name}' limit of {limit}",
                 field="options.max_output_tokens",
             )
+        if options.return_attention and model.bundle.manifest.attention.kind == "none":
+            raise InvalidArgument(
+                f"model '{model.name}' has no attention (a no-attention baseline); "
+                "leave options.return_attention unset",
+                field="options.return_attention",
+            )
         if not math.isfinite(options.length_penalty) or options.length_penalty < 0:
             raise InvalidArgument(
                 "options.length_penalty must be a finite number >= 0",

@@ -7,6 +7,7 @@ import asyncio
 import json
 from pathlib import Path
 
+import grpc
 import pytest
 
 from model_export.ablation import (
@@ -21,6 +22,7 @@ from model_export.precision import VariantError, make_variant
 from model_export.served_eval import check_served
 from service.api.server import Seq2SeqServer
 from service.bundle import read_manifest, verify_checksums
+from service.client import AsyncSeq2SeqClient, DecodeOptions, Seq2SeqError
 from service.engine.repository import load_bundle
 from service.engine.runtime import RuntimeOptions
 from tests.integration.conftest import make_settings
@@ -134,3 +136,21 @@ async def test_served_figures_match_the_bundle(tiny) -> None:
         await server.drain_and_stop(grace=1.0)
     assert check.examples == 24
     assert check.served == check.recorded, check
+
+
+async def test_a_no_attention_bundle_serves_and_refuses_attention_requests(tiny) -> None:
+    repo = tiny["none"].parent.parent
+    server = Seq2SeqServer(make_settings(model_repository=repo))
+    await server.start()
+    try:
+        async with AsyncSeq2SeqClient(f"127.0.0.1:{server.port}") as client:
+            plain = await client.translate("the red cat", "fr")
+            with pytest.raises(Seq2SeqError) as refused:
+                await client.translate(
+                    "the red cat", "fr", options=DecodeOptions(return_attention=True)
+                )
+    finally:
+        await server.drain_and_stop(grace=1.0)
+    assert plain.model.name == "translate-en-fr" and plain.text
+    assert refused.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "has no attention" in refused.value.details
