@@ -10,6 +10,7 @@ from pathlib import Path
 import grpc
 import pytest
 
+from benchmarks.precision import compare_precisions, table
 from model_export.ablation import (
     NO_ATTENTION_BASELINE,
     AblationError,
@@ -154,3 +155,21 @@ async def test_a_no_attention_bundle_serves_and_refuses_attention_requests(tiny)
     assert plain.model.name == "translate-en-fr" and plain.text
     assert refused.value.code == grpc.StatusCode.INVALID_ARGUMENT
     assert "has no attention" in refused.value.details
+
+
+def test_precision_benchmark_reports_each_variant_beside_fp32(tiny, tmp_path: Path) -> None:
+    for version, precision in ((2, "fp16"), (3, "int8")):
+        make_variant(tiny["attention"], tmp_path, precision, data_dir=tiny["data"], version=version)
+    dirs = [
+        tiny["attention"],
+        tmp_path / "translate-en-fr" / "2",
+        tmp_path / "translate-en-fr" / "3",
+    ]
+    report = compare_precisions(dirs, batch_size=4, requests=8, rounds=1)
+    rows = report["bundles"]
+    assert [r["precision"] for r in rows] == ["fp32", "fp16", "int8"]
+    assert rows[0]["speed_vs_fp32"] == 1.0 and all(r["tokens_per_second"] > 0 for r in rows)
+    assert rows[2]["metric_change_vs_fp32"].keys() == {"bleu", "chrf"}
+    assert "| int8 |" in table(report)
+    with pytest.raises(ValueError, match="must be fp32"):
+        compare_precisions(dirs[1:], requests=1, rounds=1)
