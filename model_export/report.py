@@ -1,15 +1,20 @@
-"""Render the evaluation figures of every bundle in a repository as a markdown table.
+"""Render the evaluation figures of every bundle in a repository as markdown tables.
 
-    python -m model_export.report models
+    python -m model_export.report models [docs/results/attention_*.json]
+
+The main table, then each bundle's figures by source length, then (for each comparison JSON
+written by `seq2seq-export compare-attention`) attention vs no attention by source length.
 
 The figures come from each bundle.json, so the docs cannot drift from what was measured.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
+from model_export.bundle_eval import LENGTH_BUCKETS
 from service.bundle import BundleManifest, read_manifest
 
 
@@ -49,9 +54,73 @@ def render(repo: Path) -> str:
     return "\n".join(lines)
 
 
+def _headline(metrics: dict[str, float]) -> str:
+    """The first metric of a task's set: BLEU, ROUGE-1 or exact match."""
+    for name in ("bleu", "rouge1", "exact_match"):
+        if name in metrics:
+            return name
+    return sorted(metrics)[0]
+
+
+def _bucket_cells(buckets: dict[str, dict[str, float]], metric: str) -> list[str]:
+    return [
+        f"{buckets[label][metric]:.2f} (n={int(buckets[label]['count'])})"
+        if label in buckets
+        else "-"
+        for label, _, _ in LENGTH_BUCKETS
+    ]
+
+
+def render_by_length(repo: Path) -> str:
+    lines = []
+    for _, manifest in _bundles(repo):
+        evaluation = manifest.evaluation
+        if evaluation is None or not evaluation.by_source_length:
+            continue
+        metric = _headline(evaluation.metrics)
+        cells = _bucket_cells(evaluation.by_source_length, metric)
+        lines.append(
+            f"| {manifest.name} v{manifest.version} ({metric}) | " + " | ".join(cells) + " |"
+        )
+    if not lines:
+        return ""
+    header = "| bundle | " + " | ".join(f"{label} words" for label, _, _ in LENGTH_BUCKETS) + " |"
+    return "\n".join([header, "|---" * (len(LENGTH_BUCKETS) + 1) + "|", *lines])
+
+
+def render_ablation(paths: list[Path]) -> str:
+    lines = []
+    for path in paths:
+        comparison = json.loads(path.read_text(encoding="utf-8"))
+        att, none = comparison["attention"], comparison["no_attention"]
+        metric = _headline(att["metrics"])
+        lines.append(f"**{comparison['dataset']}** ({metric}, {comparison['examples']} examples)")
+        lines.append("")
+        buckets = list(att["by_source_length"])
+        lines.append("| | all | " + " | ".join(f"{b} words" for b in buckets) + " |")
+        lines.append("|---" * (len(buckets) + 2) + "|")
+        for label, side in (("attention", att), ("no attention", none)):
+            cells = [
+                f"{side['by_source_length'].get(b, {}).get(metric, float('nan')):.2f}"
+                for b in buckets
+            ]
+            lines.append(f"| {label} | {side['metrics'][metric]:.2f} | " + " | ".join(cells) + " |")
+        gains = comparison["gain_by_source_length"]
+        cells = [f"{gains.get(b, {}).get(metric, float('nan')):+.2f}" for b in buckets]
+        lines.append(f"| gain | {comparison['gain'][metric]:+.2f} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = argv if argv is not None else sys.argv[1:]
-    print(render(Path(args[0] if args else "models")))
+    repo = Path(args[0] if args else "models")
+    print(render(repo))
+    by_length = render_by_length(repo)
+    if by_length:
+        print("\n" + by_length)
+    if len(args) > 1:
+        print("\n" + render_ablation([Path(a) for a in args[1:]]))
     return 0
 
 

@@ -16,10 +16,12 @@ from model_export.ablation import (
     AblationError,
     compare_attention,
     record_in_bundle,
+    write_report,
 )
 from model_export.build import build_bundle
 from model_export.cli import main as export_main
 from model_export.precision import VariantError, make_variant
+from model_export.report import render_ablation, render_by_length
 from model_export.served_eval import check_served
 from service.api.server import Seq2SeqServer
 from service.bundle import read_manifest, verify_checksums
@@ -119,6 +121,10 @@ def test_attention_comparison_is_recorded_in_the_bundle(tiny, tmp_path: Path) ->
     manifest = record_in_bundle(tiny["attention"], comparison)
     assert manifest.evaluation.baselines[NO_ATTENTION_BASELINE] == none["metrics"]
     verify_checksums(tiny["attention"], manifest)
+    write_report(tmp_path / "ablation.json", comparison)
+    rendered = render_ablation([tmp_path / "ablation.json"])
+    assert f"| gain | {comparison['gain']['bleu']:+.2f} |" in rendered
+    assert "translate-en-fr v1 (bleu)" in render_by_length(tiny["attention"].parent.parent)
     with pytest.raises(AblationError, match="has no attention"):
         compare_attention(tiny["none"], tiny["none"], tiny["data"])
     with pytest.raises(AblationError, match="has attention soft"):
