@@ -3,35 +3,20 @@
 from __future__ import annotations
 
 import json
-import os
-import platform
 import sys
 from pathlib import Path
 from typing import Any
 
 import onnxruntime as ort
 
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+from service.loadtest.report import machine
 
 
 def environment() -> dict[str, Any]:
     """The machine and library versions, and the load when the run started."""
-    return {
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "cpu": _cpu_model(),
-        "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()],
-        "onnxruntime": ort.__version__,
-    }
+    fields = machine()
+    fields.pop("hostname")
+    return {**fields, "onnxruntime": ort.__version__}
 
 
 def print_table(header: list[str], rows: list[list[Any]]) -> None:

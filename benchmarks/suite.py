@@ -7,9 +7,13 @@
   c. 32 concurrent clients: a batching server vs the same server with max_batch_size=1
   d. continuous vs static batching on mixed output lengths
   e. p99 latency under Poisson load at half of saturation vs idle p50
+  f. saturation sweep: throughput and p50/p99 at fractions of b's closed-loop saturation
+     (Poisson arrivals); `--sweep-only` runs just the saturation measurement and f
 
-b-e run the real gRPC server on a loopback port over the committed translate-en-fr bundle
-and the held-out inputs; the clients run in a separate process (`benchmarks.load`).
+b-f run the real gRPC server on a loopback port over the committed translate-en-fr bundle
+and the held-out inputs; the clients are the load tester's (`service.loadtest`, the
+`seq2seq-load` runner, through `benchmarks.load`) in a separate spawned process with its own
+event loop.
 Every served run reports what the engine measured itself (seq2seq_compute_seconds and
 seq2seq_batch_size), so a missed target can be explained by numbers. Writes
 OUT_DIR/benchmarks.json and prints one table.
@@ -32,13 +36,15 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from benchmarks.load import LoadSpec, run_load
+from benchmarks.load import LoadSpec, run_load, translate_mix
 from benchmarks.offline import heldout_sources, offline_throughput
 from benchmarks.report import environment, print_table, write_json
 from model_export.config import ModelConfig
 from service.api.server import Seq2SeqServer
 from service.engine.repository import LoadedBundle, load_bundle
 from service.engine.runtime import RuntimeOptions
+from service.loadtest import run_report
+from service.loadtest.runner import LoadConfig
 from service.settings import DEFAULT_MODEL_REPOSITORY, Settings
 
 MODEL = "translate-en-fr"
@@ -60,6 +66,8 @@ class Sizes:
     batching_concurrency: int = 32  # c and d
     short_tokens: int = 2  # d: max_output_tokens of the short requests
     long_every: int = 4  # d: every Nth request is uncapped (the model's own length)
+    sweep_fractions: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0, 1.25)  # f: x saturation
+    deadline: float = 60.0  # seconds per call
 
 
 def fitting_sources(bundle: LoadedBundle, sources: list[str]) -> list[str]:
@@ -221,28 +229,44 @@ class Bench:
             finally:
                 await server.drain_and_stop(grace=5.0)
 
-    def spec(self, target: str, **fields: Any) -> LoadSpec:
-        items = tuple((text, 0) for text in self.sources)
-        base = LoadSpec(
+    def spec(
+        self, target: str, items: tuple[tuple[str, int], ...] | None = None, **fields: Any
+    ) -> LoadSpec:
+        """Closed loop over the held-out sources unless `fields` say otherwise."""
+        config = LoadConfig(
             target=target,
             mode="closed",
-            items=items,
-            seconds=self.sizes.seconds,
+            duration=self.sizes.seconds,
             max_requests=self.sizes.requests,
             warmup_requests=self.sizes.warmup_requests,
+            deadline=self.sizes.deadline,
         )
-        return replace(base, **fields)
+        mix = translate_mix(items or tuple((text, 0) for text in self.sources))
+        return LoadSpec(replace(config, **fields), mix)
+
+    def poisson(self, target: str, rate: float, warmup_requests: int) -> LoadSpec:
+        """Poisson arrivals at `rate` for `seconds` (the count bound leaves room for bursts)."""
+        return self.spec(
+            target,
+            mode="poisson",
+            rate=rate,
+            max_requests=max(1, int(rate * self.sizes.seconds) * 2),
+            warmup_requests=warmup_requests,
+        )
 
     async def load(self, server: Seq2SeqServer, spec: LoadSpec) -> dict[str, Any]:
         """Run one load in the client process; attach what the engine measured meanwhile."""
         loop = asyncio.get_running_loop()
-        if spec.warmup_requests:  # warm the server outside the measured window
-            await loop.run_in_executor(
-                self.pool, run_load, replace(spec, mode="closed", max_requests=0)
+        config = spec.config
+        if config.warmup_requests:  # warm the server outside the measured window
+            warmup = replace(
+                config, mode="closed", max_requests=config.warmup_requests, warmup_requests=0
             )
+            await loop.run_in_executor(self.pool, run_report, warmup, spec.mix)
+        measured = replace(spec, config=replace(config, warmup_requests=0))
         before, cpu_before = engine_counters(server), thread_cpu_seconds()
         started = time.perf_counter()
-        result = await loop.run_in_executor(self.pool, run_load, replace(spec, warmup_requests=0))
+        result = await loop.run_in_executor(self.pool, run_load, measured)
         wall = time.perf_counter() - started
         result["engine"] = engine_summary(before, engine_counters(server), wall)
         cpu_after = thread_cpu_seconds()
@@ -324,16 +348,7 @@ class Bench:
             idle = await self.load(
                 server, self.spec(target, concurrency=1, max_requests=s.idle_requests)
             )
-            loaded = await self.load(
-                server,
-                self.spec(
-                    target,
-                    mode="open",
-                    rate=rate,
-                    max_requests=max(1, int(rate * s.seconds) * 2),
-                    warmup_requests=0,
-                ),
-            )
+            loaded = await self.load(server, self.poisson(target, rate, warmup_requests=0))
         return {
             "saturation_requests_per_second": saturation_rps,
             "idle": idle,
@@ -342,6 +357,41 @@ class Bench:
             "ratio_of": "p99 at 50% of saturation (Poisson, from intended send time) / idle p50",
             "target": "<= 3",
         }
+
+    async def saturation_sweep(self, saturation_rps: float) -> dict[str, Any]:
+        """f: Poisson arrivals at fractions of the closed-loop saturation, one server, in order;
+        throughput and latency (from the intended send time) at each offered load."""
+        s = self.sizes
+        points = []
+        async with self.serving() as (server, target):
+            for n, fraction in enumerate(s.sweep_fractions):
+                rate = fraction * saturation_rps
+                warmup = s.warmup_requests if n == 0 else 0  # a fresh server: warm it once
+                run = await self.load(server, self.poisson(target, rate, warmup_requests=warmup))
+                points.append(
+                    {
+                        "fraction": fraction,
+                        "offered_rps": round(rate, 1),
+                        "throughput_rps": run["requests_per_second"],
+                        "p50_ms": run["p50_ms"],
+                        "p99_ms": run["p99_ms"],
+                        "errors": sum(run["errors"].values()),
+                        "dropped": run["dropped"],
+                        "run": run,
+                    }
+                )
+        return {
+            "saturation_requests_per_second": saturation_rps,
+            "saturation_from": f"closed loop, {s.saturation_concurrency} clients (b)",
+            "points": points,
+        }
+
+    async def saturation(self) -> dict[str, Any]:
+        """b's served run alone: closed-loop saturation throughput."""
+        async with self.serving() as (server, target):
+            return await self.load(
+                server, self.spec(target, concurrency=self.sizes.saturation_concurrency)
+            )
 
 
 def _ratio(numerator: float | None, denominator: float | None) -> float | None:
@@ -365,7 +415,32 @@ async def run_served(bench: Bench) -> dict[str, Any]:
     results["d_continuous_vs_static"] = await bench.continuous_vs_static()
     saturation = results["b_served_vs_offline"]["served"]["requests_per_second"]
     results["e_latency_at_half_saturation"] = await bench.latency_at_half_saturation(saturation)
+    results["f_saturation_sweep"] = await bench.saturation_sweep(saturation)
     return results
+
+
+async def run_sweep_only(bench: Bench) -> dict[str, Any]:
+    saturated = await bench.saturation()
+    sweep = await bench.saturation_sweep(saturated["requests_per_second"])
+    return {"saturation": saturated, "f_saturation_sweep": sweep}
+
+
+SWEEP_HEADER = ["x saturation", "offered req/s", "req/s", "p50 ms", "p99 ms", "errors", "dropped"]
+
+
+def sweep_rows(sweep: dict[str, Any]) -> list[list[Any]]:
+    return [
+        [
+            p["fraction"],
+            p["offered_rps"],
+            p["throughput_rps"],
+            p["p50_ms"],
+            p["p99_ms"],
+            p["errors"],
+            p["dropped"],
+        ]
+        for p in sweep["points"]
+    ]
 
 
 def run_suite(
@@ -397,7 +472,25 @@ def run_suite(
     report["total_seconds"] = round(time.perf_counter() - started, 1)
     report["summary"] = summary_rows(report)
     print_table(["benchmark", "ratio", "target", "result"], report["summary"])
+    print_table(SWEEP_HEADER, sweep_rows(report["f_saturation_sweep"]))
     write_json(out_dir / "benchmarks.json", report)
+    return report
+
+
+def run_sweep(
+    out_dir: Path, *, models: Path = DEFAULT_MODEL_REPOSITORY, sizes: Sizes | None = None
+) -> dict[str, Any]:
+    """Only f (with its own saturation measurement); writes OUT_DIR/saturation_sweep.json."""
+    sizes = sizes or Sizes()
+    started = time.perf_counter()
+    report: dict[str, Any] = {"environment": environment(), "sizes": sizes.__dict__}
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        report.update(asyncio.run(run_sweep_only(Bench(models, pool, sizes))))
+    report["total_seconds"] = round(time.perf_counter() - started, 1)
+    print(f"saturation: {report['saturation']['requests_per_second']} req/s")
+    print_table(SWEEP_HEADER, sweep_rows(report["f_saturation_sweep"]))
+    write_json(out_dir / "saturation_sweep.json", report)
     return report
 
 
@@ -432,6 +525,13 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=Sizes.threads)
     parser.add_argument("--short-tokens", type=int, default=Sizes.short_tokens)
     parser.add_argument("--long-every", type=int, default=Sizes.long_every)
+    parser.add_argument(
+        "--sweep",
+        type=lambda text: tuple(float(x) for x in text.split(",")),
+        default=Sizes.sweep_fractions,
+        help="f: offered loads as fractions of saturation, comma-separated",
+    )
+    parser.add_argument("--sweep-only", action="store_true", help="run only f (and saturation)")
     args = parser.parse_args()
     sizes = Sizes(
         seconds=args.seconds,
@@ -441,8 +541,12 @@ def main() -> int:
         threads=args.threads,
         short_tokens=args.short_tokens,
         long_every=args.long_every,
+        sweep_fractions=args.sweep,
     )
-    run_suite(args.out_dir, models=args.models, sizes=sizes)
+    if args.sweep_only:
+        run_sweep(args.out_dir, models=args.models, sizes=sizes)
+    else:
+        run_suite(args.out_dir, models=args.models, sizes=sizes)
     return 0
 
 

@@ -72,7 +72,11 @@ def dataset_name(task: Task, languages: str | None) -> str:
 
 def _config_problems(exc: ValidationError) -> str:
     """One line per problem, without pydantic's URLs."""
-    lines = [str(e["msg"]).removeprefix("Value error, ") for e in exc.errors()]
+    lines = []
+    for error in exc.errors():
+        message = str(error["msg"]).removeprefix("Value error, ")
+        field = ".".join(str(part) for part in error["loc"])
+        lines.append(f"{field}: {message}" if field else message)
     return "bad model config: " + "; ".join(lines)
 
 

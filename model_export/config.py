@@ -70,7 +70,7 @@ class ModelConfig(_Strict):
     def _possible(self) -> ModelConfig:
         problems = _impossible_combinations(self)
         if problems:
-            raise ValueError("impossible model config: " + "; ".join(problems))
+            raise ValueError("; ".join(problems))
         return self
 
 

@@ -40,6 +40,10 @@ def test_mypy_on_the_serving_package() -> None:
         ),
         ("service/api", r"^\s*(import onnxruntime|from onnxruntime\b)"),
         ("service/client", r"^\s*(import onnxruntime|from onnxruntime\b|from service\.engine\b)"),
+        (
+            "service/loadtest",
+            r"^\s*(import onnxruntime|from onnxruntime\b|from service\.(engine|api\.server)\b)",
+        ),
     ],
 )
 def test_layer_walls(folder: str, forbidden: str) -> None:

@@ -56,6 +56,20 @@ def _seconds(text: str) -> float:
     return value
 
 
+def add_security_arguments(group: Any) -> None:
+    """--tls, --ca, --cert, --key, --server-name and --token (read back by `tls_config`)."""
+    group.add_argument("--tls", action="store_true", help="use TLS with the system's CA roots")
+    group.add_argument("--ca", type=Path, help="PEM CA file the server certificate chains to")
+    group.add_argument("--cert", type=Path, help="PEM client certificate (mutual TLS)")
+    group.add_argument("--key", type=Path, help="PEM private key of --cert")
+    group.add_argument("--server-name", help="name to check the server certificate against")
+    group.add_argument(
+        "--token",
+        default=os.environ.get("SEQ2SEQ_TOKEN"),
+        help="bearer token sent as 'authorization: Bearer ...' (default: $SEQ2SEQ_TOKEN)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     connection = _Parser(add_help=False)
     group = connection.add_argument_group("connection")
@@ -68,16 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument(
         "--timeout", type=_seconds, default=30.0, help="deadline per call, seconds (%(default)s)"
     )
-    group.add_argument("--tls", action="store_true", help="use TLS with the system's CA roots")
-    group.add_argument("--ca", type=Path, help="PEM CA file the server certificate chains to")
-    group.add_argument("--cert", type=Path, help="PEM client certificate (mutual TLS)")
-    group.add_argument("--key", type=Path, help="PEM private key of --cert")
-    group.add_argument("--server-name", help="name to check the server certificate against")
-    group.add_argument(
-        "--token",
-        default=os.environ.get("SEQ2SEQ_TOKEN"),
-        help="bearer token sent as 'authorization: Bearer ...' (default: $SEQ2SEQ_TOKEN)",
-    )
+    add_security_arguments(group)
     group.add_argument("--json", action="store_true", help="machine-readable output (JSON lines)")
 
     decoding = _Parser(add_help=False)
@@ -184,7 +189,8 @@ def _questions(args: argparse.Namespace) -> list[tuple[str, str]]:
     return pairs
 
 
-def _tls(args: argparse.Namespace) -> TlsConfig | None:
+def tls_config(args: argparse.Namespace) -> TlsConfig | None:
+    """The TlsConfig that add_security_arguments' flags ask for; UsageError on bad files."""
     if not (args.tls or args.ca or args.cert or args.key or args.server_name):
         return None
     if (args.cert is None) != (args.key is None):
@@ -337,7 +343,7 @@ def _print_models(client: Seq2SeqClient, args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    tls = _tls(args)
+    tls = tls_config(args)
     inputs: list[tuple[str, str]] = []
     if args.command == "answer":
         inputs = _questions(args)

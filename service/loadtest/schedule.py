@@ -90,9 +90,7 @@ class Phases:
             return Phase.DONE
         if self.window_start is None:
             in_warmup = (
-                self.warmup < b.warmup_requests
-                if b.warmup_requests
-                else offset < b.warmup_seconds
+                self.warmup < b.warmup_requests if b.warmup_requests else offset < b.warmup_seconds
             )
             if in_warmup and offset < (b.duration if b.warmup_requests else b.warmup_seconds):
                 self.warmup += 1

@@ -16,6 +16,7 @@ def tiny_sizes(**overrides: object) -> Sizes:
         "max_batch_size": 4,
         "saturation_concurrency": 8,
         "batching_concurrency": 4,
+        "sweep_fractions": (0.5, 1.0),
     }
     fields.update(overrides)
     return Sizes(**fields)  # type: ignore[arg-type]

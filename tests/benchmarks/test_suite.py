@@ -7,9 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from benchmarks.load import percentiles
 from benchmarks.ort_vs_torch import ort_vs_torch
-from benchmarks.suite import run_suite
+from benchmarks.suite import run_suite, run_sweep
 from tests.benchmarks.conftest import tiny_model, tiny_sizes
 from tests.conftest import REPO_ROOT, TEST_MODELS
 
@@ -28,13 +27,6 @@ def test_ort_vs_torch_times_both_sides_on_the_same_weights() -> None:
         assert row["same_last_tokens"]  # same weights, same steps: same greedy tokens
         assert row["torch_eager_seconds"] > 0 and row["onnxruntime_seconds"] > 0
         assert row["speedup"] > 0
-
-
-def test_percentiles_shape() -> None:
-    assert percentiles([]) == {"p50_ms": None, "p90_ms": None, "p99_ms": None, "max_ms": None}
-    figures = percentiles([0.001, 0.002, 0.003], prefix="server_total_")
-    assert set(figures) == {f"server_total_{p}_ms" for p in ("p50", "p90", "p99", "max")}
-    assert figures["server_total_max_ms"] == 3.0
 
 
 def test_suite_writes_every_comparison(tmp_path: Path) -> None:
@@ -67,6 +59,24 @@ def test_suite_writes_every_comparison(tmp_path: Path) -> None:
     static = written["d_continuous_vs_static"]["static"]["engine"]
     assert static["mean_decode_batch"] <= tiny_sizes().max_batch_size
     assert written["c_batched_vs_unbatched"]["unbatched"]["engine"]["mean_decode_batch"] == 1.0
+    sweep = written["f_saturation_sweep"]
+    saturation = written["b_served_vs_offline"]["served"]["requests_per_second"]
+    assert sweep["saturation_requests_per_second"] == saturation
+    assert [p["fraction"] for p in sweep["points"]] == list(tiny_sizes().sweep_fractions)
+    for point in sweep["points"]:
+        assert point["offered_rps"] == round(point["fraction"] * saturation, 1)
+        assert point["run"]["mode"] == "poisson" and point["run"]["requests"] > 0
+        assert point["throughput_rps"] > 0 and point["p99_ms"] >= point["p50_ms"] > 0
+
+
+def test_sweep_alone_measures_saturation_first(tmp_path: Path) -> None:
+    report = run_sweep(tmp_path, models=TEST_MODELS, sizes=tiny_sizes(sweep_fractions=(0.5,)))
+    written = json.loads((tmp_path / "saturation_sweep.json").read_text())
+    assert written["f_saturation_sweep"] == report["f_saturation_sweep"]
+    saturation = written["saturation"]["requests_per_second"]
+    assert saturation > 0 and written["saturation"]["errors"] == {}
+    (point,) = written["f_saturation_sweep"]["points"]
+    assert point["offered_rps"] == round(0.5 * saturation, 1) and point["run"]["requests"] > 0
 
 
 def test_ort_vs_torch_command_writes_json(tmp_path: Path) -> None:

@@ -179,3 +179,29 @@ def test_precision_benchmark_reports_each_variant_beside_fp32(tiny, tmp_path: Pa
     assert "| int8 |" in table(report)
     with pytest.raises(ValueError, match="must be fp32"):
         compare_precisions(dirs[1:], requests=1, rounds=1)
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--attention-scope", "local"], "attention_scope 'local' needs attention_window"),
+        (["--architecture", "transformer", "--attention-kind", "hard"], "cross-attention is soft"),
+        (["--architecture", "transformer", "--cell", "lstm"], "cell 'lstm' is for architecture"),
+        (
+            ["--attention-kind", "none", "--attention-scope", "local", "--attention-window", "2"],
+            "'none' has no scope",
+        ),
+        (["--hidden-size", "33"], "must be even"),
+    ],
+)
+def test_an_impossible_config_is_refused_and_overwrites_nothing(
+    tiny, capsys, flags: list[str], message: str
+) -> None:
+    manifest_path = tiny["attention"] / "bundle.json"
+    before = manifest_path.read_bytes()
+    repo = str(tiny["attention"].parent.parent)
+    args = ["build", "--task", "translate", "--languages", "en-fr", "--data", str(tiny["data"])]
+    code = export_main([*args, "--repo", repo, "--overwrite", "--no-progress", *flags])
+    assert code == 2
+    assert message in capsys.readouterr().err
+    assert manifest_path.read_bytes() == before
