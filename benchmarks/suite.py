@@ -9,6 +9,9 @@
   e. p99 latency under Poisson load at half of saturation vs idle p50
   f. saturation sweep: throughput and p50/p99 at fractions of b's closed-loop saturation
      (Poisson arrivals); `--sweep-only` runs just the saturation measurement and f
+  g. int8 and fp16 vs fp32: offline engine throughput of variant bundles beside their fp32
+     source, with each variant's measured quality change (`--variants DIR ...`, bundles made
+     by `seq2seq-export variant`; benchmarks/precision.py)
 
 b-f run the real gRPC server on a loopback port over the committed translate-en-fr bundle
 and the held-out inputs; the clients are the load tester's (`service.loadtest`, the
@@ -38,6 +41,8 @@ from typing import Any
 
 from benchmarks.load import LoadSpec, run_load, translate_mix
 from benchmarks.offline import heldout_sources, offline_throughput
+from benchmarks.precision import compare_precisions
+from benchmarks.precision import table as precision_table
 from benchmarks.report import environment, print_table, write_json
 from model_export.config import ModelConfig
 from service.api.server import Seq2SeqServer
@@ -451,8 +456,9 @@ def run_suite(
     ort_steps: int = 32,
     ort_repeats: int = 20,
     ort_config: ModelConfig | None = None,
+    variants: tuple[Path, ...] = (),
 ) -> dict[str, Any]:
-    """Run a-e, print the table, write OUT_DIR/benchmarks.json; returns the report."""
+    """Run a-g, print the tables, write OUT_DIR/benchmarks.json; returns the report."""
     from benchmarks.ort_vs_torch import ort_vs_torch  # imports torch: only when asked
 
     sizes = sizes or Sizes()
@@ -469,10 +475,19 @@ def run_suite(
     with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
         bench = Bench(models, pool, sizes)
         report.update(asyncio.run(run_served(bench)))
+    if variants:
+        report["g_precision"] = compare_precisions(
+            [models / MODEL / "1", *variants],
+            batch_size=sizes.max_batch_size,
+            requests=sizes.offline_requests,
+            threads=sizes.threads,
+        )
     report["total_seconds"] = round(time.perf_counter() - started, 1)
     report["summary"] = summary_rows(report)
     print_table(["benchmark", "ratio", "target", "result"], report["summary"])
     print_table(SWEEP_HEADER, sweep_rows(report["f_saturation_sweep"]))
+    if variants:
+        print(precision_table(report["g_precision"]))
     write_json(out_dir / "benchmarks.json", report)
     return report
 
@@ -532,6 +547,13 @@ def main() -> int:
         help="f: offered loads as fractions of saturation, comma-separated",
     )
     parser.add_argument("--sweep-only", action="store_true", help="run only f (and saturation)")
+    parser.add_argument(
+        "--variants",
+        type=Path,
+        nargs="*",
+        default=(),
+        help="g: fp16/int8 variant bundle folders of models/translate-en-fr/1",
+    )
     args = parser.parse_args()
     sizes = Sizes(
         seconds=args.seconds,
@@ -546,7 +568,7 @@ def main() -> int:
     if args.sweep_only:
         run_sweep(args.out_dir, models=args.models, sizes=sizes)
     else:
-        run_suite(args.out_dir, models=args.models, sizes=sizes)
+        run_suite(args.out_dir, models=args.models, sizes=sizes, variants=tuple(args.variants))
     return 0
 
 

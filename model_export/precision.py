@@ -115,6 +115,13 @@ def convert_graph(source: Path, target: Path, precision: Precision) -> None:
     onnx.checker.check_model(str(target))
 
 
+def convert_files(source_dir: Path, target_dir: Path, precision: Precision) -> None:
+    """Both graphs converted and the tokenizer copied: a variant bundle less its manifest."""
+    for graph in GRAPHS:
+        convert_graph(source_dir / graph, target_dir / graph, precision)
+    shutil.copy2(source_dir / TOKENIZER_FILE, target_dir / TOKENIZER_FILE)
+
+
 @dataclass(frozen=True)
 class Agreement:
     """How closely a variant follows its source on the same inputs (onnxruntime, CPU)."""
@@ -200,9 +207,7 @@ def make_variant(
     work = final_dir.parent / f".building-{version}"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    for graph in GRAPHS:
-        convert_graph(Path(source_dir) / graph, work / graph, precision)
-    shutil.copy2(Path(source_dir) / TOKENIZER_FILE, work / TOKENIZER_FILE)
+    convert_files(Path(source_dir), work, precision)
 
     records = bundle_eval.scored_records(data_dir, source)
     spec = bundle_eval.DecodeSpec.of(source)

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from benchmarks.ort_vs_torch import ort_vs_torch
 from benchmarks.suite import run_suite, run_sweep
+from model_export.precision import convert_files
+from service.bundle import read_manifest, write_manifest
 from tests.benchmarks.conftest import tiny_model, tiny_sizes
 from tests.conftest import REPO_ROOT, TEST_MODELS
 
@@ -29,6 +31,19 @@ def test_ort_vs_torch_times_both_sides_on_the_same_weights() -> None:
         assert row["speedup"] > 0
 
 
+def _int8_variant(repo: Path) -> Path:
+    """An int8 copy of the committed translate bundle (converted here; not re-scored)."""
+    source = TEST_MODELS / "translate-en-fr" / "1"
+    target = repo / "translate-en-fr" / "3"
+    target.mkdir(parents=True)
+    convert_files(source, target, "int8")
+    manifest = read_manifest(source)
+    write_manifest(
+        target, manifest.model_dump(exclude={"files"}) | {"version": 3, "precision": "int8"}
+    )
+    return target
+
+
 def test_suite_writes_every_comparison(tmp_path: Path) -> None:
     report = run_suite(
         tmp_path,
@@ -37,6 +52,7 @@ def test_suite_writes_every_comparison(tmp_path: Path) -> None:
         ort_steps=2,
         ort_repeats=1,
         ort_config=tiny_model(),
+        variants=(_int8_variant(tmp_path / "variants"),),
     )
     written = json.loads((tmp_path / "benchmarks.json").read_text())
     assert written["summary"] == report["summary"]
@@ -59,6 +75,9 @@ def test_suite_writes_every_comparison(tmp_path: Path) -> None:
     static = written["d_continuous_vs_static"]["static"]["engine"]
     assert static["mean_decode_batch"] <= tiny_sizes().max_batch_size
     assert written["c_batched_vs_unbatched"]["unbatched"]["engine"]["mean_decode_batch"] == 1.0
+    precision = written["g_precision"]["bundles"]
+    assert [row["precision"] for row in precision] == ["fp32", "int8"]
+    assert precision[1]["tokens_per_second"] > 0 and precision[0]["speed_vs_fp32"] == 1.0
     sweep = written["f_saturation_sweep"]
     saturation = written["b_served_vs_offline"]["served"]["requests_per_second"]
     assert sweep["saturation_requests_per_second"] == saturation
