@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.offline import heldout_sources, offline_throughput
+from benchmarks.report import environment
 from service.engine.repository import LoadedBundle, load_bundle
 from service.engine.runtime import RuntimeOptions
 
@@ -118,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         rounds=args.rounds,
         threads=args.threads,
     )
+    report["environment"] = environment()
     print(table(report))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
