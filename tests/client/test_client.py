@@ -17,7 +17,7 @@ from service.client import (
     TokenEvent,
 )
 from tests.client.conftest import ServerThread
-from tests.conftest import heldout
+from tests.conftest import TEST_MODELS, heldout
 
 FR = heldout("translate-en-fr")[1]["source"]  # "Establish TCP connection using SOCKS4/5 ..."
 SUMMARY_SOURCE = heldout("summarize")[1]["source"]
@@ -64,11 +64,15 @@ def test_summarize_and_answer(client: Seq2SeqClient) -> None:
 
 def test_list_models_and_task_filter(client: Seq2SeqClient) -> None:
     names = {m.name for m in client.list_models()}
-    assert names == {"translate-en-fr", "summarize-en", "answer-en"}
-    (only,) = client.list_models("translate")
-    assert (only.task, only.source_language, only.target_language) == ("translate", "en", "fr")
-    assert only.is_default_version
-    assert only.evaluation
+    assert names == {p.name for p in TEST_MODELS.iterdir() if p.is_dir()}
+    assert {"translate-en-fr", "summarize-en", "answer-en"} <= names
+    translators = client.list_models("translate")
+    assert {m.name for m in translators} == {n for n in names if n.startswith("translate-")}
+    for model in translators:
+        assert model.task == "translate" and model.source_language == "en"
+        assert model.name == f"translate-en-{model.target_language}"
+        assert model.is_default_version
+        assert model.evaluation
 
 
 @pytest.mark.parametrize("method", ["translate", "summarize", "answer"])
@@ -115,7 +119,9 @@ async def test_async_client_every_rpc(served: ServerThread) -> None:
         assert (await client.summarize(SUMMARY_SOURCE)).model.name == "summarize-en"
         answer = await client.answer(QA["question"], QA["context"])
         assert answer.model.name == "answer-en"
-        assert len(await client.list_models()) == 3
+        assert len(await client.list_models()) == len(
+            [p for p in TEST_MODELS.iterdir() if p.is_dir()]
+        )
         events = [e async for e in client.translate_stream(FR, "fr")]
         assert isinstance(events[-1], GenerateResult)
         assert events[-1].text == translated.text

@@ -49,11 +49,11 @@ def test_a_bad_mix_is_refused_and_nothing_is_sent(
 def test_a_model_the_server_lacks_is_refused_after_listmodels_only(
     load_server: ServerThread, tmp_path: Path
 ) -> None:
-    mix = write_mix(tmp_path, [translate(), translate(target_language="de")])
+    mix = write_mix(tmp_path, [translate(), translate(target_language="ja")])
     before = load_server.calls("Translate")
     ran = run_load("--target", load_server.address, "--mix", str(mix), "-n", "5", "--quiet")
     assert ran.code == 2
-    assert "lacks what" in ran.stderr and "line 2: no translate model for en->de" in ran.stderr
+    assert "lacks what" in ran.stderr and "line 2: no translate model for en->ja" in ran.stderr
     assert load_server.calls("Translate") == before
 
 
