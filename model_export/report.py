@@ -88,6 +88,30 @@ def render_by_length(repo: Path) -> str:
     return "\n".join([header, "|---" * (len(LENGTH_BUCKETS) + 1) + "|", *lines])
 
 
+def render_variants(repo: Path) -> str:
+    """fp16/int8 variants (bundles with training.variant): size and quality vs fp32."""
+    lines = []
+    for _, manifest in _bundles(repo):
+        variant = manifest.training.get("variant")
+        if not isinstance(variant, dict):
+            continue
+        agreement = variant["agreement"]
+        change = ", ".join(f"{k} {v:+.2f}" for k, v in sorted(variant["metric_change"].items()))
+        lines.append(
+            f"| {variant['source']} | {manifest.precision} | "
+            f"{variant['source_size_bytes'] / 1e6:.1f} -> {variant['size_bytes'] / 1e6:.1f} MB | "
+            f"{change} | {100 * agreement['greedy_identical']:.1f}% of {agreement['examples']} | "
+            f"{agreement['max_abs_diff_log_probs']:.3g} |"
+        )
+    if not lines:
+        return ""
+    header = (
+        "| source | precision | size | metric change vs fp32 | greedy identical to fp32 | "
+        "max abs diff log-probs |"
+    )
+    return "\n".join([header, "|---|---|---|---|---|---|", *lines])
+
+
 def render_ablation(paths: list[Path]) -> str:
     lines = []
     for path in paths:
@@ -116,9 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     args = argv if argv is not None else sys.argv[1:]
     repo = Path(args[0] if args else "models")
     print(render(repo))
-    by_length = render_by_length(repo)
-    if by_length:
-        print("\n" + by_length)
+    for extra in (render_by_length(repo), render_variants(repo)):
+        if extra:
+            print("\n" + extra)
     if len(args) > 1:
         print("\n" + render_ablation([Path(a) for a in args[1:]]))
     return 0

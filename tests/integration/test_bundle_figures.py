@@ -21,7 +21,7 @@ from model_export.ablation import (
 from model_export.build import build_bundle
 from model_export.cli import main as export_main
 from model_export.precision import VariantError, make_variant
-from model_export.report import render_ablation, render_by_length
+from model_export.report import render_ablation, render_by_length, render_variants
 from model_export.served_eval import check_served
 from service.api.server import Seq2SeqServer
 from service.bundle import read_manifest, verify_checksums
@@ -99,6 +99,7 @@ def test_variant_is_a_servable_rescored_bundle(tiny, tmp_path: Path, precision: 
         assert variant["agreement"]["max_abs_diff_log_probs"] < 0.05
     loaded = load_bundle(bundle_dir, RuntimeOptions(providers=("cpu",), intra_op_threads=1))
     assert loaded.manifest.precision == precision
+    assert f"| {source.name}/1 | {precision} |" in render_variants(tmp_path)
 
 
 def test_variant_refuses_to_overwrite_or_to_stack(tiny, tmp_path: Path) -> None:
