@@ -68,13 +68,13 @@ class ModelConfig(_Strict):
 
     @model_validator(mode="after")
     def _possible(self) -> ModelConfig:
-        problems = _impossible_combinations(self)
+        problems = impossible_combinations(self)
         if problems:
             raise ValueError("; ".join(problems))
         return self
 
 
-def _impossible_combinations(c: ModelConfig) -> list[str]:
+def impossible_combinations(c: ModelConfig) -> list[str]:
     """Every reason this combination cannot be built, in words a user can act on."""
     problems = []
     if c.attention_scope == "local" and c.attention_window is None:

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from model_export.config import ModelConfig, _impossible_combinations
+from model_export.config import ModelConfig, impossible_combinations
 from model_export.model import EncoderDecoder, source_mask
 
 TRANSFORMER_STATES: tuple[str, ...] = ("self_keys", "self_values", "position")
@@ -290,7 +290,7 @@ class TransformerSeq2Seq(EncoderDecoder):
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
-        problems = _impossible_combinations(config)
+        problems = impossible_combinations(config)
         if config.architecture != "transformer":
             problems.insert(0, f"architecture is {config.architecture!r}; use build_model")
         if problems:
@@ -322,7 +322,7 @@ class TransformerSeq2Seq(EncoderDecoder):
         with model_construct skips validation), and the stacks must match the cache layout
         (layers) that the manifest and the engine will be told about."""
         cfg = self.config
-        problems = super().export_problems() + _impossible_combinations(cfg)
+        problems = super().export_problems() + impossible_combinations(cfg)
         for name, stack in (("encoder", self.encoder.layers), ("decoder", self.decoder.layers)):
             if len(stack) != cfg.layers:
                 problems.append(f"the {name} has {len(stack)} layers but the config {cfg.layers}")
