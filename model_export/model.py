@@ -241,6 +241,15 @@ class DecoderStep(nn.Module):
         return self.project(new_states[-1]), attention.float(), *new_states
 
 
+def shared_embedding(config: ModelConfig) -> nn.Embedding:
+    """The one token table of encoder, decoder and output layer (shared vocabulary)."""
+    embedding = nn.Embedding(config.vocab_size, config.embedding_size, padding_idx=config.pad_id)
+    nn.init.normal_(embedding.weight, std=config.embedding_size**-0.5)
+    with torch.no_grad():
+        embedding.weight[config.pad_id].zero_()
+    return embedding
+
+
 class EncoderDecoder(nn.Module):
     """What training, export and parity need of every family member.
 
@@ -300,12 +309,7 @@ class Seq2Seq(EncoderDecoder):
                 f"Seq2Seq is the rnn family; use build_model for {config.architecture}"
             )
         self.config = config
-        self.embedding = nn.Embedding(
-            config.vocab_size, config.embedding_size, padding_idx=config.pad_id
-        )
-        nn.init.normal_(self.embedding.weight, std=config.embedding_size**-0.5)
-        with torch.no_grad():
-            self.embedding.weight[config.pad_id].zero_()
+        self.embedding = shared_embedding(config)
         self.encoder = Encoder(config=config, embedding=self.embedding)
         self.decoder = DecoderStep(config=config, embedding=self.embedding)
 

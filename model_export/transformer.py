@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from model_export.config import ModelConfig, impossible_combinations
-from model_export.model import EncoderDecoder, source_mask
+from model_export.model import EncoderDecoder, shared_embedding, source_mask
 
 TRANSFORMER_STATES: tuple[str, ...] = ("self_keys", "self_values", "position")
 
@@ -296,12 +296,7 @@ class TransformerSeq2Seq(EncoderDecoder):
         if problems:
             raise ValueError("TransformerSeq2Seq cannot build this config: " + "; ".join(problems))
         self.config = config
-        self.embedding = nn.Embedding(
-            config.vocab_size, config.embedding_size, padding_idx=config.pad_id
-        )
-        nn.init.normal_(self.embedding.weight, std=config.embedding_size**-0.5)
-        with torch.no_grad():
-            self.embedding.weight[config.pad_id].zero_()
+        self.embedding = shared_embedding(config)
         self.embedder = Embedder(config=config, embedding=self.embedding)
         self.encoder = TransformerEncoder(config=config, embedder=self.embedder)
         self.decoder = TransformerDecoderStep(config=config, embedder=self.embedder)

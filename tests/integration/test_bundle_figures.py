@@ -18,7 +18,6 @@ from model_export.ablation import (
     record_in_bundle,
     write_report,
 )
-from model_export.build import build_bundle
 from model_export.cli import main as export_main
 from model_export.precision import VariantError, make_variant
 from model_export.report import render_ablation, render_by_length, render_variants
@@ -29,45 +28,15 @@ from service.client import AsyncSeq2SeqClient, DecodeOptions, Seq2SeqError
 from service.engine.repository import load_bundle
 from service.engine.runtime import RuntimeOptions
 from tests.integration.conftest import make_settings
-from tests.model_export.factories import make_pairs, write_prepared
-
-
-def _build(root: Path, data: Path, **model: object) -> Path:
-    result = build_bundle(
-        task="translate",
-        languages="en-fr",
-        data_dir=data,
-        repo=root,
-        version=1,
-        minutes=0.5,
-        model_overrides={
-            "embedding_size": 16,
-            "hidden_size": 32,
-            "vocab_size": 200,
-            "dropout": 0.0,
-            **model,
-        },
-        train_overrides={"max_steps": 60, "eval_every": 30, "batch_sentences": 16, "lr": 1e-2},
-        work_dir=root / "work",
-        progress=False,
-        log=lambda _: None,
-    )
-    return result.bundle_dir
+from tests.model_export.factories import build_tiny_bundle
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("figures")
-    data = write_prepared(
-        root / "data",
-        "translate-en-fr",
-        {"train": make_pairs(80), "valid": make_pairs(10, seed=3), "test": make_pairs(24, seed=4)},
-    )
-    return {
-        "data": data,
-        "attention": _build(root / "models", data),
-        "none": _build(root / "ablation", data, attention_kind="none"),
-    }
+    attention, data = build_tiny_bundle(root)
+    none, _ = build_tiny_bundle(root / "ablation", data=data, model={"attention_kind": "none"})
+    return {"data": data, "attention": attention, "none": none}
 
 
 def test_evaluate_command_reproduces_the_recorded_figures(tiny, capsys) -> None:

@@ -9,44 +9,22 @@ import pytest
 import torch
 
 from benchmarks.offline import CollectingListener, NullObserver
-from model_export.build import build_bundle
 from model_export.train import load_checkpoint
 from service.engine.engine import ModelEngine
 from service.engine.repository import load_bundle
 from service.engine.requests import DecodeParams, Request
 from service.engine.runtime import RuntimeOptions
 from service.engine.scheduler import Scheduler, SchedulerConfig
-from tests.model_export.factories import make_pairs, write_prepared
+from tests.model_export.factories import build_tiny_bundle, make_pairs
 
 
 @pytest.fixture(scope="module")
 def hard_bundle(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("hard")
-    data = write_prepared(
-        root / "data",
-        "translate-en-fr",
-        {"train": make_pairs(60), "valid": make_pairs(10, seed=3), "test": make_pairs(12, seed=4)},
+    bundle_dir, _ = build_tiny_bundle(
+        root, model={"attention_kind": "hard"}, train={"max_steps": 40, "eval_every": 20}
     )
-    result = build_bundle(
-        task="translate",
-        languages="en-fr",
-        data_dir=data,
-        repo=root / "models",
-        version=1,
-        minutes=0.5,
-        model_overrides={
-            "embedding_size": 16,
-            "hidden_size": 32,
-            "vocab_size": 200,
-            "dropout": 0.0,
-            "attention_kind": "hard",
-        },
-        train_overrides={"max_steps": 40, "eval_every": 20, "batch_sentences": 16, "lr": 1e-2},
-        work_dir=root / "work",
-        progress=False,
-        log=lambda _: None,
-    )
-    return result.bundle_dir, root / "work"
+    return bundle_dir, root / "work"
 
 
 def test_engine_decodes_a_hard_attention_bundle(hard_bundle) -> None:

@@ -12,7 +12,6 @@ import pytest
 import torch
 
 from benchmarks.offline import CollectingListener, NullObserver
-from model_export.build import build_bundle
 from model_export.train import load_checkpoint
 from model_export.transformer import TRANSFORMER_STATES, TransformerSeq2Seq
 from service.api.gen.seq2seq.v1 import seq2seq_pb2 as pb
@@ -24,7 +23,7 @@ from service.engine.requests import DecodeParams, Request
 from service.engine.runtime import RuntimeOptions
 from service.engine.scheduler import Scheduler, SchedulerConfig
 from tests.integration.conftest import make_settings
-from tests.model_export.factories import make_pairs, write_prepared
+from tests.model_export.factories import build_tiny_bundle, make_pairs
 
 MAX_TARGET = 16  # the model's max_target_length: the cache size and the output cap
 HELD_OUT = [r["source"] for r in make_pairs(8, seed=9)]  # not in the training split
@@ -33,36 +32,13 @@ HELD_OUT = [r["source"] for r in make_pairs(8, seed=9)]  # not in the training s
 @pytest.fixture(scope="module")
 def transformer_bundle(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("transformer")
-    data = write_prepared(
-        root / "data",
-        "translate-en-fr",
-        {"train": make_pairs(60), "valid": make_pairs(10, seed=3), "test": make_pairs(12, seed=4)},
+    transformer = {"architecture": "transformer", "layers": 2, "heads": 2, "ffn_size": 64}
+    bundle_dir, _ = build_tiny_bundle(
+        root,
+        model=transformer | {"max_source_length": 16, "max_target_length": MAX_TARGET},
+        train={"max_steps": 40, "eval_every": 20, "lr": 5e-3},
     )
-    result = build_bundle(
-        task="translate",
-        languages="en-fr",
-        data_dir=data,
-        repo=root / "models",
-        version=1,
-        minutes=0.5,
-        model_overrides={
-            "architecture": "transformer",
-            "layers": 2,
-            "heads": 2,
-            "ffn_size": 64,
-            "embedding_size": 16,
-            "hidden_size": 32,
-            "vocab_size": 200,
-            "dropout": 0.0,
-            "max_source_length": 16,
-            "max_target_length": MAX_TARGET,
-        },
-        train_overrides={"max_steps": 40, "eval_every": 20, "batch_sentences": 16, "lr": 5e-3},
-        work_dir=root / "work",
-        progress=False,
-        log=lambda _: None,
-    )
-    return result.bundle_dir, root / "work"
+    return bundle_dir, root / "work"
 
 
 def _load(bundle_dir: Path) -> LoadedBundle:

@@ -114,3 +114,50 @@ def tiny_tokenizer() -> Tokenizer:
     pairs = make_pairs(50)
     texts = [r["source"] for r in pairs] + [r["target"] for r in pairs]
     return train_tokenizer(texts, vocab_size=200, min_frequency=1)
+
+
+def build_tiny_bundle(
+    root: Path,
+    *,
+    data: Path | None = None,
+    model: dict[str, object] | None = None,
+    train: dict[str, object] | None = None,
+) -> tuple[Path, Path]:
+    """A tiny translate-en-fr bundle built by the real pipeline in a few seconds.
+
+    -> (bundle folder `<root>/models/translate-en-fr/1`, prepared data folder). `data`
+    reuses a prepared folder; `model` / `train` override the tiny sizes.
+    """
+    from model_export.build import build_bundle  # torch: imported by the tests that build
+
+    if data is None:
+        data = write_prepared(
+            root / "data",
+            "translate-en-fr",
+            {
+                "train": make_pairs(80),
+                "valid": make_pairs(10, seed=3),
+                "test": make_pairs(24, seed=4),
+            },
+        )
+    sizes: dict[str, object] = {
+        "embedding_size": 16,
+        "hidden_size": 32,
+        "vocab_size": 200,
+        "dropout": 0.0,
+    }
+    steps: dict[str, object] = {"max_steps": 60, "eval_every": 30, "batch_sentences": 16}
+    result = build_bundle(
+        task="translate",
+        languages="en-fr",
+        data_dir=data,
+        repo=root / "models",
+        version=1,
+        minutes=0.5,
+        model_overrides=sizes | (model or {}),
+        train_overrides=steps | {"lr": 1e-2} | (train or {}),
+        work_dir=root / "work",
+        progress=False,
+        log=lambda _: None,
+    )
+    return result.bundle_dir, data
