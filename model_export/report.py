@@ -120,7 +120,7 @@ def render_ablation(paths: list[Path]) -> str:
         metric = _headline(att["metrics"])
         lines.append(f"**{comparison['dataset']}** ({metric}, {comparison['examples']} examples)")
         lines.append("")
-        buckets = list(att["by_source_length"])
+        buckets = [label for label, _, _ in LENGTH_BUCKETS if label in att["by_source_length"]]
         lines.append("| | all | " + " | ".join(f"{b} words" for b in buckets) + " |")
         lines.append("|---" * (len(buckets) + 2) + "|")
         for label, side in (("attention", att), ("no attention", none)):
