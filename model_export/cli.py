@@ -193,11 +193,15 @@ def main(argv: list[str] | None = None) -> int:
     from model_export.data import DataError
     from model_export.precision import VariantError
     from service.bundle import BundleError
+    from service.client.errors import Seq2SeqError
 
     if args.command in _COMMANDS:
         try:
             return _COMMANDS[args.command](args)
         except (AblationError, BundleError, DataError, VariantError, ValueError) as exc:
+            print(f"seq2seq-export: error: {exc}", file=sys.stderr)
+            return 2
+        except Seq2SeqError as exc:  # verify-served: the server refused or is not there
             print(f"seq2seq-export: error: {exc}", file=sys.stderr)
             return 2
 

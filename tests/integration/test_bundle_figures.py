@@ -101,18 +101,32 @@ def test_attention_comparison_is_recorded_in_the_bundle(tiny, tmp_path: Path) ->
         compare_attention(tiny["attention"], tiny["attention"], tiny["data"])
 
 
-async def test_served_figures_match_the_bundle(tiny) -> None:
+async def test_served_figures_match_the_bundle(tiny, tmp_path: Path) -> None:
     repo = tiny["attention"].parent.parent
     server = Seq2SeqServer(make_settings(model_repository=repo))
     await server.start()
+    target = f"127.0.0.1:{server.port}"
+    out = tmp_path / "served.json"
+    args = ["verify-served", str(tiny["attention"]), "--data", str(tiny["data"])]
     try:
-        check = await asyncio.to_thread(
-            check_served, f"127.0.0.1:{server.port}", tiny["attention"], tiny["data"]
+        check = await asyncio.to_thread(check_served, target, tiny["attention"], tiny["data"])
+        code = await asyncio.to_thread(export_main, [*args, "--target", target, "--out", str(out)])
+        partial = await asyncio.to_thread(
+            check_served, target, tiny["attention"], tiny["data"], limit=5
         )
     finally:
         await server.drain_and_stop(grace=1.0)
     assert check.examples == 24
     assert check.served == check.recorded, check
+    assert code == 0 and json.loads(out.read_text())[0]["served"] == check.served
+    assert partial.examples == 5 and partial.served == partial.recorded
+
+
+async def test_verify_served_against_no_server_is_a_clear_error(tiny, capsys) -> None:
+    args = ["verify-served", str(tiny["attention"]), "--data", str(tiny["data"])]
+    code = await asyncio.to_thread(export_main, [*args, "--target", "127.0.0.1:1"])
+    assert code == 2
+    assert "UNAVAILABLE" in capsys.readouterr().err
 
 
 async def test_a_no_attention_bundle_serves_and_refuses_attention_requests(tiny) -> None:
