@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from model_export import bundle_eval
-from service.bundle import BundleManifest, read_manifest
+from model_export import evaluate as ev
+from model_export.tokenizer import encode_batch, load_tokenizer
+from service.bundle import TOKENIZER_FILE, BundleManifest, read_manifest
 from service.client import AsyncSeq2SeqClient, DecodeOptions
 
 
@@ -21,14 +23,18 @@ from service.client import AsyncSeq2SeqClient, DecodeOptions
 class ServedCheck:
     bundle: str  # name/version
     examples: int  # test records sent
-    recorded: dict[str, float]  # metrics in bundle.json
+    recorded: dict[str, float]  # bundle.json's metrics (offline, on the same records)
     served: dict[str, float]  # metrics re-computed from the server's answers
     largest_difference: float  # max |served - recorded| over the metrics, in points
+    too_long: int = 0  # records left out: the server refuses a source over the model's limit
+    in_bundle_json: dict[str, float] | None = None  # bundle.json's figures over all records
 
     def as_dict(self) -> dict[str, object]:
         return {
             "bundle": self.bundle,
             "examples": self.examples,
+            "left_out_too_long": self.too_long,
+            "in_bundle_json": self.in_bundle_json,
             "recorded": self.recorded,
             "served": self.served,
             "largest_difference": self.largest_difference,
@@ -66,21 +72,36 @@ async def served_predictions(
         return list(await asyncio.gather(*(call(r) for r in records)))
 
 
+def _fits(bundle_dir: Path, manifest: BundleManifest, records: list[dict]) -> list[bool]:
+    """Whether each record's source is within the model's limit (EOS included), the check
+    the server makes before it refuses with INVALID_ARGUMENT; offline evaluation truncates."""
+    tok = load_tokenizer(bundle_dir / TOKENIZER_FILE)
+    texts = [ev.source_text(manifest.task, r) for r in records]
+    ids = encode_batch(tok, texts, max_length=10**9)
+    return [len(i) <= manifest.max_source_length for i in ids]
+
+
 def check_served(
     target: str, bundle_dir: Path, data_dir: Path, *, limit: int | None = None
 ) -> ServedCheck:
     """Send the bundle's test records through the server at `target` and re-score them.
 
-    `limit` sends only the first N records (then `recorded` is re-computed offline on the
-    same N, so the two are still comparable).
+    Records whose source the server would refuse as too long are left out and counted; when
+    any are, or with `limit` (only the first N records), `recorded` is re-computed offline on
+    exactly the records sent, so the two figures stay comparable.
     """
     manifest = read_manifest(bundle_dir)
     if manifest.evaluation is None:
         raise ValueError(f"{bundle_dir}: bundle.json has no evaluation to compare with")
-    records = bundle_eval.scored_records(data_dir, manifest)
+    scored = bundle_eval.scored_records(data_dir, manifest)
+    records = [
+        r for r, fits in zip(scored, _fits(bundle_dir, manifest, scored), strict=True) if fits
+    ]
+    too_long = len(scored) - len(records)
     recorded = manifest.evaluation.metrics
     if limit is not None and limit < len(records):
         records = records[:limit]
+    if len(records) < len(scored):
         offline = bundle_eval.greedy_predictions(
             bundle_dir, bundle_eval.DecodeSpec.of(manifest), records
         )
@@ -94,4 +115,6 @@ def check_served(
         recorded=dict(recorded),
         served=served,
         largest_difference=round(difference, 2),
+        too_long=too_long,
+        in_bundle_json=dict(manifest.evaluation.metrics),
     )
