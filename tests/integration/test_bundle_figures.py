@@ -189,3 +189,17 @@ def test_an_impossible_config_is_refused_and_overwrites_nothing(
     assert code == 2
     assert message in capsys.readouterr().err
     assert manifest_path.read_bytes() == before
+
+
+async def test_sources_the_server_refuses_are_left_out_and_counted(tiny, tmp_path: Path) -> None:
+    short, _ = build_tiny_bundle(tmp_path, data=tiny["data"], model={"max_source_length": 5})
+    server = Seq2SeqServer(make_settings(model_repository=short.parent.parent))
+    await server.start()
+    try:
+        check = await asyncio.to_thread(
+            check_served, f"127.0.0.1:{server.port}", short, tiny["data"]
+        )
+    finally:
+        await server.drain_and_stop(grace=1.0)
+    assert 0 < check.too_long < 24 and check.examples == 24 - check.too_long
+    assert check.served == check.recorded != check.in_bundle_json
