@@ -175,7 +175,10 @@ def build_bundle(
         minutes=minutes,
         threads=threads,
         progress=progress,
-        checkpoint_dir=(work_dir or Path("runs") / name / str(version)) / "checkpoints",
+        # default per repository too, so builds of one name into two repositories (a bundle
+        # and its no-attention twin) never share a checkpoint folder
+        checkpoint_dir=(work_dir or Path("runs") / Path(repo).name / name / str(version))
+        / "checkpoints",
         **(train_overrides or {}),
     )
     seed = train_cfg.seed

@@ -54,7 +54,9 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--max-steps", type=int, default=100_000)
     b.add_argument("--seed", type=int, default=1234)
     b.add_argument("--exporter", default=PINNED_EXPORTER, choices=["torchscript", "dynamo"])
-    b.add_argument("--work-dir", type=Path, help="checkpoints (default runs/<name>/<version>)")
+    b.add_argument(
+        "--work-dir", type=Path, help="checkpoints (default runs/<repo folder>/<name>/<version>)"
+    )
     b.add_argument("--overwrite", action="store_true", help="replace an existing bundle folder")
     b.add_argument("--no-progress", action="store_true", help="no tqdm bar")
     d = sub.add_parser("defaults", help="build the default bundles (model_export/defaults.py)")
