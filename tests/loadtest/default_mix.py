@@ -1,5 +1,5 @@
 """Builds service/loadtest/mixes/default.jsonl from the held-out fixtures (test split, never
-seen in training) of the three default models, leaving out inputs over a model's source limit.
+seen in training) of the five default models, leaving out inputs over a model's source limit.
 
     python -m tests.loadtest.default_mix      # rewrite the bundled mix
 """
@@ -19,6 +19,8 @@ from tests.conftest import TEST_MODELS, heldout
 # rpc, held-out dataset, model folder, fields of a record -> mix fields
 SOURCES = (
     ("Translate", "translate-en-fr", "translate-en-fr"),
+    ("Translate", "translate-en-de", "translate-en-de"),
+    ("Translate", "translate-en-it", "translate-en-it"),
     ("Summarize", "summarize", "summarize-en"),
     ("Answer", "answer", "answer-en"),
 )
@@ -33,9 +35,9 @@ def _fits(model: str, text: str) -> bool:
     return len(ids) + 1 <= manifest["max_source_length"]  # + EOS
 
 
-def _line(rpc: str, record: dict[str, Any]) -> tuple[dict[str, Any], str]:
+def _line(rpc: str, dataset: str, record: dict[str, Any]) -> tuple[dict[str, Any], str]:
     if rpc == "Translate":
-        fields = {"text": record["source"], "target_language": "fr"}
+        fields = {"text": record["source"], "target_language": dataset.rpartition("-")[2]}
         return fields, record["source"]
     if rpc == "Summarize":
         return {"text": record["source"]}, record["source"]
@@ -44,12 +46,12 @@ def _line(rpc: str, record: dict[str, Any]) -> tuple[dict[str, Any], str]:
 
 
 def build() -> list[dict[str, Any]]:
-    """One line per fitting held-out record, the three RPCs interleaved."""
+    """One line per fitting held-out record, the models interleaved."""
     columns = []
     for rpc, dataset, model in SOURCES:
         lines = []
         for record in heldout(dataset):
-            fields, source = _line(rpc, record)
+            fields, source = _line(rpc, dataset, record)
             if _fits(model, source):
                 options = OPTIONS[len(lines) % len(OPTIONS)]
                 line = {"rpc": rpc, "id": f"{dataset}/{record['id']}", **fields}

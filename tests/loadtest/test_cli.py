@@ -114,7 +114,7 @@ def test_closed_loop_run_writes_report_and_plot(load_server: ServerThread, tmp_p
     assert report["requests"]["ok"] == 36 and report["errors_by_code"] == {}
     assert report["requests"]["warmup"] == 6
     assert report["config"]["mix"]["requests_per_pass"] == {
-        "Translate": 30,
+        "Translate": 90,
         "Summarize": 30,
         "Answer": 30,
     }

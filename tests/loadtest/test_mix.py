@@ -20,14 +20,16 @@ from tests.loadtest import default_mix
 from tests.loadtest.conftest import translate, write_mix
 
 
-def test_the_bundled_mix_is_the_heldout_inputs_of_the_three_models() -> None:
+def test_the_bundled_mix_is_the_heldout_inputs_of_the_five_models() -> None:
     assert default_mix_path().read_text(encoding="utf-8") == default_mix.render(), (
         "regenerate it: python -m tests.loadtest.default_mix"
     )
     mix = load_mix(DEFAULT_MIX)
     assert mix.rpcs() == ("Answer", "Summarize", "Translate")
-    assert len(mix.entries) == 90
-    assert [e.rpc for e in mix.entries[:3]] == ["Translate", "Summarize", "Answer"]  # interleaved
+    assert len(mix.entries) == 150
+    languages = [e.target_language for e in mix.entries[:3]]
+    assert [e.rpc for e in mix.entries[:5]] == ["Translate"] * 3 + ["Summarize", "Answer"]
+    assert languages == ["fr", "de", "it"]  # interleaved
     assert {e.options.beam_size for e in mix.entries} == {0, 4}
     assert {e.options.max_output_tokens for e in mix.entries} == {0, 16}
 
