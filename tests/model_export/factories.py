@@ -14,7 +14,8 @@ from pathlib import Path
 from tokenizers import Tokenizer
 
 from model_export.config import ModelConfig, TrainConfig
-from model_export.tokenizer import train_tokenizer
+from model_export.tokenizer import encode, train_tokenizer
+from model_export.train import Example
 
 _LEXICON = {  # a toy English -> French word map; targets are word-by-word translations
     "the": "le", "red": "rouge", "cat": "chat", "dog": "chien", "eats": "mange",
@@ -90,6 +91,18 @@ def tiny_model_config(vocab_size: int, **overrides: object) -> ModelConfig:
         "dropout": 0.0,
     }
     return ModelConfig(**(fields | overrides))  # type: ignore[arg-type]
+
+
+def tiny_examples(records: list[dict], cfg: ModelConfig) -> list[Example]:
+    """Translate records as training examples, encoded by the tiny tokenizer."""
+    tok = tiny_tokenizer()
+    return [
+        Example(
+            src=encode(tok, r["source"], max_length=cfg.max_source_length),
+            tgt=encode(tok, r["target"], max_length=cfg.max_target_length),
+        )
+        for r in records
+    ]
 
 
 def tiny_train_config(checkpoint_dir: Path, **overrides: object) -> TrainConfig:

@@ -9,10 +9,8 @@ import torch
 
 from model_export.config import ModelConfig
 from model_export.model import Seq2Seq, source_mask, state_names
-from model_export.tokenizer import encode
 from model_export.train import (
     CheckpointError,
-    Example,
     evaluate_loss,
     load_checkpoint,
     save_checkpoint,
@@ -20,21 +18,11 @@ from model_export.train import (
 )
 from tests.model_export.factories import (
     make_pairs,
+    tiny_examples,
     tiny_model_config,
     tiny_tokenizer,
     tiny_train_config,
 )
-
-
-def _examples(records: list[dict], cfg: ModelConfig) -> list[Example]:
-    tok = tiny_tokenizer()
-    return [
-        Example(
-            src=encode(tok, r["source"], max_length=cfg.max_source_length),
-            tgt=encode(tok, r["target"], max_length=cfg.max_target_length),
-        )
-        for r in records
-    ]
 
 
 def _batch(vocab: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -109,8 +97,8 @@ def test_bad_model_config_is_rejected(fields: dict, message: str) -> None:
 def test_training_lowers_the_loss_and_keeps_the_best(tmp_path: Path) -> None:
     torch.manual_seed(0)
     cfg = tiny_model_config(tiny_tokenizer().get_vocab_size())
-    train_set = _examples(make_pairs(50), cfg)
-    valid_set = _examples(make_pairs(10, seed=9), cfg)
+    train_set = tiny_examples(make_pairs(50), cfg)
+    valid_set = tiny_examples(make_pairs(10, seed=9), cfg)
     model = Seq2Seq(cfg)
     before = evaluate_loss(model, valid_set)
     result = train(model, train_set, valid_set, tiny_train_config(tmp_path / "ckpt"))

@@ -12,12 +12,12 @@ from model_export.config import ModelConfig
 from model_export.export import ExportError, export_onnx
 from model_export.model import build_model, source_mask, state_names
 from model_export.parity import ParityError, check_parity
-from model_export.tokenizer import encode
-from model_export.train import Example, evaluate_loss, load_checkpoint, save_checkpoint, train
+from model_export.train import evaluate_loss, load_checkpoint, save_checkpoint, train
 from model_export.transformer import TRANSFORMER_STATES, TransformerSeq2Seq
 from service.bundle import DECODER_FILE, ENCODER_FILE
 from tests.model_export.factories import (
     make_pairs,
+    tiny_examples,
     tiny_model_config,
     tiny_tokenizer,
     tiny_train_config,
@@ -28,17 +28,6 @@ TRANSFORMER = {"architecture": "transformer", "layers": 2, "heads": 2, "ffn_size
 
 def tiny_transformer(vocab_size: int = 50, **overrides: object) -> ModelConfig:
     return tiny_model_config(vocab_size, **(TRANSFORMER | overrides))
-
-
-def _examples(records: list[dict], cfg: ModelConfig) -> list[Example]:
-    tok = tiny_tokenizer()
-    return [
-        Example(
-            src=encode(tok, r["source"], max_length=cfg.max_source_length),
-            tgt=encode(tok, r["target"], max_length=cfg.max_target_length),
-        )
-        for r in records
-    ]
 
 
 def _decode_steps(model, src, lengths, tgt_in) -> tuple[torch.Tensor, torch.Tensor]:
@@ -107,8 +96,8 @@ def test_rows_at_different_positions_share_a_batch() -> None:
 def test_a_tiny_transformer_learns(tmp_path: Path) -> None:
     torch.manual_seed(0)
     cfg = tiny_transformer(tiny_tokenizer().get_vocab_size(), layers=1)
-    train_set = _examples(make_pairs(50), cfg)
-    valid_set = _examples(make_pairs(10, seed=9), cfg)
+    train_set = tiny_examples(make_pairs(50), cfg)
+    valid_set = tiny_examples(make_pairs(10, seed=9), cfg)
     model = build_model(cfg)
     before = evaluate_loss(model, valid_set)
     settings = tiny_train_config(tmp_path / "ckpt", max_steps=30, eval_every=30, lr=5e-3)
@@ -170,7 +159,7 @@ def test_every_variant_exports_and_passes_parity(variant: str, tmp_path: Path) -
         tiny_tokenizer().get_vocab_size(), max_target_length=8, **VARIANTS[variant]
     )
     model = build_model(cfg).eval()
-    test_set = _examples(make_pairs(8, seed=7), cfg)
+    test_set = tiny_examples(make_pairs(8, seed=7), cfg)
     export_onnx(model, tmp_path)
     report = check_parity(model, tmp_path, test_set, steps=6, batch_size=8, greedy_examples=8)
     print(f"{variant}: max abs diff log-probs {report['max_abs_diff_log_probs']:.1e}")
@@ -208,7 +197,7 @@ def test_transformer_graphs_and_a_drifted_model(tmp_path: Path) -> None:
         "state_position",
     ]
     assert dec_in["state_self_keys"] == cache and dec_in["state_position"] == ["batch"]
-    test_set = _examples(make_pairs(8, seed=7), cfg)
+    test_set = tiny_examples(make_pairs(8, seed=7), cfg)
     drifted = build_model(cfg).eval()
     drifted.load_state_dict(model.state_dict())
     with torch.no_grad():
