@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from model_export import bundle_eval
-from service.bundle import BundleManifest, read_manifest, write_manifest
+from service.bundle import BundleManifest, read_manifest
 
 NO_ATTENTION_BASELINE = "same_model_without_attention"
 
@@ -87,17 +87,13 @@ def record_in_bundle(with_dir: Path, comparison: dict[str, object]) -> BundleMan
     manifest = read_manifest(with_dir)
     if manifest.evaluation is None:
         raise AblationError(f"{with_dir}: has no evaluation to extend")
-    att = comparison["attention"]
-    none = comparison["no_attention"]
+    att, none = comparison["attention"], comparison["no_attention"]
     assert isinstance(att, dict) and isinstance(none, dict)
-    evaluation = manifest.evaluation.model_copy(
-        update={
-            "baselines": manifest.evaluation.baselines | {NO_ATTENTION_BASELINE: none["metrics"]},
-            "by_source_length": att["by_source_length"],
-        }
+    return bundle_eval.update_evaluation(
+        with_dir,
+        baselines=manifest.evaluation.baselines | {NO_ATTENTION_BASELINE: none["metrics"]},
+        by_source_length=att["by_source_length"],
     )
-    fields = manifest.model_dump(exclude={"files"}) | {"evaluation": evaluation.model_dump()}
-    return write_manifest(with_dir, fields)
 
 
 def write_report(path: Path, comparison: dict[str, object]) -> None:

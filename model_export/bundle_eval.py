@@ -16,7 +16,14 @@ from model_export import data as prepared
 from model_export import evaluate as ev
 from model_export.ort_model import OrtSeq2Seq
 from model_export.tokenizer import decode, encode_batch, load_tokenizer
-from service.bundle import TOKENIZER_FILE, BundleManifest, SpecialTokens, Task, read_manifest
+from service.bundle import (
+    TOKENIZER_FILE,
+    BundleManifest,
+    SpecialTokens,
+    Task,
+    read_manifest,
+    write_manifest,
+)
 
 # Source-length buckets in whitespace words: (label, lowest, highest or None).
 LENGTH_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
@@ -155,3 +162,14 @@ def score_bundle(bundle_dir: Path, data_dir: Path, *, threads: int = 2) -> Score
     records = scored_records(data_dir, manifest)
     predictions = greedy_predictions(bundle_dir, DecodeSpec.of(manifest), records, threads=threads)
     return score_predictions(manifest.task, records, predictions)
+
+
+def update_evaluation(bundle_dir: Path, **changes: object) -> BundleManifest:
+    """Rewrite bundle.json with `changes` to its evaluation (the model files, and so their
+    checksums, are untouched)."""
+    manifest = read_manifest(bundle_dir)
+    if manifest.evaluation is None:
+        raise ValueError(f"{bundle_dir}: bundle.json has no evaluation to update")
+    evaluation = manifest.evaluation.model_copy(update=changes)
+    fields = manifest.model_dump(exclude={"files"}) | {"evaluation": evaluation.model_dump()}
+    return write_manifest(bundle_dir, fields)

@@ -103,8 +103,8 @@ def _json(obj: object) -> str:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from model_export.bundle_eval import score_bundle
-    from service.bundle import read_manifest, write_manifest
+    from model_export.bundle_eval import score_bundle, update_evaluation
+    from service.bundle import read_manifest
 
     scores = score_bundle(args.bundle, args.data, threads=args.threads)
     manifest = read_manifest(args.bundle)
@@ -118,12 +118,10 @@ def _evaluate(args: argparse.Namespace) -> int:
             }
         )
     )
-    if args.write and manifest.evaluation is not None:
-        evaluation = manifest.evaluation.model_copy(
-            update={"metrics": scores.metrics, "by_source_length": scores.by_source_length}
+    if args.write:
+        update_evaluation(
+            args.bundle, metrics=scores.metrics, by_source_length=scores.by_source_length
         )
-        fields = manifest.model_dump(exclude={"files"}) | {"evaluation": evaluation.model_dump()}
-        write_manifest(args.bundle, fields)
     return 0
 
 
@@ -200,10 +198,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in _COMMANDS:
         try:
             return _COMMANDS[args.command](args)
-        except (AblationError, BundleError, DataError, VariantError, ValueError) as exc:
-            print(f"seq2seq-export: error: {exc}", file=sys.stderr)
-            return 2
-        except Seq2SeqError as exc:  # verify-served: the server refused or is not there
+        except (
+            AblationError,
+            BundleError,
+            DataError,
+            Seq2SeqError,
+            VariantError,
+            ValueError,
+        ) as exc:
+            # Seq2SeqError: verify-served's server refused or is not there
             print(f"seq2seq-export: error: {exc}", file=sys.stderr)
             return 2
 
