@@ -21,11 +21,14 @@ class Recipe:
     languages: str | None  # "en-fr" for translate, None otherwise
     minutes: float  # training time budget on 2 CPU threads
     max_eval_examples: int | None  # None = the whole test split
+    max_steps: int | None = None  # optimizer steps at most (a bound a busy machine cannot cut)
 
 
 DEFAULT_RECIPES: tuple[Recipe, ...] = (
     Recipe(task="translate", languages="en-fr", minutes=14.0, max_eval_examples=None),
-    Recipe(task="translate", languages="en-de", minutes=14.0, max_eval_examples=None),
+    Recipe(
+        task="translate", languages="en-de", minutes=30.0, max_eval_examples=None, max_steps=4311
+    ),
     Recipe(task="translate", languages="en-it", minutes=14.0, max_eval_examples=None),
     Recipe(task="answer", languages=None, minutes=14.0, max_eval_examples=3000),
     Recipe(task="summarize", languages=None, minutes=14.0, max_eval_examples=None),
@@ -59,6 +62,7 @@ def build_defaults(
             minutes=recipe.minutes * minutes_scale,
             threads=threads,
             max_eval_examples=recipe.max_eval_examples,
+            train_overrides=None if recipe.max_steps is None else {"max_steps": recipe.max_steps},
             overwrite=overwrite,
             progress=False,
         )
