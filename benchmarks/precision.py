@@ -19,19 +19,10 @@ from typing import Any
 
 from benchmarks.offline import heldout_sources, offline_throughput
 from benchmarks.report import environment
-from service.engine.repository import LoadedBundle, load_bundle
+from model_export.bundle_eval import dataset_of
+from service.bundle import files_bytes
+from service.engine.repository import load_bundle
 from service.engine.runtime import RuntimeOptions
-
-
-def _dataset(bundle: LoadedBundle) -> str:
-    languages = bundle.manifest.languages
-    if bundle.manifest.task == "translate" and languages is not None:
-        return f"translate-{languages.source}-{languages.target}"
-    return bundle.manifest.task
-
-
-def _size(bundle_dir: Path) -> int:
-    return sum(p.stat().st_size for p in bundle_dir.iterdir() if p.is_file())
 
 
 def compare_precisions(
@@ -48,7 +39,7 @@ def compare_precisions(
     reference = bundles[0]
     if reference.manifest.precision != "fp32":
         raise ValueError(f"{bundle_dirs[0]}: the first bundle must be fp32")
-    sources = heldout_sources(reference.manifest.task, _dataset(reference))
+    sources = heldout_sources(reference.manifest.task, dataset_of(reference.manifest))
     runs: dict[int, list[float]] = {i: [] for i in range(len(bundles))}
     for _ in range(rounds):
         for i, bundle in enumerate(bundles):
@@ -65,7 +56,7 @@ def compare_precisions(
                 "bundle": f"{bundle.manifest.name}/{bundle.manifest.version}",
                 "precision": bundle.manifest.precision,
                 "provider": bundle.runtime.provider,
-                "size_bytes": _size(bundle_dir),
+                "size_bytes": files_bytes(bundle_dir),
                 "tokens_per_second": round(tokens_per_second, 1),
                 "speed_vs_fp32": round(tokens_per_second / base, 3),
                 "metrics": evaluation.metrics if evaluation else {},

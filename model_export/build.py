@@ -33,7 +33,14 @@ from model_export.tokenizer import (
     train_tokenizer,
 )
 from model_export.train import Example, TrainResult, train
-from service.bundle import TOKENIZER_FILE, BundleManifest, SpecialTokens, Task, write_manifest
+from service.bundle import (
+    TOKENIZER_FILE,
+    BundleManifest,
+    SpecialTokens,
+    Task,
+    files_bytes,
+    write_manifest,
+)
 
 # task -> (max_source_length, max_target_length) in tokens incl. EOS
 DEFAULT_LENGTHS: dict[str, tuple[int, int]] = {
@@ -294,7 +301,7 @@ def build_bundle(
         shutil.rmtree(final_dir)  # only with --overwrite, checked above
     bundle_dir.rename(final_dir)
     bundle_dir = final_dir
-    size = sum(p.stat().st_size for p in bundle_dir.iterdir() if p.is_file())
+    size = files_bytes(bundle_dir)
     log(f"done: {bundle_dir} ({size / 1e6:.1f} MB) in {time.monotonic() - started:.0f} s")
     return BuildResult(
         bundle_dir=bundle_dir, manifest=manifest, train=result, parity=report, size_bytes=size

@@ -29,10 +29,10 @@ from model_export.tokenizer import encode_batch, load_tokenizer
 from service.bundle import (
     DECODER_FILE,
     ENCODER_FILE,
-    MANIFEST_FILE,
     TOKENIZER_FILE,
     BundleManifest,
     Precision,
+    files_bytes,
     read_manifest,
     write_manifest,
 )
@@ -177,10 +177,6 @@ def agreement(
     )
 
 
-def _size(bundle_dir: Path) -> int:
-    return sum(p.stat().st_size for p in bundle_dir.iterdir() if p.is_file())
-
-
 def make_variant(
     source_dir: Path,
     out_dir: Path,
@@ -234,9 +230,8 @@ def make_variant(
             "variant": {
                 "source": f"{source.name}/{source.version}",
                 "precision": precision,
-                "size_bytes": _size(work),
-                "source_size_bytes": _size(Path(source_dir))
-                - ((Path(source_dir) / MANIFEST_FILE).stat().st_size),
+                "size_bytes": files_bytes(work),
+                "source_size_bytes": files_bytes(Path(source_dir)),
                 "metric_change": change,
                 "agreement": agreement_as_dict(agree),
             }

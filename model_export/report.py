@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from model_export.bundle_eval import LENGTH_BUCKETS
-from service.bundle import BundleManifest, read_manifest
+from service.bundle import BundleManifest, files_bytes, read_manifest
 
 
 def _bundles(repo: Path) -> list[tuple[Path, BundleManifest]]:
@@ -36,7 +36,7 @@ def render(repo: Path) -> str:
     ]
     for bundle_dir, manifest in _bundles(repo):
         evaluation = manifest.evaluation
-        size = sum(p.stat().st_size for p in bundle_dir.iterdir() if p.is_file()) / 1e6
+        size = files_bytes(bundle_dir) / 1e6
         if evaluation is None:
             lines.append(
                 f"| {manifest.name} v{manifest.version} | {manifest.task} | - | - | - "

@@ -14,9 +14,10 @@ from pathlib import Path
 
 from model_export import bundle_eval
 from model_export import evaluate as ev
-from model_export.tokenizer import encode_batch, load_tokenizer
 from service.bundle import TOKENIZER_FILE, BundleManifest, read_manifest
 from service.client import AsyncSeq2SeqClient, DecodeOptions
+from service.engine.tokenizer import TextTokenizer
+from service.errors import InvalidArgument
 
 
 @dataclass(frozen=True)
@@ -73,12 +74,22 @@ async def served_predictions(
 
 
 def _fits(bundle_dir: Path, manifest: BundleManifest, records: list[dict]) -> list[bool]:
-    """Whether each record's source is within the model's limit (EOS included), the check
-    the server makes before it refuses with INVALID_ARGUMENT; offline evaluation truncates."""
-    tok = load_tokenizer(bundle_dir / TOKENIZER_FILE)
-    texts = [ev.source_text(manifest.task, r) for r in records]
-    ids = encode_batch(tok, texts, max_length=10**9)
-    return [len(i) <= manifest.max_source_length for i in ids]
+    """Whether the server takes each record's source: its own tokenizer wrapper and length
+    rule (it refuses a source over the limit with INVALID_ARGUMENT; offline evaluation
+    truncates)."""
+    tokenizer = TextTokenizer(bundle_dir / TOKENIZER_FILE, manifest.special_tokens)
+    fits = []
+    for record in records:
+        try:
+            tokenizer.encode(
+                ev.source_text(manifest.task, record),
+                max_tokens=manifest.max_source_length,
+                field="source",
+            )
+            fits.append(True)
+        except InvalidArgument:
+            fits.append(False)
+    return fits
 
 
 def check_served(

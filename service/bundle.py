@@ -196,6 +196,14 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def files_bytes(bundle_dir: Path) -> int:
+    """What a bundle's files weigh, bundle.json left out (so a bundle being written, which
+    has no manifest yet, and a finished one are measured alike)."""
+    return sum(
+        p.stat().st_size for p in bundle_dir.iterdir() if p.is_file() and p.name != MANIFEST_FILE
+    )
+
+
 def read_manifest(bundle_dir: Path) -> BundleManifest:
     """Parse and validate `bundle.json`; raise BundleError naming the file on any problem."""
     path = bundle_dir / MANIFEST_FILE

@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--mix",
         default=DEFAULT_MIX,
         metavar="FILE",
-        help="JSON lines of requests (default: the bundled held-out inputs of the three models)",
+        help="JSON lines of requests (default: held-out inputs of the five default models)",
     )
     load.add_argument("--mode", choices=MODES, default=d.mode, help="(%(default)s)")
     load.add_argument(

@@ -10,9 +10,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tokenizers import Tokenizer
-
-from service.bundle import answer_source_text
+from service.bundle import TOKENIZER_FILE, answer_source_text, read_manifest
+from service.engine.tokenizer import TextTokenizer
+from service.errors import InvalidArgument
 from service.loadtest.mix import default_mix_path
 from tests.conftest import TEST_MODELS, heldout
 
@@ -28,11 +28,15 @@ OPTIONS = ({}, {"beam_size": 4}, {}, {"max_output_tokens": 16}, {})  # by positi
 
 
 def _fits(model: str, text: str) -> bool:
+    """The server's own rule: its tokenizer wrapper refuses a source over the limit."""
     folder = TEST_MODELS / model / "1"
-    manifest = json.loads((folder / "bundle.json").read_text())
-    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-    ids = tokenizer.encode(text, add_special_tokens=False).ids
-    return len(ids) + 1 <= manifest["max_source_length"]  # + EOS
+    manifest = read_manifest(folder)
+    tokenizer = TextTokenizer(folder / TOKENIZER_FILE, manifest.special_tokens)
+    try:
+        tokenizer.encode(text, max_tokens=manifest.max_source_length, field="text")
+    except InvalidArgument:
+        return False
+    return True
 
 
 def _line(rpc: str, dataset: str, record: dict[str, Any]) -> tuple[dict[str, Any], str]:
