@@ -22,7 +22,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-BUNDLE_SCHEMA_VERSION = 1
+# 1: states with a batch axis only. 2: states may also have a source or a target axis
+# (StateTensor). The server loads both; model_export writes 2.
+BUNDLE_SCHEMA_VERSION = 2
 MANIFEST_FILE = "bundle.json"
 ENCODER_FILE = "encoder.onnx"
 DECODER_FILE = "decoder.onnx"
@@ -105,10 +107,36 @@ class SpecialTokens(_Strict):
 
 
 class StateTensor(_Strict):
-    """One recurrent or cached decoder state carried from step to step."""
+    """One recurrent or cached decoder state carried from step to step, described by its axes.
+
+    The engine pads, trims and reorders every state generically from these axes:
+    - `batch_axis`: one slice per batch row; gathered when rows leave or beams reorder,
+      concatenated when requests join.
+    - `source_axis` (optional): follows the source length, like `memory` (e.g. cached
+      cross-attention keys/values). Rows that join with a shorter source are padded at the
+      END with zeros; the axis is trimmed when the longest source leaves. The model must
+      mask padded positions with `src_mask`.
+    - `target_axis` (optional): a cache that grows by ONE slot per decoder step, newest slot
+      last (right-aligned), e.g. self-attention keys/values; the encoder's initial value has
+      length 0 on this axis. Rows that join with a shorter cache are padded at the START with
+      zeros, and leading slots that no live row uses any more are trimmed, so the axis is as
+      long as the longest live row's output. The model must mask the padded leading slots
+      itself (e.g. from a per-row step counter carried as another state).
+    """
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     batch_axis: int = Field(ge=0, description="axis to gather on when beams are reordered")
+    source_axis: int | None = Field(default=None, ge=0, description="axis that follows S")
+    target_axis: int | None = Field(default=None, ge=0, description="axis that grows per step")
+
+    @model_validator(mode="after")
+    def _distinct_axes(self) -> StateTensor:
+        axes = [a for a in (self.batch_axis, self.source_axis, self.target_axis) if a is not None]
+        if len(set(axes)) != len(axes):
+            raise ValueError(f"state '{self.name}' uses one axis for two roles: {axes}")
+        if self.source_axis is not None and self.target_axis is not None:
+            raise ValueError(f"state '{self.name}' cannot have both a source and a target axis")
+        return self
 
 
 class DataProvenance(_Strict):
@@ -135,7 +163,7 @@ class Evaluation(_Strict):
 class BundleManifest(_Strict):
     """Everything the server must know about a bundle before it loads a single file."""
 
-    schema_version: Literal[1] = 1  # BUNDLE_SCHEMA_VERSION
+    schema_version: Literal[1, 2] = BUNDLE_SCHEMA_VERSION
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")
     version: int = Field(ge=1)
     task: Task
@@ -173,6 +201,10 @@ class BundleManifest(_Strict):
         names = [s.name for s in self.states]
         if len(set(names)) != len(names):
             raise ValueError(f"duplicate state names in {names}")
+        if self.schema_version < 2 and any(
+            s.source_axis is not None or s.target_axis is not None for s in self.states
+        ):
+            raise ValueError("state source_axis / target_axis need schema_version 2")
         return self
 
     @field_validator("files")
