@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from service.engine.engine import ModelEngine
+from service.engine.scheduler import Scheduler, SchedulerConfig
 
 from service.bundle import answer_source_text
-from service.engine.engine import ModelEngine
 from service.engine.repository import LoadedBundle
 from service.engine.requests import DecodeParams, GenerationOutput, Request, TokenEvent
-from service.engine.scheduler import Scheduler, SchedulerConfig
 from service.errors import ServiceError
 
 HELDOUT = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "heldout"

@@ -22,6 +22,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+# Re-exported: model_export builds answer sources through the same function as the server.
+from service.tasks import ANSWER_SEPARATOR_TOKEN, Task, answer_source_text  # noqa: F401
+
 # 1: states with a batch axis only. 2: states may also have a source or a target axis
 # (StateTensor). The server loads both; model_export writes 2.
 BUNDLE_SCHEMA_VERSION = 2
@@ -42,12 +45,9 @@ DEC_SRC_MASK = "src_mask"
 DEC_LOG_PROBS = "log_probs"
 DEC_ATTENTION = "attention"
 
-# The separator token text that joins question and context for the answer task.
-ANSWER_SEPARATOR_TOKEN = "<sep>"
 # The token an answer model emits when the context does not hold the answer.
 NO_ANSWER_TOKEN = "<noans>"
 
-Task = Literal["translate", "summarize", "answer"]
 Precision = Literal["fp32", "fp16", "int8"]
 
 
@@ -64,11 +64,6 @@ def state_input_name(state: str) -> str:
 def state_output_name(state: str) -> str:
     """Decoder output carrying `state` out of a step."""
     return f"new_state_{state}"
-
-
-def answer_source_text(question: str, context: str) -> str:
-    """The one way a (question, context) pair becomes an answer model's source text."""
-    return f"{question.strip()} {ANSWER_SEPARATOR_TOKEN} {context.strip()}"
 
 
 class _Strict(BaseModel):

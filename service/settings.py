@@ -79,6 +79,14 @@ class Settings(BaseSettings):
         "(iteration-level batching); False = static batching: a batch runs to completion "
         "before the next is formed (for comparison only).",
     )
+    max_bypass_delay: float = Field(
+        default=0.05,
+        ge=0.0,
+        le=10.0,
+        description="Seconds a waiting request that needs more batch rows than are free (a "
+        "large beam) may be passed over by later requests that fit; after that, admission "
+        "waits until it fits, so it is never starved.",
+    )
     max_queue_size: int = Field(
         default=256, ge=1, description="Requests waiting per model before RESOURCE_EXHAUSTED."
     )

@@ -1,26 +1,46 @@
-"""Protobuf messages <-> the engine's domain types; nothing else converts."""
+"""Protobuf messages <-> the data plane's domain types; nothing else converts.
+
+Request fields are read by name from the task table, so a new task needs no code here.
+"""
 
 from __future__ import annotations
 
+from google.protobuf.message import Message
+
 from service.api.gen.seq2seq.v1 import seq2seq_pb2 as pb
-from service.engine.inference import DecodingOptions, Generation, Hypothesis, StreamToken
-from service.engine.models import ServedModel
+from service.engine.params import DecodingParams
+from service.engine.text import TextHypothesis
+from service.serving.data_plane import Generation, ModelChoice, StreamToken
+from service.serving.models import ServedModel
+from service.tasks import TaskSpec
 
 
-def options_from_pb(message: pb.DecodingOptions) -> DecodingOptions:
-    return DecodingOptions(
-        model=message.model.strip(),
-        model_version=message.model_version,
+def fields_from_pb(spec: TaskSpec, request: Message) -> dict[str, str]:
+    return {name: getattr(request, name) for name in spec.fields}
+
+
+def choice_from_pb(message: pb.DecodingOptions) -> ModelChoice:
+    return ModelChoice(name=message.model.strip(), version=message.model_version)
+
+
+def params_from_pb(message: pb.DecodingOptions) -> DecodingParams:
+    """Raises InvalidArgument naming the field for out-of-range values."""
+    return DecodingParams(
         beam_size=message.beam_size,
         n_best=message.n_best,
         max_output_tokens=message.max_output_tokens,
+        min_output_tokens=message.min_output_tokens,
         length_penalty=message.length_penalty,
+        temperature=message.temperature if message.HasField("temperature") else None,
+        top_k=message.top_k,
+        top_p=message.top_p if message.HasField("top_p") else None,
+        seed=message.seed if message.HasField("seed") else None,
         return_attention=message.return_attention,
         return_scores=message.return_scores,
     )
 
 
-def _hypothesis_pb(hypothesis: Hypothesis) -> pb.Hypothesis:
+def _hypothesis_pb(hypothesis: TextHypothesis) -> pb.Hypothesis:
     message = pb.Hypothesis(
         text=hypothesis.text,
         score=hypothesis.score,
@@ -36,52 +56,44 @@ def _hypothesis_pb(hypothesis: Hypothesis) -> pb.Hypothesis:
     return message
 
 
-def _model_pb(generation: Generation) -> pb.ModelRef:
-    return pb.ModelRef(
-        name=generation.model.name,
-        version=generation.model.version,
-        provider=generation.model.provider,
-    )
+def _common(generation: Generation) -> dict[str, object]:
+    """The fields GenerateResponse and AnswerResponse share."""
+    return {
+        "hypotheses": [_hypothesis_pb(h) for h in generation.hypotheses],
+        "source_tokens": generation.source_tokens,
+        "model": pb.ModelRef(
+            name=generation.model.name,
+            version=generation.model.version,
+            provider=generation.model.provider,
+        ),
+        "timing": pb.Timing(
+            queue_seconds=generation.queue_seconds,
+            compute_seconds=generation.compute_seconds,
+            total_seconds=generation.total_seconds,
+        ),
+    }
 
 
-def _timing_pb(generation: Generation) -> pb.Timing:
-    return pb.Timing(
-        queue_seconds=generation.queue_seconds,
-        compute_seconds=generation.compute_seconds,
-        total_seconds=generation.total_seconds,
-    )
+def response(spec: TaskSpec, generation: Generation) -> pb.GenerateResponse | pb.AnswerResponse:
+    if spec.answers:
+        return pb.AnswerResponse(
+            answer=generation.hypotheses[0].text if generation.answerable else "",
+            answerable=generation.answerable,
+            **_common(generation),
+        )
+    return pb.GenerateResponse(**_common(generation))
 
 
-def generate_response(generation: Generation) -> pb.GenerateResponse:
-    return pb.GenerateResponse(
-        hypotheses=[_hypothesis_pb(h) for h in generation.hypotheses],
-        source_tokens=generation.source_tokens,
-        model=_model_pb(generation),
-        timing=_timing_pb(generation),
-    )
-
-
-def answer_response(generation: Generation) -> pb.AnswerResponse:
-    return pb.AnswerResponse(
-        answer=generation.hypotheses[0].text if generation.answerable else "",
-        answerable=generation.answerable,
-        hypotheses=[_hypothesis_pb(h) for h in generation.hypotheses],
-        source_tokens=generation.source_tokens,
-        model=_model_pb(generation),
-        timing=_timing_pb(generation),
-    )
-
-
-def stream_event(item: StreamToken | Generation, task: str) -> pb.GenerateStreamResponse:
+def stream_event(spec: TaskSpec, item: StreamToken | Generation) -> pb.GenerateStreamResponse:
     if isinstance(item, StreamToken):
         return pb.GenerateStreamResponse(
             token=pb.TokenEvent(
                 index=item.index, token=item.token, text=item.text, log_prob=item.log_prob
             )
         )
-    if task == "answer":
-        return pb.GenerateStreamResponse(answer_result=answer_response(item))
-    return pb.GenerateStreamResponse(result=generate_response(item))
+    if spec.answers:
+        return pb.GenerateStreamResponse(answer_result=response(spec, item))
+    return pb.GenerateStreamResponse(result=response(spec, item))
 
 
 def model_info(model: ServedModel, is_default: bool) -> pb.ModelInfo:

@@ -16,16 +16,29 @@ from service.api.gen.seq2seq.v1 import seq2seq_pb2 as pb
 from service.api.gen.seq2seq.v1 import seq2seq_pb2_grpc as pb_grpc
 from service.api.interceptors import CallInterceptor
 from service.api.servicer import Seq2SeqServicer
-from service.engine.inference import InferenceService, Limits
-from service.engine.reload import ModelRepository
+from service.engine.policy import PolicyConfig
 from service.engine.runtime import RuntimeOptions
-from service.engine.scheduler import SchedulerConfig
 from service.metrics import Metrics
+from service.serving.data_plane import DataPlane, Limits
+from service.serving.models import BatchingConfig
+from service.serving.reload import ModelRepository
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Seq2Seq"].full_name
+
+
+def batching_config(settings: Settings) -> BatchingConfig:
+    return BatchingConfig(
+        policy="continuous" if settings.continuous_batching else "static",
+        max_queue_size=settings.max_queue_size,
+        policy_config=PolicyConfig(
+            max_batch_size=settings.max_batch_size,
+            max_queue_delay=settings.max_queue_delay,
+            max_bypass_delay=settings.max_bypass_delay,
+        ),
+    )
 
 
 class StartupError(RuntimeError):
@@ -93,21 +106,16 @@ class Seq2SeqServer:
     def __init__(self, settings: Settings, metrics: Metrics | None = None) -> None:
         self.settings = settings
         self.metrics = metrics or Metrics()
-        self.inference = InferenceService(
+        self.plane = DataPlane(
             Limits(max_input_chars=settings.max_input_chars, max_beam_size=settings.max_beam_size),
-            SchedulerConfig(
-                max_batch_size=settings.max_batch_size,
-                max_queue_size=settings.max_queue_size,
-                max_queue_delay=settings.max_queue_delay,
-                continuous=settings.continuous_batching,
-            ),
+            batching_config(settings),
             settings.default_versions,
         )
         self.health = HealthServicer()
         self.repository = ModelRepository(
             settings.model_repository,
             runtime_options(settings),
-            self.inference,
+            self.plane,
             self.metrics,
             retire_grace=settings.drain_grace_period,
         )
@@ -122,7 +130,7 @@ class Seq2SeqServer:
         await self.repository.sync()
         if not self.settings.require_gpu:
             return
-        for model in self.inference.models.all():
+        for model in self.plane.models.all():
             if model.bundle.runtime.provider != "CUDAExecutionProvider":
                 raise StartupError(
                     f"require_gpu is set but {model.name} v{model.version} "
@@ -133,7 +141,7 @@ class Seq2SeqServer:
     async def _update_health(self) -> None:
         """SERVING while at least one model serves."""
         statuses = health_pb2.HealthCheckResponse
-        status = statuses.SERVING if self.inference.models.all() else statuses.NOT_SERVING
+        status = statuses.SERVING if self.plane.models.all() else statuses.NOT_SERVING
         await self.health.set("", status)
         await self.health.set(SERVICE_NAME, status)
 
@@ -157,7 +165,7 @@ class Seq2SeqServer:
             maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
             options=grpc_server_options(settings),
         )
-        pb_grpc.add_Seq2SeqServicer_to_server(Seq2SeqServicer(self.inference, self.metrics), server)
+        pb_grpc.add_Seq2SeqServicer_to_server(Seq2SeqServicer(self.plane, self.metrics), server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
             (
@@ -185,7 +193,7 @@ class Seq2SeqServer:
             )
         log.info(
             "serving %d model(s) on %s:%d, metrics on %s:%d; %d bundle(s) refused",
-            len(self.inference.models.all()),
+            len(self.plane.models.all()),
             settings.host,
             self.port,
             settings.metrics_host,
@@ -200,7 +208,7 @@ class Seq2SeqServer:
             self._poller.cancel()
             await asyncio.gather(self._poller, return_exceptions=True)
         await self.health.enter_graceful_shutdown()
-        await self.inference.drain(grace)
+        await self.plane.drain(grace)
         await self.repository.wait_retired(grace)
         if self._server is not None:
             await self._server.stop(grace=1.0)

@@ -1,10 +1,16 @@
-"""The Seq2Seq servicer: protobuf in, engine call, protobuf out; errors mapped in one place."""
+"""The Seq2Seq servicer: protobuf in, data plane call, protobuf out; errors mapped in one place.
+
+The task RPCs (unary and streaming twin) are generated from the task table
+(`service.tasks.TASKS`): each handler converts the request by the table's field names,
+calls the data plane and converts back.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import grpc
 
@@ -13,9 +19,10 @@ from service.api.call_context import current_call
 from service.api.gen.seq2seq.v1 import seq2seq_pb2 as pb
 from service.api.gen.seq2seq.v1 import seq2seq_pb2_grpc as pb_grpc
 from service.api.status import abort_with
-from service.engine.inference import Generation, InferenceService, StreamToken
 from service.errors import InternalError, ServiceError
 from service.metrics import Metrics
+from service.serving.data_plane import DataPlane, Generation
+from service.tasks import TASKS, TaskSpec
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +43,52 @@ def _note(generation: Generation) -> None:
         record.compute_seconds = generation.compute_seconds
 
 
+def _unary_handler(spec: TaskSpec) -> Callable[..., Any]:
+    async def handler(self: Seq2SeqServicer, request: Any, context: grpc.aio.ServicerContext):
+        try:
+            generation = await self.plane.generate(
+                spec.name,
+                converters.fields_from_pb(spec, request),
+                converters.choice_from_pb(request.options),
+                converters.params_from_pb(request.options),
+                _deadline(context),
+            )
+        except Exception as error:
+            await self._fail(context, error)
+            raise  # abort_with raised already; this keeps type checkers honest
+        _note(generation)
+        return converters.response(spec, generation)
+
+    handler.__name__ = spec.rpc
+    return handler
+
+
+def _stream_handler(spec: TaskSpec) -> Callable[..., Any]:
+    async def handler(
+        self: Seq2SeqServicer, request: Any, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.GenerateStreamResponse]:
+        try:
+            stream = self.plane.generate_stream(
+                spec.name,
+                converters.fields_from_pb(spec, request),
+                converters.choice_from_pb(request.options),
+                converters.params_from_pb(request.options),
+                _deadline(context),
+            )
+            async for item in stream:
+                if isinstance(item, Generation):
+                    _note(item)
+                yield converters.stream_event(spec, item)
+        except Exception as error:
+            await self._fail(context, error)
+
+    handler.__name__ = spec.stream_rpc
+    return handler
+
+
 class Seq2SeqServicer(pb_grpc.Seq2SeqServicer):
-    def __init__(self, inference: InferenceService, metrics: Metrics) -> None:
-        self._inference = inference
+    def __init__(self, plane: DataPlane, metrics: Metrics) -> None:
+        self.plane = plane
         self._metrics = metrics
 
     async def _fail(self, context: grpc.aio.ServicerContext, error: Exception) -> None:
@@ -57,100 +107,16 @@ class Seq2SeqServicer(pb_grpc.Seq2SeqServicer):
         self._metrics.rejected.labels(error.code.value).inc()
         await abort_with(context, error)
 
-    async def _unary(
-        self, context: grpc.aio.ServicerContext, call: Awaitable[Generation], task: str
-    ) -> pb.GenerateResponse | pb.AnswerResponse:
-        try:
-            generation = await call
-        except Exception as error:
-            await self._fail(context, error)
-            raise  # abort_with raised already; this keeps type checkers honest
-        _note(generation)
-        if task == "answer":
-            return converters.answer_response(generation)
-        return converters.generate_response(generation)
-
-    async def _streaming(
-        self,
-        context: grpc.aio.ServicerContext,
-        make_stream: Callable[[], AsyncIterator[StreamToken | Generation]],
-        task: str,
-    ) -> AsyncIterator[pb.GenerateStreamResponse]:
-        """Validation errors surface on the first iteration, inside this handler."""
-        try:
-            async for item in make_stream():
-                if isinstance(item, Generation):
-                    _note(item)
-                yield converters.stream_event(item, task)
-        except Exception as error:
-            await self._fail(context, error)
-
-    async def Translate(self, request: pb.TranslateRequest, context: grpc.aio.ServicerContext):
-        call = self._inference.translate(
-            request.text,
-            request.source_language,
-            request.target_language,
-            converters.options_from_pb(request.options),
-            _deadline(context),
-        )
-        return await self._unary(context, call, "translate")
-
-    async def Summarize(self, request: pb.SummarizeRequest, context: grpc.aio.ServicerContext):
-        call = self._inference.summarize(
-            request.text, converters.options_from_pb(request.options), _deadline(context)
-        )
-        return await self._unary(context, call, "summarize")
-
-    async def Answer(self, request: pb.AnswerRequest, context: grpc.aio.ServicerContext):
-        call = self._inference.answer(
-            request.question,
-            request.context,
-            converters.options_from_pb(request.options),
-            _deadline(context),
-        )
-        return await self._unary(context, call, "answer")
-
-    def TranslateStream(self, request: pb.TranslateRequest, context: grpc.aio.ServicerContext):
-        return self._streaming(
-            context,
-            lambda: self._inference.translate_stream(
-                request.text,
-                request.source_language,
-                request.target_language,
-                converters.options_from_pb(request.options),
-                _deadline(context),
-            ),
-            "translate",
-        )
-
-    def SummarizeStream(self, request: pb.SummarizeRequest, context: grpc.aio.ServicerContext):
-        return self._streaming(
-            context,
-            lambda: self._inference.summarize_stream(
-                request.text,
-                converters.options_from_pb(request.options),
-                _deadline(context),
-            ),
-            "summarize",
-        )
-
-    def AnswerStream(self, request: pb.AnswerRequest, context: grpc.aio.ServicerContext):
-        return self._streaming(
-            context,
-            lambda: self._inference.answer_stream(
-                request.question,
-                request.context,
-                converters.options_from_pb(request.options),
-                _deadline(context),
-            ),
-            "answer",
-        )
-
     async def ListModels(self, request: pb.ListModelsRequest, context: grpc.aio.ServicerContext):
-        table = self._inference.models
+        table = self.plane.models
         models = [
             converters.model_info(m, m.version == table.default_version(m.name))
             for m in sorted(table.all(), key=lambda m: (m.name, m.version))
             if not request.task or m.bundle.manifest.task == request.task
         ]
         return pb.ListModelsResponse(models=models)
+
+
+for _spec in TASKS.values():
+    setattr(Seq2SeqServicer, _spec.rpc, _unary_handler(_spec))
+    setattr(Seq2SeqServicer, _spec.stream_rpc, _stream_handler(_spec))

@@ -1,13 +1,18 @@
 """The running decode batch as arrays: requests join at step boundaries and leave when done.
 
-Each request owns a contiguous block of rows (one for greedy, up to its beam size for beam
-search). Every array is indexed by row on its batch axis; memory and mask are padded on the
-source axis to the longest request present.
+Each request owns a contiguous block of rows (one for greedy and sampling, up to its beam
+size for beam search). Every array has the rows on its batch axis. Beyond that, arrays are
+handled generically by their axes (`StateAxes`, from the bundle manifest):
+- a source axis (memory, the source mask, cached cross-attention) is padded at the END to
+  the longest source present and trimmed when the longest source leaves;
+- a target axis (a self-attention cache, one slot per step, newest last) is padded at the
+  START to the longest cache present and its leading slots are trimmed once no live row
+  uses them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,14 +21,48 @@ import numpy as np
 from service.engine.requests import Request
 
 
-def _pad_source_axis(array: np.ndarray, length: int, fill: float | bool) -> np.ndarray:
-    """Pad axis 1 (source positions) of a (B, S, ...) array to `length`."""
-    missing = length - array.shape[1]
+@dataclass(frozen=True)
+class StateAxes:
+    batch: int  # rows
+    source: int | None = None  # follows the source length, padded at the end
+    target: int | None = None  # grows one slot per step, padded at the start
+
+
+MEMORY_AXES = StateAxes(batch=0, source=1)  # (B, S, H)
+MASK_AXES = StateAxes(batch=0, source=1)  # (B, S)
+
+
+def pad_axis(array: np.ndarray, axis: int, length: int, *, at_start: bool) -> np.ndarray:
+    """Zero-pad (False for bool) `axis` of `array` to `length`, before or after the data."""
+    missing = length - array.shape[axis]
     if missing <= 0:
         return array
     widths = [(0, 0)] * array.ndim
-    widths[1] = (0, missing)
-    return np.pad(array, widths, constant_values=fill)
+    widths[axis] = (missing, 0) if at_start else (0, missing)
+    return np.pad(array, widths)
+
+
+def concat_rows(parts: list[np.ndarray], axes: StateAxes) -> np.ndarray:
+    """Concatenate on the batch axis after padding the source / target axis to one length."""
+    for axis, at_start in ((axes.source, False), (axes.target, True)):
+        if axis is not None:
+            length = max(p.shape[axis] for p in parts)
+            parts = [pad_axis(p, axis, length, at_start=at_start) for p in parts]
+    return np.concatenate(parts, axis=axes.batch)
+
+
+def take_rows(
+    array: np.ndarray, rows: np.ndarray, axes: StateAxes, source_length: int, target_length: int
+) -> np.ndarray:
+    """Gather `rows` on the batch axis; keep the first `source_length` source positions and
+    the last `target_length` target slots."""
+    taken = np.take(array, rows, axis=axes.batch)
+    index: list[slice] = [slice(None)] * taken.ndim
+    if axes.source is not None:
+        index[axes.source] = slice(0, source_length)
+    if axes.target is not None:
+        index[axes.target] = slice(taken.shape[axes.target] - target_length, None)
+    return taken[tuple(index)]
 
 
 @dataclass
@@ -31,8 +70,8 @@ class BatchArrays:
     memory: np.ndarray  # (B, S, H) encoder memory
     src_mask: np.ndarray  # (B, S) bool, True on real source tokens
     prev_ids: np.ndarray  # (B,) int64, last token fed to the decoder
-    states: dict[str, Any]  # name -> state with the batch on `state_axes[name]`; a host
-    # array, or a device-resident runtime value while the rows stay the same (IO binding)
+    states: dict[str, Any]  # name -> state laid out by its StateAxes; a host array, or a
+    # device-resident runtime value while the rows stay the same (IO binding)
 
 
 class RunningBatch:
@@ -40,10 +79,10 @@ class RunningBatch:
 
     def __init__(
         self,
-        state_axes: dict[str, int],
+        state_axes: Mapping[str, StateAxes],
         to_host: Callable[[Any], np.ndarray] = np.asarray,
     ) -> None:
-        self._state_axes = state_axes
+        self._state_axes = dict(state_axes)
         self._to_host = to_host  # brings a device-resident state back when rows change
         self.requests: list[Request] = []  # in row order
         self.row_counts: list[int] = []  # rows of each request, same order
@@ -52,11 +91,6 @@ class RunningBatch:
     def __len__(self) -> int:
         """Rows in the batch."""
         return 0 if self.arrays is None else int(self.arrays.prev_ids.shape[0])
-
-    @property
-    def reserved_rows(self) -> int:
-        """Rows the running requests may grow to (a beam expands after its first step)."""
-        return sum(r.params.rows for r in self.requests)
 
     def join(self, requests: list[Request], arrays: BatchArrays) -> None:
         """Append freshly encoded requests, one row each."""
@@ -70,27 +104,16 @@ class RunningBatch:
             self.arrays = arrays
             return
         current = self.arrays
-        length = max(current.memory.shape[1], arrays.memory.shape[1])
         self.arrays = BatchArrays(
-            memory=np.concatenate(
-                [
-                    _pad_source_axis(current.memory, length, 0.0),
-                    _pad_source_axis(arrays.memory, length, 0.0),
-                ]
-            ),
-            src_mask=np.concatenate(
-                [
-                    _pad_source_axis(current.src_mask, length, False),
-                    _pad_source_axis(arrays.src_mask, length, False),
-                ]
-            ),
+            memory=concat_rows([current.memory, arrays.memory], MEMORY_AXES),
+            src_mask=concat_rows([current.src_mask, arrays.src_mask], MASK_AXES),
             prev_ids=np.concatenate([current.prev_ids, arrays.prev_ids]),
             states={
-                name: np.concatenate(
+                name: concat_rows(
                     [self._to_host(current.states[name]), self._to_host(arrays.states[name])],
-                    axis=axis,
+                    axes,
                 )
-                for name, axis in self._state_axes.items()
+                for name, axes in self._state_axes.items()
             },
         )
 
@@ -127,13 +150,16 @@ class RunningBatch:
         if unchanged:
             self.arrays = BatchArrays(arrays.memory, arrays.src_mask, next_ids, states)
             return
-        longest = max(r.source_length for r in requests)
+        source_length = max(r.source_length for r in requests)
+        target_length = max(r.decode_steps for r in requests)
         self.arrays = BatchArrays(
-            memory=arrays.memory[rows, :longest],
-            src_mask=arrays.src_mask[rows, :longest],
+            memory=take_rows(arrays.memory, rows, MEMORY_AXES, source_length, 0),
+            src_mask=take_rows(arrays.src_mask, rows, MASK_AXES, source_length, 0),
             prev_ids=next_ids,
             states={
-                name: np.take(self._to_host(states[name]), rows, axis=axis)
-                for name, axis in self._state_axes.items()
+                name: take_rows(
+                    self._to_host(states[name]), rows, axes, source_length, target_length
+                )
+                for name, axes in self._state_axes.items()
             },
         )

@@ -13,7 +13,8 @@ from typing import Protocol
 
 import numpy as np
 
-from service.engine.decoding import Hypothesis, SearchStrategy
+from service.engine.params import DecodingParams
+from service.engine.strategies import Hypothesis, SearchStrategy
 from service.errors import Cancelled, Expired, InternalError, ServiceError
 
 
@@ -39,21 +40,6 @@ FINISH_ERRORS: dict[RequestStatus, type[ServiceError]] = {
     RequestStatus.EXPIRED: Expired,
     RequestStatus.FAILED: InternalError,
 }
-
-
-@dataclass(frozen=True)
-class DecodeParams:
-    max_output_tokens: int  # hard cap on generated tokens, EOS included
-    return_attention: bool = False
-    return_scores: bool = False
-    beam_size: int = 1  # 1 = greedy
-    n_best: int = 1  # hypotheses returned, <= beam_size
-    length_penalty: float = 0.0  # GNMT alpha; 0 = none
-
-    @property
-    def rows(self) -> int:
-        """Batch rows this request may occupy (its beam)."""
-        return max(1, self.beam_size)
 
 
 @dataclass(frozen=True)
@@ -93,7 +79,7 @@ class RequestListener(Protocol):
 class Request:
     request_id: str
     source_ids: np.ndarray  # (S,) int64, EOS last
-    params: DecodeParams
+    params: DecodingParams  # resolved for the model (max_output_tokens set)
     listener: RequestListener
     deadline: float | None = None  # time.monotonic() seconds, None = no deadline
     arrival: float = field(default_factory=time.monotonic)
@@ -101,6 +87,7 @@ class Request:
     admitted_at: float | None = None
     compute_seconds: float = 0.0
     search: SearchStrategy | None = None  # set by the engine at admission
+    decode_steps: int = 0  # decoder steps run for it (= slots of a target-axis state)
     _cancel_requested: bool = False
 
     def cancel(self) -> None:

@@ -48,6 +48,13 @@ class TextTokenizer:
     def id_to_token(self, token_id: int) -> str:
         return self._tokenizer.id_to_token(token_id) or f"<{token_id}>"
 
+    def is_skipped(self, token_id: int) -> bool:
+        """Special ids (pad, bos, eos, no-answer) that never reach the text."""
+        return token_id in self._skip_on_decode
+
+    def decode_raw(self, ids: list[int] | tuple[int, ...]) -> str:
+        """The tokenizer's decode of exactly these ids, whitespace kept (for streaming)."""
+        return self._tokenizer.decode(list(ids), skip_special_tokens=False)
+
     def decode(self, ids: list[int] | tuple[int, ...]) -> str:
-        kept = [i for i in ids if i not in self._skip_on_decode]
-        return self._tokenizer.decode(kept, skip_special_tokens=False).strip()
+        return self.decode_raw([i for i in ids if i not in self._skip_on_decode]).strip()

@@ -7,14 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from service.engine.engine import ModelEngine
+from service.engine.scheduler import Scheduler, SchedulerConfig
 
 from benchmarks.offline import CollectingListener, NullObserver
 from model_export.train import load_checkpoint
-from service.engine.engine import ModelEngine
 from service.engine.repository import load_bundle
 from service.engine.requests import DecodeParams, Request
 from service.engine.runtime import RuntimeOptions
-from service.engine.scheduler import Scheduler, SchedulerConfig
 from tests.model_export.factories import build_tiny_bundle, make_pairs
 
 

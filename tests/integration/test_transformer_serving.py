@@ -10,6 +10,8 @@ import grpc
 import numpy as np
 import pytest
 import torch
+from service.engine.engine import ModelEngine
+from service.engine.scheduler import Scheduler, SchedulerConfig
 
 from benchmarks.offline import CollectingListener, NullObserver
 from model_export.train import load_checkpoint
@@ -17,11 +19,9 @@ from model_export.transformer import TRANSFORMER_STATES, TransformerSeq2Seq
 from service.api.gen.seq2seq.v1 import seq2seq_pb2 as pb
 from service.api.gen.seq2seq.v1 import seq2seq_pb2_grpc as pb_grpc
 from service.api.server import Seq2SeqServer
-from service.engine.engine import ModelEngine
 from service.engine.repository import LoadedBundle, load_bundle
 from service.engine.requests import DecodeParams, Request
 from service.engine.runtime import RuntimeOptions
-from service.engine.scheduler import Scheduler, SchedulerConfig
 from tests.integration.conftest import make_settings
 from tests.model_export.factories import build_tiny_bundle, make_pairs
 

@@ -1,4 +1,4 @@
-"""Greedy and beam search on made-up log-probabilities: no model needed."""
+"""Greedy, beam search and sampling on made-up log-probabilities: no model needed."""
 
 from __future__ import annotations
 
@@ -8,7 +8,16 @@ import math
 import numpy as np
 import pytest
 
-from service.engine.decoding import SearchConfig, StepView, length_penalty, make_search
+from service.engine.params import DecodingParams
+from service.engine.strategies import (
+    SearchContext,
+    StepView,
+    length_penalty,
+    make_search,
+    registered,
+    strategy_name,
+)
+from service.engine.strategies.sampling import filtered_probabilities
 
 EOS = 0
 VOCAB = 4
@@ -22,7 +31,7 @@ def toy_log_probs(prefix: tuple[int, ...]) -> np.ndarray:
     return logits - np.log(np.exp(logits).sum())
 
 
-def run_search(config: SearchConfig) -> list[tuple[tuple[int, ...], float, str]]:
+def run_search(config: SearchContext) -> list[tuple[tuple[int, ...], float, str]]:
     search = make_search(config)
     prefixes: list[tuple[int, ...]] = [()]
     while not search.done:
@@ -49,15 +58,37 @@ def exhaustive(max_tokens: int, alpha: float) -> list[tuple[tuple[int, ...], flo
     return sorted(results, key=lambda r: -r[1])
 
 
-def config(**overrides: object) -> SearchConfig:
-    fields: dict[str, object] = {
-        "eos_id": EOS,
-        "max_tokens": 5,
-        "source_length": 3,
-        "keep_attention": True,
-    }
-    fields.update(overrides)
-    return SearchConfig(**fields)  # type: ignore[arg-type]
+def config(max_tokens: int = 5, **options: object) -> SearchContext:
+    params = DecodingParams(max_output_tokens=max_tokens, return_attention=True, **options)  # type: ignore[arg-type]
+    return SearchContext(params=params, eos_id=EOS, source_length=3)
+
+
+def reference_beam(k: int, max_tokens: int, alpha: float) -> list[tuple[tuple[int, ...], float]]:
+    """A straightforward beam search (lists of prefixes, no back-pointers), stopping when k
+    hypotheses ended or at max_tokens: what BeamSearch must reproduce exactly."""
+    alive: list[tuple[tuple[int, ...], float]] = [((), 0.0)]
+    ended: list[tuple[tuple[int, ...], float]] = []
+    while alive and len(ended) < k:
+        candidates = sorted(
+            (
+                (prefix, token, total + float(toy_log_probs(prefix)[token]))
+                for prefix, total in alive
+                for token in range(VOCAB)
+            ),
+            key=lambda c: -c[2],
+        )
+        alive = []
+        for prefix, token, total in candidates[: 2 * k]:
+            if token == EOS:
+                ended.append((prefix, total / length_penalty(len(prefix) + 1, alpha)))
+            elif len(alive) < k:
+                alive.append(((*prefix, token), total))
+            if len(alive) == k:
+                break
+        if alive and len(alive[0][0]) >= max_tokens:
+            ended += [(p, t / length_penalty(len(p), alpha)) for p, t in alive]
+            break
+    return sorted(ended, key=lambda e: -e[1])
 
 
 def test_greedy_follows_the_argmax() -> None:
@@ -85,17 +116,20 @@ def test_a_wide_beam_finds_the_exhaustive_best(alpha: float) -> None:
     assert scores == sorted(scores, reverse=True)
 
 
-def test_beam_of_one_is_greedy() -> None:
-    greedy = run_search(config(max_tokens=6))
-    beam = run_search(config(max_tokens=6, beam_size=1))
-    assert greedy == beam
+@pytest.mark.parametrize(("k", "alpha"), [(2, 0.6), (3, 0.6), (4, 1.0)])
+def test_beam_matches_a_straightforward_reference_beam(k: int, alpha: float) -> None:
+    """With a length penalty nothing stops early, so both run to k ended hypotheses."""
+    found = run_search(config(max_tokens=6, beam_size=k, n_best=k, length_penalty=alpha))
+    expected = reference_beam(k, max_tokens=6, alpha=alpha)[:k]
+    assert [f[0] for f in found] == [e[0] for e in expected]
+    assert [f[1] for f in found] == pytest.approx([e[1] for e in expected])
 
 
 def test_beam_never_does_worse_than_greedy() -> None:
-    ((_, greedy_score, _),) = run_search(config(max_tokens=6))
-    best = run_search(config(max_tokens=6, beam_size=4))[0]
-    if best[2] == "eos":
-        assert best[1] >= greedy_score - 1e-9
+    ((greedy_tokens, greedy_score, greedy_reason),) = run_search(config(max_tokens=12))
+    best = run_search(config(max_tokens=12, beam_size=4))[0]
+    assert greedy_reason == "eos" and best[2] == "eos"  # both end: scores compare
+    assert best[1] >= greedy_score - 1e-9
 
 
 def test_n_best_are_distinct_and_attention_matches_tokens() -> None:
@@ -119,3 +153,43 @@ def test_n_best_are_distinct_and_attention_matches_tokens() -> None:
 def test_length_penalty_formula() -> None:
     assert length_penalty(7, 0.0) == 1.0
     assert length_penalty(7, 1.0) == pytest.approx(2.0)
+
+
+def test_strategies_are_chosen_by_the_registry() -> None:
+    assert set(registered()) >= {"greedy", "beam", "sampling"}
+    assert strategy_name(DecodingParams()) == "greedy"
+    assert strategy_name(DecodingParams(beam_size=3)) == "beam"
+    for sampling in ({"temperature": 0.7}, {"top_k": 5}, {"top_p": 0.9}, {"seed": 1}):
+        assert strategy_name(DecodingParams(**sampling)) == "sampling"  # type: ignore[arg-type]
+
+
+def test_the_same_seed_gives_the_same_sample_and_another_seed_differs() -> None:
+    first = run_search(config(max_tokens=10, seed=42, temperature=1.5))
+    again = run_search(config(max_tokens=10, seed=42, temperature=1.5))
+    others = {run_search(config(max_tokens=10, seed=s, temperature=1.5))[0][0] for s in range(8)}
+    assert first == again
+    assert len(others) > 1  # sampling really draws
+
+
+def test_sampled_tokens_follow_the_filtered_distribution() -> None:
+    """Drawn first tokens over many seeds match top-k/top-p filtered probabilities."""
+    probs = filtered_probabilities(toy_log_probs(()), temperature=1.0, top_k=3, top_p=1.0)
+    assert (probs > 0).sum() == 3 and probs.sum() == pytest.approx(1.0)
+    counts = np.zeros(VOCAB)
+    for seed in range(2000):
+        search = make_search(config(max_tokens=1, seed=seed, top_k=3))
+        lp = toy_log_probs(())[None, :]
+        best = lp.argmax(-1)
+        search.advance(StepView(lp, np.ones((1, 3)) / 3, best, lp[0, best]))
+        hypothesis = search.hypotheses()[0]
+        counts[hypothesis.token_ids[0] if hypothesis.token_ids else EOS] += 1
+    assert counts[probs == 0].sum() == 0
+    assert np.abs(counts / counts.sum() - probs).max() < 0.04
+
+
+def test_top_p_keeps_the_smallest_set_with_enough_mass() -> None:
+    log_probs = np.log(np.array([0.5, 0.3, 0.15, 0.05]))
+    probs = filtered_probabilities(log_probs, temperature=1.0, top_k=0, top_p=0.75)
+    assert probs.tolist() == pytest.approx([0.5 / 0.8, 0.3 / 0.8, 0.0, 0.0])
+    cold = filtered_probabilities(log_probs, temperature=0.1, top_k=0, top_p=1.0)
+    assert cold[0] > 0.99  # low temperature approaches the argmax

@@ -7,14 +7,15 @@ import threading
 import numpy as np
 import pytest
 
-from benchmarks.offline import CollectingListener, NullObserver
-from service.engine.engine import EngineThread, ModelEngine
+from service.engine.core import EngineCore
+from service.engine.params import DecodingParams
 from service.engine.repository import LoadedBundle, load_bundle
-from service.engine.requests import DecodeParams, Request, RequestStatus
+from service.engine.requests import Request, RequestStatus
 from service.engine.runtime import RuntimeOptions
-from service.engine.scheduler import Scheduler, SchedulerConfig
 from service.errors import Cancelled, Expired, InternalError
+from service.serving.engine_thread import EngineThread
 from tests.conftest import TEST_MODELS, heldout
+from tests.service.conftest import CollectingListener, make_engine, run_until_idle
 
 
 @pytest.fixture(scope="module")
@@ -34,11 +35,8 @@ def sources(bundle: LoadedBundle) -> list[np.ndarray]:
     ]
 
 
-def _engine(bundle: LoadedBundle, max_batch_size: int) -> ModelEngine:
-    scheduler = Scheduler(
-        SchedulerConfig(max_batch_size=max_batch_size, max_queue_size=64, max_queue_delay=0.0)
-    )
-    return ModelEngine(bundle.runtime, scheduler, NullObserver())
+def _engine(bundle: LoadedBundle, max_batch_size: int) -> EngineCore:
+    return make_engine(bundle.runtime, max_batch_size)
 
 
 def _request(source: np.ndarray, **kwargs: object) -> Request:
@@ -46,17 +44,12 @@ def _request(source: np.ndarray, **kwargs: object) -> Request:
         request_id="r",
         source_ids=source,
         listener=CollectingListener(),
-        params=DecodeParams(max_output_tokens=40, return_attention=True),
+        params=DecodingParams(max_output_tokens=40, return_attention=True),
         **kwargs,
     )  # type: ignore[arg-type]
 
 
-def _run_until_idle(engine: ModelEngine, max_steps: int = 10_000) -> None:
-    for _ in range(max_steps):
-        if not (engine.scheduler.queue_depth or engine.num_running):
-            return
-        engine.step()
-    raise AssertionError("engine did not go idle")
+_run_until_idle = run_until_idle
 
 
 def test_continuous_batching_gives_the_same_tokens_as_one_at_a_time(bundle, sources) -> None:
@@ -64,16 +57,16 @@ def test_continuous_batching_gives_the_same_tokens_as_one_at_a_time(bundle, sour
     for source in sources:
         engine = _engine(bundle, max_batch_size=1)
         request = _request(source)
-        engine.scheduler.submit(request)
+        engine.submit(request)
         _run_until_idle(engine)
         alone.append(request.listener.output)
     engine = _engine(bundle, max_batch_size=4)
     batched = [_request(s) for s in sources]
     for request in batched[:5]:
-        engine.scheduler.submit(request)
+        engine.submit(request)
     engine.step()  # rows of different lengths join and leave while the rest wait
     for request in batched[5:]:
-        engine.scheduler.submit(request)
+        engine.submit(request)
     _run_until_idle(engine)
     for single, request in zip(alone, batched, strict=True):
         output = request.listener.output
@@ -90,9 +83,9 @@ def test_max_output_tokens_finishes_by_length(bundle, sources) -> None:
         request_id="r",
         source_ids=sources[0],
         listener=CollectingListener(),
-        params=DecodeParams(max_output_tokens=1),
+        params=DecodingParams(max_output_tokens=1),
     )
-    engine.scheduler.submit(request)
+    engine.submit(request)
     _run_until_idle(engine)
     assert request.status == RequestStatus.FINISHED_LENGTH
     assert len(request.listener.output.token_ids) == 1
@@ -102,13 +95,13 @@ def test_cancel_and_expiry_leave_the_batch_at_the_next_step(bundle, sources) -> 
     engine = _engine(bundle, max_batch_size=4)
     cancelled, expired, kept = _request(sources[0]), _request(sources[1]), _request(sources[2])
     for request in (cancelled, expired, kept):
-        engine.scheduler.submit(request)
+        engine.submit(request)
     engine.step()
-    assert engine.num_running == 3
+    assert engine.running_requests == 3
     cancelled.cancel()
     expired.deadline = 0.0  # in the past on the monotonic clock
     engine.step()
-    assert engine.num_running <= 1
+    assert engine.running_requests <= 1
     assert isinstance(cancelled.listener.error, Cancelled)
     assert isinstance(expired.listener.error, Expired)
     _run_until_idle(engine)
@@ -133,15 +126,14 @@ class _BrokenRuntime:
 
 
 def test_a_failing_model_fails_its_batch_and_keeps_running(bundle, sources) -> None:
-    scheduler = Scheduler(SchedulerConfig(max_batch_size=4, max_queue_size=8, max_queue_delay=0.0))
-    engine = ModelEngine(_BrokenRuntime(bundle.runtime), scheduler, NullObserver())  # type: ignore[arg-type]
+    engine = make_engine(_BrokenRuntime(bundle.runtime), max_batch_size=4)
     first = _request(sources[0])
-    scheduler.submit(first)
+    engine.submit(first)
     engine.step()
     assert isinstance(first.listener.error, InternalError)
-    assert engine.num_running == 0
+    assert engine.running_requests == 0
     second = _request(sources[1])
-    scheduler.submit(second)  # the engine still takes work
+    engine.submit(second)  # the engine still takes work
     engine.step()
     assert isinstance(second.listener.error, InternalError)
 
@@ -152,7 +144,7 @@ def test_engine_thread_serves_and_stops(bundle, sources) -> None:
     thread.start()
     requests = [_request(s) for s in sources[:6]]
     for request in requests:
-        engine.scheduler.submit(request)
+        engine.submit(request)
     for request in requests:
         assert request.listener.done.wait(30)
     thread.stop(timeout=5)
@@ -218,13 +210,13 @@ def test_beam_in_a_mixed_batch_matches_the_reference(bundle, sources) -> None:
             request_id=f"b{i}",
             source_ids=sources[i],
             listener=CollectingListener(),
-            params=DecodeParams(max_output_tokens=30, beam_size=4, n_best=2),
+            params=DecodingParams(max_output_tokens=30, beam_size=4, n_best=2),
         )
         for i in range(3)
     ]
     greedy = [_request(sources[i]) for i in range(3, 7)]
     for request in [beams[0], greedy[0], beams[1], greedy[1], greedy[2], beams[2], greedy[3]]:
-        engine.scheduler.submit(request)
+        engine.submit(request)
     _run_until_idle(engine)
     for request in beams:
         output = request.listener.output
@@ -238,7 +230,7 @@ def test_beam_in_a_mixed_batch_matches_the_reference(bundle, sources) -> None:
     for request in greedy:  # greedy neighbours are unaffected by the beams
         alone = _engine(bundle, max_batch_size=1)
         twin = _request(request.source_ids)
-        alone.scheduler.submit(twin)
+        alone.submit(twin)
         _run_until_idle(alone)
         assert request.listener.output.token_ids == twin.listener.output.token_ids
 
@@ -249,14 +241,14 @@ def test_beam_reserves_its_rows_when_admitted(bundle, sources) -> None:
         request_id="b",
         source_ids=sources[0],
         listener=CollectingListener(),
-        params=DecodeParams(max_output_tokens=20, beam_size=4),
+        params=DecodingParams(max_output_tokens=20, beam_size=4),
     )
-    engine.scheduler.submit(beam)
+    engine.submit(beam)
     others = [_request(s) for s in sources[1:4]]
     for request in others:
-        engine.scheduler.submit(request)
+        engine.submit(request)
     engine.step()
-    assert engine.scheduler.queue_depth == 2  # 4 rows for the beam + 1 greedy row = 5
+    assert len(engine.queue) == 2  # 4 rows for the beam + 1 greedy row = 5
     _run_until_idle(engine)
     assert all(r.listener.output is not None for r in [beam, *others])
 
@@ -268,15 +260,15 @@ def _decode_all(bundle: LoadedBundle, sources: list[np.ndarray]) -> list[tuple]:
             request_id=str(i),
             source_ids=s,
             listener=CollectingListener(),
-            params=DecodeParams(max_output_tokens=25, beam_size=1 + (i % 3), n_best=1),
+            params=DecodingParams(max_output_tokens=25, beam_size=1 + (i % 3), n_best=1),
         )
         for i, s in enumerate(sources)
     ]
     for request in requests[:4]:
-        engine.scheduler.submit(request)
+        engine.submit(request)
     engine.step()
     for request in requests[4:]:  # join a running batch: states come back to the host
-        engine.scheduler.submit(request)
+        engine.submit(request)
     _run_until_idle(engine)
     return [
         (r.listener.output.best.token_ids, round(r.listener.output.best.score, 3)) for r in requests

@@ -7,7 +7,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class DecodingOptions(_message.Message):
-    __slots__ = ("model", "model_version", "beam_size", "n_best", "max_output_tokens", "length_penalty", "return_attention", "return_scores")
+    __slots__ = ("model", "model_version", "beam_size", "n_best", "max_output_tokens", "length_penalty", "return_attention", "return_scores", "min_output_tokens", "temperature", "top_k", "top_p", "seed")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
     BEAM_SIZE_FIELD_NUMBER: _ClassVar[int]
@@ -16,6 +16,11 @@ class DecodingOptions(_message.Message):
     LENGTH_PENALTY_FIELD_NUMBER: _ClassVar[int]
     RETURN_ATTENTION_FIELD_NUMBER: _ClassVar[int]
     RETURN_SCORES_FIELD_NUMBER: _ClassVar[int]
+    MIN_OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
+    TOP_K_FIELD_NUMBER: _ClassVar[int]
+    TOP_P_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
     model: str
     model_version: int
     beam_size: int
@@ -24,7 +29,12 @@ class DecodingOptions(_message.Message):
     length_penalty: float
     return_attention: bool
     return_scores: bool
-    def __init__(self, model: _Optional[str] = ..., model_version: _Optional[int] = ..., beam_size: _Optional[int] = ..., n_best: _Optional[int] = ..., max_output_tokens: _Optional[int] = ..., length_penalty: _Optional[float] = ..., return_attention: _Optional[bool] = ..., return_scores: _Optional[bool] = ...) -> None: ...
+    min_output_tokens: int
+    temperature: float
+    top_k: int
+    top_p: float
+    seed: int
+    def __init__(self, model: _Optional[str] = ..., model_version: _Optional[int] = ..., beam_size: _Optional[int] = ..., n_best: _Optional[int] = ..., max_output_tokens: _Optional[int] = ..., length_penalty: _Optional[float] = ..., return_attention: _Optional[bool] = ..., return_scores: _Optional[bool] = ..., min_output_tokens: _Optional[int] = ..., temperature: _Optional[float] = ..., top_k: _Optional[int] = ..., top_p: _Optional[float] = ..., seed: _Optional[int] = ...) -> None: ...
 
 class TranslateRequest(_message.Message):
     __slots__ = ("text", "source_language", "target_language", "options")

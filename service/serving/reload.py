@@ -21,9 +21,7 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 from service import bundle as contract
-from service.engine.engine import EngineObserver
-from service.engine.inference import InferenceService
-from service.engine.models import ModelTable, ServedModel
+from service.engine.core import EngineObserver
 from service.engine.repository import (
     Fingerprint,
     LoadedBundle,
@@ -32,6 +30,8 @@ from service.engine.repository import (
     load_bundle,
 )
 from service.engine.runtime import RuntimeOptions
+from service.serving.data_plane import DataPlane
+from service.serving.models import ModelTable, ServedModel
 
 log = logging.getLogger(__name__)
 
@@ -79,20 +79,20 @@ class _Plan:
 
 
 class ModelRepository:
-    """One repository folder served through one InferenceService's model table."""
+    """One repository folder served through one DataPlane's model table."""
 
     def __init__(
         self,
         root: Path,
         options: RuntimeOptions,
-        inference: InferenceService,
+        plane: DataPlane,
         observer: RepositoryObserver,
         retire_grace: float,
         require_gpu: bool = False,
     ) -> None:
         self._root = root
         self._options = options
-        self._inference = inference
+        self._plane = plane
         self._observer = observer
         self._retire_grace = retire_grace
         self.require_gpu = require_gpu
@@ -103,7 +103,7 @@ class ModelRepository:
 
     @property
     def table(self) -> ModelTable:
-        return self._inference.models
+        return self._plane.models
 
     @property
     def refused(self) -> dict[str, str]:
@@ -178,7 +178,7 @@ class ModelRepository:
         removed: list[tuple[str, int]] = []
         for bundle_dir, stamp, bundle in plan.load:
             old = self.table.find(*bundle.key)
-            self._inference.add_model(bundle, self._observer.engine_observer(bundle))
+            self._plane.add_model(bundle, self._observer.engine_observer(bundle))
             if old is not None:
                 self._observer.model_unserved(old.bundle)
                 self._retire(old)

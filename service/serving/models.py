@@ -1,4 +1,5 @@
-"""The served models: one scheduler and engine thread per loaded bundle, and lookup."""
+"""The served models: one engine core (queue + batching policy) and engine thread per
+loaded bundle, and lookup by task, name, version and language pair."""
 
 from __future__ import annotations
 
@@ -7,18 +8,27 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from service.bundle import Task
-from service.engine.engine import EngineObserver, EngineThread, ModelEngine
+from service.engine.core import EngineCore, EngineObserver
+from service.engine.policy import PolicyConfig, make_policy
+from service.engine.queue import RequestQueue
 from service.engine.repository import LoadedBundle
-from service.engine.scheduler import Scheduler, SchedulerConfig
 from service.errors import InvalidArgument, NotFound
+from service.serving.engine_thread import EngineThread
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class BatchingConfig:
+    policy: str  # "continuous" | "static" (service.engine.policy.POLICIES)
+    max_queue_size: int  # waiting requests per model before RESOURCE_EXHAUSTED
+    policy_config: PolicyConfig
+
+
+@dataclass(frozen=True)
 class ServedModel:
     bundle: LoadedBundle
-    scheduler: Scheduler
+    core: EngineCore
     thread: EngineThread
 
     @property
@@ -46,14 +56,18 @@ class ModelTable:
         self._pinned = dict(default_versions or {})
 
     def add(
-        self, bundle: LoadedBundle, config: SchedulerConfig, observer: EngineObserver
+        self, bundle: LoadedBundle, config: BatchingConfig, observer: EngineObserver
     ) -> ServedModel:
         """Serve a bundle; one already served under the same name and version is displaced
         (the caller retires it with `retire`)."""
-        scheduler = Scheduler(config, observer=observer)
-        engine = ModelEngine(bundle.runtime, scheduler, observer)
-        thread = EngineThread(engine, f"{bundle.manifest.name}-v{bundle.manifest.version}")
-        served = ServedModel(bundle=bundle, scheduler=scheduler, thread=thread)
+        core = EngineCore(
+            bundle.runtime,
+            make_policy(config.policy, config.policy_config),
+            RequestQueue(config.max_queue_size, observer),
+            observer,
+        )
+        thread = EngineThread(core, f"{bundle.manifest.name}-v{bundle.manifest.version}")
+        served = ServedModel(bundle=bundle, core=core, thread=thread)
         self._models.setdefault(served.name, {})[served.version] = served
         thread.start()
         return served
@@ -72,7 +86,7 @@ class ModelTable:
     @staticmethod
     def retire(model: ServedModel) -> None:
         """Refuse new requests; the engine thread ends once queued and running ones finish."""
-        model.scheduler.close()
+        model.core.queue.close()
 
     def all(self) -> list[ServedModel]:
         return [m for versions in self._models.values() for m in versions.values()]

@@ -1,31 +1,32 @@
-"""One model's engine: `step()` glues schedule -> encode/join -> decode step -> update.
+"""One model's engine core: `step()` glues schedule -> encode/join -> decoder step -> update.
 
-The engine runs on its own thread (see `EngineThread`); onnxruntime releases the GIL
-while it computes, so the event loop keeps serving while a batch decodes.
+Synchronous and single-threaded: no asyncio, no gRPC, no threads of its own. The serving
+layer runs `step()` on an engine thread (service/serving/engine_thread.py); the offline API
+(`offline.py`) runs it on the caller's thread. Only `submit` (the queue) is thread-safe.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from typing import Any, Protocol
 
 import numpy as np
 
 from service.bundle import BundleManifest
-from service.engine.batch import BatchArrays, RunningBatch
-from service.engine.decoding import SearchConfig, StepView, make_search
+from service.engine.batch import BatchArrays, RunningBatch, StateAxes
+from service.engine.policy import BatchingPolicy
+from service.engine.queue import QueueObserver, RequestQueue
 from service.engine.requests import Request, RequestStatus, TokenEvent
 from service.engine.runtime import OnnxSeq2Seq
-from service.engine.scheduler import QueueObserver, Scheduler
+from service.engine.strategies import SearchContext, StepView, make_search
 from service.errors import Unavailable
 
 log = logging.getLogger(__name__)
 
 
 class EngineObserver(QueueObserver, Protocol):
-    """What the engine (and its scheduler) report; `service.metrics` implements it."""
+    """What the engine reports; `service.metrics` implements it."""
 
     def encoder_batch(self, size: int, seconds: float, tokens: int) -> None: ...
 
@@ -40,58 +41,97 @@ class EngineObserver(QueueObserver, Protocol):
     def model_failure(self) -> None: ...
 
 
-class ModelEngine:
-    """Continuous-batching greedy and beam decoder over one bundle's onnxruntime sessions."""
+class NullObserver:
+    """Reports nowhere (the offline API)."""
+
+    def queue_changed(self, waiting: int) -> None: ...
+
+    def encoder_batch(self, size: int, seconds: float, tokens: int) -> None: ...
+
+    def decoder_step(self, size: int, seconds: float) -> None: ...
+
+    def request_admitted(self, queue_seconds: float) -> None: ...
+
+    def request_finished(self, status: RequestStatus, output_tokens: int) -> None: ...
+
+    def queue_depth(self, waiting: int, running: int) -> None: ...
+
+    def model_failure(self) -> None: ...
+
+
+def state_axes(manifest: BundleManifest) -> dict[str, StateAxes]:
+    return {
+        s.name: StateAxes(batch=s.batch_axis, source=s.source_axis, target=s.target_axis)
+        for s in manifest.states
+    }
+
+
+class EngineCore:
+    """Continuous-batching decoder over one bundle's onnxruntime sessions."""
 
     def __init__(
         self,
         model: OnnxSeq2Seq,
-        scheduler: Scheduler,
-        observer: EngineObserver,
+        policy: BatchingPolicy,
+        queue: RequestQueue,
+        observer: EngineObserver | None = None,
     ) -> None:
-        self._model = model
-        self._manifest: BundleManifest = model.manifest
-        self._scheduler = scheduler
-        self._observer = observer
-        self._batch = RunningBatch(
-            {s.name: s.batch_axis for s in self._manifest.states}, to_host=model.to_host
-        )
+        self.model = model
+        self.manifest: BundleManifest = model.manifest
+        self.policy = policy
+        self.queue = queue
+        self._observer: EngineObserver = observer or NullObserver()
+        self._batch = RunningBatch(state_axes(self.manifest), to_host=model.to_host)
+
+    # --- what the serving layer reads -----------------------------------------------------
+    def submit(self, request: Request) -> None:
+        """Queue a request (thread-safe); refuses at once when the queue is full or closed."""
+        self.queue.submit(request)
 
     @property
-    def num_running(self) -> int:
-        return len(self._batch)
+    def running_requests(self) -> int:
+        return self.policy.running_requests
 
     @property
-    def scheduler(self) -> Scheduler:
-        return self._scheduler
+    def has_work(self) -> bool:
+        return self.policy.running_requests > 0 or len(self.queue) > 0
 
+    def idle_wait(self) -> float | None:
+        """Seconds the caller may sleep before the next `step` (None: until an arrival)."""
+        if self.queue.closed and self.has_work:
+            return 0.0  # draining: no point waiting for a fuller batch
+        waiting = self.queue.snapshot() if len(self.queue) else []
+        return self.policy.idle_wait(waiting, time.monotonic())
+
+    # --- the step --------------------------------------------------------------------------
     def step(self) -> None:
-        """One iteration: admit and encode newcomers, run one decoder step, retire rows."""
-        admission = self._scheduler.admit(self._batch.reserved_rows)
-        for request, reason in admission.dropped:
+        """One iteration: retire and admit, encode newcomers, one decoder step, update."""
+        waiting = self.queue.snapshot() if len(self.queue) else []
+        scheduled = self.policy.schedule(waiting)
+        self.queue.remove(scheduled.taken)
+        for request, reason in (*scheduled.dropped, *scheduled.retired):
             request.finish(reason)
-            self._observer.request_finished(reason, 0)
+            self._observer.request_finished(reason, request.generated_tokens)
         try:
-            if admission.admitted:
-                self._encode_and_join(list(admission.admitted))
+            if scheduled.admitted:
+                self._encode_and_join(list(scheduled.admitted))
             if len(self._batch):
                 self._decode_step()
         except Exception:
-            manifest = self._manifest
-            log.exception("model %s v%d failed a batch", manifest.name, manifest.version)
+            log.exception("model %s v%d failed a batch", self.manifest.name, self.manifest.version)
             self._observer.model_failure()
-            self._fail_running(list(admission.admitted))
-        self._observer.queue_depth(self._scheduler.queue_depth, len(self._batch.requests))
+            self._fail_running()
+        self._observer.queue_depth(len(self.queue), self.policy.running_requests)
 
-    def _fail_running(self, admitted: list[Request]) -> None:
-        for request in dict.fromkeys([*self._batch.requests, *admitted]):
+    def _fail_running(self) -> None:
+        for request in self.policy.clear():
             request.finish(RequestStatus.FAILED)
             self._observer.request_finished(RequestStatus.FAILED, request.generated_tokens)
         self._batch.clear()
 
     def _encode_and_join(self, requests: list[Request]) -> None:
         now = time.monotonic()
-        special = self._manifest.special_tokens
+        special = self.manifest.special_tokens
         lengths = np.array([r.source_length for r in requests], dtype=np.int64)
         longest = int(lengths.max())
         src_ids = np.full((len(requests), longest), special.pad_id, np.int64)
@@ -99,21 +139,16 @@ class ModelEngine:
             src_ids[row, : request.source_length] = request.source_ids
             request.admitted_at = now
             request.status = RequestStatus.RUNNING
-            params = request.params
             request.search = make_search(
-                SearchConfig(
+                SearchContext(
+                    params=request.params,
                     eos_id=special.eos_id,
-                    max_tokens=params.max_output_tokens,
                     source_length=request.source_length,
-                    keep_attention=params.return_attention,
-                    beam_size=params.beam_size,
-                    n_best=params.n_best,
-                    length_penalty=params.length_penalty,
                 )
             )
             self._observer.request_admitted(now - request.arrival)
         started = time.perf_counter()
-        encoded = self._model.encode(src_ids, lengths)
+        encoded = self.model.encode(src_ids, lengths)
         seconds = time.perf_counter() - started
         self._observer.encoder_batch(len(requests), seconds, int(lengths.sum()))
         for request in requests:
@@ -133,12 +168,23 @@ class ModelEngine:
         assert arrays is not None
         rows = len(self._batch)
         started = time.perf_counter()
-        out = self._model.step(arrays.prev_ids, arrays.memory, arrays.src_mask, arrays.states)
+        out = self.model.step(arrays.prev_ids, arrays.memory, arrays.src_mask, arrays.states)
         seconds = time.perf_counter() - started
         self._observer.decoder_step(rows, seconds)
         if out.log_probs.shape[0] != rows:
             raise RuntimeError(f"decoder returned {out.log_probs.shape[0]} rows for {rows}")
         self._update_requests(out.log_probs, out.attention, out.states, seconds)
+
+    def _suppress_early_eos(self, log_probs: np.ndarray) -> np.ndarray:
+        """EOS gets the lowest finite log-prob on rows below their min_output_tokens."""
+        batch = self._batch
+        blocked = [r.params.min_output_tokens > r.generated_tokens for r in batch.requests]
+        if not any(blocked):
+            return log_probs
+        rows = np.repeat(np.asarray(blocked), batch.row_counts)  # (B,)
+        log_probs = log_probs.copy()
+        log_probs[rows, self.manifest.special_tokens.eos_id] = np.finfo(log_probs.dtype).min
+        return log_probs
 
     def _update_requests(
         self,
@@ -148,23 +194,22 @@ class ModelEngine:
         seconds: float,
     ) -> None:
         """The one loop over a step's requests: advance, stream, retire, and regroup rows."""
+        log_probs = self._suppress_early_eos(log_probs)
         best_ids = log_probs.argmax(axis=-1)  # greedy rows need nothing more per request
         best_log_probs = log_probs[np.arange(log_probs.shape[0]), best_ids]
-        now = time.monotonic()
         parents: list[np.ndarray] = []
         next_ids: list[np.ndarray] = []
         kept: list[Request] = []
         counts: list[int] = []
+        finished: list[Request] = []
         start = 0
         for request, count in zip(self._batch.requests, self._batch.row_counts, strict=True):
             block = slice(start, start + count)
             start += count
-            request.compute_seconds += seconds
-            abandoned = request.abandoned_status(now)
-            if abandoned is not None:
-                request.finish(abandoned)
-                self._observer.request_finished(abandoned, request.generated_tokens)
+            if request.status.is_finished:  # retired by the policy before this step
                 continue
+            request.compute_seconds += seconds
+            request.decode_steps += 1
             search = request.search
             assert search is not None
             advance = search.advance(
@@ -178,11 +223,13 @@ class ModelEngine:
             if search.done:
                 request.complete()
                 self._observer.request_finished(request.status, request.generated_tokens)
+                finished.append(request)
                 continue
             parents.append(advance.parents + block.start)
             next_ids.append(advance.next_ids)
             kept.append(request)
             counts.append(int(advance.parents.size))
+        self.policy.update(finished)
         if not kept:
             self._batch.clear()
             return
@@ -190,48 +237,8 @@ class ModelEngine:
 
     def abort_all(self, message: str) -> None:
         """Refuse everything waiting or running (the engine is stopping)."""
-        for request in [*self._scheduler.drain_waiting(), *self._batch.requests]:
+        for request in [*self.queue.drain(), *self.policy.clear()]:
             if not request.status.is_finished:
                 request.status = RequestStatus.FAILED
                 request.listener.on_error(Unavailable(message))
         self._batch.clear()
-
-
-class EngineThread:
-    """Runs one ModelEngine's loop on a daemon thread until stopped."""
-
-    def __init__(self, engine: ModelEngine, name: str, idle_poll_seconds: float = 0.5) -> None:
-        self.engine = engine
-        self._stop = threading.Event()
-        self._idle_poll = idle_poll_seconds
-        self._thread = threading.Thread(target=self._run, name=f"engine-{name}", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def _run(self) -> None:
-        scheduler = self.engine.scheduler
-        while not self._stop.is_set():
-            if scheduler.closed and scheduler.queue_depth == 0 and self.engine.num_running == 0:
-                break  # closed and drained: checked here, between steps, so nothing is lost
-            scheduler.wait_for_work(self.engine.num_running, self._stop, self._idle_poll)
-            if self._stop.is_set():
-                break
-            self.engine.step()
-        self.engine.abort_all("the model was unloaded while this request was in flight")
-
-    def join(self, timeout: float) -> bool:
-        """Wait for the thread to end (a closed scheduler ends it once drained)."""
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
-
-    @property
-    def finished(self) -> bool:
-        """The loop has ended (or never started)."""
-        return not self._thread.is_alive()
-
-    def stop(self, timeout: float) -> None:
-        """Stop after the current step; anything still queued or running is refused."""
-        self._stop.set()
-        self.engine.scheduler.wake()
-        self._thread.join(timeout)

@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+from service.engine.core import EngineCore
 from service.engine.requests import GenerationOutput, Request, TokenEvent
-from service.engine.scheduler import Scheduler
 from service.errors import ServiceError
 
 StreamItem = TokenEvent | GenerationOutput
@@ -60,22 +60,22 @@ def new_listener(stream: bool = False) -> _LoopListener:
     return _LoopListener(stream)
 
 
-async def run_request(scheduler: Scheduler, request: Request) -> GenerationOutput:
+async def run_request(core: EngineCore, request: Request) -> GenerationOutput:
     """Submit and await the final output; cancelling the caller cancels the request."""
     listener = request.listener
     assert isinstance(listener, _LoopListener)
-    scheduler.submit(request)
+    core.submit(request)
     try:
         return await asyncio.shield(listener.result)
     finally:
         _release(listener, request)
 
 
-async def stream_request(scheduler: Scheduler, request: Request) -> AsyncIterator[StreamItem]:
+async def stream_request(core: EngineCore, request: Request) -> AsyncIterator[StreamItem]:
     """Submit and yield token events, then the final output; errors are raised."""
     listener = request.listener
     assert isinstance(listener, _LoopListener) and listener.events is not None
-    scheduler.submit(request)
+    core.submit(request)
     try:
         while True:
             item = await listener.events.get()

@@ -1,0 +1,159 @@
+"""Beam search over one request: starts on one row, expands to `beam_size` rows.
+
+Hypotheses are kept as back-pointers (one small array per step), not as copied token
+lists, so a step costs O(beam) Python work plus one top-k over the request's rows.
+Stops when `beam_size` hypotheses have finished, when (without a length penalty) no live
+hypothesis can beat the n-best finished ones any more, or at `max_output_tokens`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from service.engine.params import DecodingParams
+from service.engine.strategies.base import (
+    FINISHED,
+    Advance,
+    Hypothesis,
+    SearchContext,
+    StepView,
+    length_penalty,
+    register,
+)
+
+
+@dataclass(frozen=True)
+class _Step:
+    """The live rows after one step (row j of this step continues row parents[j] of the
+    previous one)."""
+
+    parents: np.ndarray  # (r,) int64
+    tokens: np.ndarray  # (r,) int64
+    scores: np.ndarray  # (r,) float64, each token's log-prob
+    attention: np.ndarray | None  # (r, S) when kept
+
+
+@dataclass(frozen=True)
+class _Ended:
+    score: float  # total / length penalty
+    total: float  # sum of log-probs, EOS included when it ended by EOS
+    steps: int  # how many of self._steps its tokens span
+    row: int  # its row in self._steps[steps - 1]
+    reason: str  # "eos" | "length"
+
+
+@register("beam")
+class BeamSearch:
+    @staticmethod
+    def applies(params: DecodingParams) -> bool:
+        return params.beam_size > 1
+
+    def __init__(self, context: SearchContext) -> None:
+        self._context = context
+        self._totals = np.zeros(1, np.float64)  # (r,) sum of log-probs of each live row
+        self._steps: list[_Step] = []
+        self._ended: list[_Ended] = []
+        self._done = False
+
+    @property
+    def done(self) -> bool:
+        return self._done
+
+    def generated_tokens(self) -> int:
+        return len(self._steps)
+
+    def _end(self, total: float, steps: int, row: int, reason: str) -> None:
+        length = steps + (1 if reason == "eos" else 0)
+        alpha = self._context.params.length_penalty
+        self._ended.append(_Ended(total / length_penalty(length, alpha), total, steps, row, reason))
+
+    def advance(self, step: StepView) -> Advance:
+        context = self._context
+        k = context.params.beam_size
+        log_probs = step.log_probs  # (r, V)
+        rows, vocab = log_probs.shape
+        width = min(2 * k, vocab)  # at most r <= k candidates are EOS: k live ones remain
+        if vocab > width:
+            top = np.argpartition(log_probs, vocab - width, axis=1)[:, vocab - width :]
+        else:
+            top = np.broadcast_to(np.arange(vocab), (rows, vocab))
+        top_log_probs = np.take_along_axis(log_probs, top, axis=1).astype(np.float64)
+        totals = (self._totals[:, None] + top_log_probs).ravel()  # (r * width,)
+        parents_all = np.repeat(np.arange(rows), top.shape[1])
+        tokens_all = top.ravel()
+        # Best first; ties broken by parent row, then token id, so results are deterministic.
+        order = np.lexsort((tokens_all, parents_all, -totals))[: 2 * k]
+        steps_before = len(self._steps)
+        keep: list[int] = []
+        for index in order.tolist():
+            if int(tokens_all[index]) == context.eos_id:
+                self._end(float(totals[index]), steps_before, int(parents_all[index]), "eos")
+                continue
+            keep.append(index)
+            if len(keep) == k:
+                break
+        chosen = np.asarray(keep, np.int64)
+        parents = parents_all[chosen]
+        tokens = tokens_all[chosen].astype(np.int64)
+        attention = None
+        if context.params.return_attention:
+            attention = step.attention[parents, : context.source_length].copy()
+        self._steps.append(_Step(parents, tokens, top_log_probs.ravel()[chosen], attention))
+        self._totals = totals[chosen]
+        self._done = self._should_stop()
+        if self._done:
+            return FINISHED
+        return Advance(parents, tokens, ())
+
+    def _should_stop(self) -> bool:
+        params = self._context.params
+        if len(self._ended) >= params.beam_size:
+            return True
+        if len(self._steps) >= params.max_output_tokens:
+            for row, total in enumerate(self._totals.tolist()):
+                self._end(total, len(self._steps), row, "length")
+            return True
+        if params.length_penalty == 0.0 and len(self._ended) >= params.n_best:
+            # Without a penalty, scores only fall as hypotheses grow: nothing live can win.
+            kept = sorted(e.score for e in self._ended)[-params.n_best]
+            return float(self._totals.max()) <= kept
+        return False
+
+    def _hypothesis(self, ended: _Ended) -> Hypothesis:
+        """Follow the back-pointers from the hypothesis' last row to the first step."""
+        tokens: list[int] = []
+        scores: list[float] = []
+        attention: list[np.ndarray] = []
+        row = ended.row
+        for step in reversed(self._steps[: ended.steps]):
+            tokens.append(int(step.tokens[row]))
+            scores.append(float(step.scores[row]))
+            if step.attention is not None:
+                attention.append(step.attention[row])
+            row = int(step.parents[row])
+        return Hypothesis(
+            token_ids=tuple(reversed(tokens)),
+            token_scores=tuple(reversed(scores)),
+            attention=np.stack(attention[::-1]) if attention else None,
+            score=ended.score,
+            finish_reason=ended.reason,
+        )
+
+    def hypotheses(self) -> tuple[Hypothesis, ...]:
+        n_best = self._context.params.n_best
+        ranked = sorted(self._ended, key=lambda e: e.score, reverse=True)
+        if len(ranked) < n_best and self._steps:  # stopped early by a deadline or failure
+            live = [
+                _Ended(
+                    total / length_penalty(len(self._steps), self._context.params.length_penalty),
+                    total,
+                    len(self._steps),
+                    row,
+                    "length",
+                )
+                for row, total in enumerate(self._totals.tolist())
+            ]
+            ranked += sorted(live, key=lambda e: e.score, reverse=True)
+        return tuple(self._hypothesis(e) for e in ranked[:n_best])
