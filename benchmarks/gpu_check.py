@@ -164,7 +164,7 @@ async def served_throughput(models: Path, concurrency: int, seconds: float) -> d
         started = time.perf_counter()
         await asyncio.gather(*(client(stub, k) for k in range(concurrency)))
         elapsed = time.perf_counter() - started
-    provider = server.inference.models.all()[0].bundle.runtime.provider
+    provider = server.plane.models.all()[0].bundle.runtime.provider
     await server.drain_and_stop(grace=2.0)
     return {
         "rpc": "Summarize",

@@ -77,8 +77,11 @@ class Seq2SeqEngine:
         batching: str = "continuous",
         max_beam_size: int = 16,
         observer: EngineObserver | None = None,
+        bundle: LoadedBundle | None = None,
     ) -> None:
-        self.bundle: LoadedBundle = load_bundle(
+        """`bundle`: an already loaded bundle (then bundle_dir and the runtime options are
+        not used); see `from_bundle`."""
+        self.bundle: LoadedBundle = bundle or load_bundle(
             Path(bundle_dir),
             RuntimeOptions(
                 providers=tuple(providers),
@@ -101,6 +104,11 @@ class Seq2SeqEngine:
             has_attention=self.manifest.attention.kind != "none",
         )
         self._ids = itertools.count()
+
+    @classmethod
+    def from_bundle(cls, bundle: LoadedBundle, **settings: object) -> Seq2SeqEngine:
+        """An engine over a bundle loaded elsewhere (e.g. with an instrumented runtime)."""
+        return cls(bundle.path, bundle=bundle, **settings)  # type: ignore[arg-type]
 
     def encode(self, text: str) -> tuple[int, ...]:
         """Source ids of a text (EOS appended), refused when over the model's limit."""
