@@ -158,7 +158,7 @@ class Evaluation(_Strict):
 class BundleManifest(_Strict):
     """Everything the server must know about a bundle before it loads a single file."""
 
-    schema_version: Literal[1, 2] = BUNDLE_SCHEMA_VERSION
+    schema_version: Literal[1, 2] = 2  # BUNDLE_SCHEMA_VERSION
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")
     version: int = Field(ge=1)
     task: Task

@@ -5,6 +5,8 @@ Request fields are read by name from the task table, so a new task needs no code
 
 from __future__ import annotations
 
+from typing import Any
+
 from google.protobuf.message import Message
 
 from service.api.gen.seq2seq.v1 import seq2seq_pb2 as pb
@@ -56,7 +58,7 @@ def _hypothesis_pb(hypothesis: TextHypothesis) -> pb.Hypothesis:
     return message
 
 
-def _common(generation: Generation) -> dict[str, object]:
+def _common(generation: Generation) -> dict[str, Any]:
     """The fields GenerateResponse and AnswerResponse share."""
     return {
         "hypotheses": [_hypothesis_pb(h) for h in generation.hypotheses],
