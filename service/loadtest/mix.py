@@ -23,17 +23,18 @@ from pathlib import Path
 from typing import Any
 
 from service.client.types import DecodeOptions, ModelInfo
+from service.tasks import TASKS
 
-RPC_TASKS = {"Translate": "translate", "Summarize": "summarize", "Answer": "answer"}
-REQUIRED = {  # rpc -> fields a line must have (strings)
-    "Translate": ("text", "target_language"),
-    "Summarize": ("text",),
-    "Answer": ("question", "context"),
-}
-OPTIONAL_TEXT = {"Translate": ("source_language",), "Summarize": (), "Answer": ()}
+# From the task table: rpc -> task, the fields a line must have, the ones it may have.
+RPC_TASKS = {spec.rpc: spec.name for spec in TASKS.values()}
+REQUIRED = {spec.rpc: (*spec.text_fields, *spec.language_fields[1:]) for spec in TASKS.values()}
+OPTIONAL_TEXT = {spec.rpc: spec.language_fields[:1] for spec in TASKS.values()}
 COMMON = ("rpc", "options", "weight", "id")
 MAX_WEIGHT = 1000  # per line; keeps one pass over the file (the sum of weights) bounded
-OPTION_TYPES = {f.name: str(f.type) for f in dataclasses.fields(DecodeOptions)}  # name -> "int"
+# name -> "int" / "float" / "str" / "bool" (an optional field takes its value's type)
+OPTION_TYPES = {
+    f.name: str(f.type).replace(" | None", "") for f in dataclasses.fields(DecodeOptions)
+}
 DEFAULT_MIX = "default"  # the --mix value that names the bundled mix
 
 
