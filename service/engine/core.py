@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol, cast
 
 import numpy as np
 
@@ -41,22 +42,15 @@ class EngineObserver(QueueObserver, Protocol):
     def model_failure(self) -> None: ...
 
 
+def _ignore(*args: object) -> None:
+    return None
+
+
 class NullObserver:
-    """Reports nowhere (the offline API)."""
+    """Reports nowhere (the offline API): every EngineObserver call is a no-op."""
 
-    def queue_changed(self, waiting: int) -> None: ...
-
-    def encoder_batch(self, size: int, seconds: float, tokens: int) -> None: ...
-
-    def decoder_step(self, size: int, seconds: float) -> None: ...
-
-    def request_admitted(self, queue_seconds: float) -> None: ...
-
-    def request_finished(self, status: RequestStatus, output_tokens: int) -> None: ...
-
-    def queue_depth(self, waiting: int, running: int) -> None: ...
-
-    def model_failure(self) -> None: ...
+    def __getattr__(self, name: str) -> Callable[..., None]:
+        return _ignore
 
 
 def state_axes(manifest: BundleManifest) -> dict[str, StateAxes]:
@@ -80,7 +74,7 @@ class EngineCore:
         self.manifest: BundleManifest = model.manifest
         self.policy = policy
         self.queue = queue
-        self._observer: EngineObserver = observer or NullObserver()
+        self._observer = observer or cast(EngineObserver, NullObserver())
         self._batch = RunningBatch(state_axes(self.manifest), to_host=model.to_host)
 
     # --- what the serving layer reads -----------------------------------------------------

@@ -169,8 +169,7 @@ class Seq2SeqEngine:
             output,
             self.tokenizer,
             self.manifest,
-            return_scores=params.return_scores,
-            return_attention=params.return_attention,
+            params,
         )
         return GenerationResult(
             hypotheses=decoded.hypotheses,

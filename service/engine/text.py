@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from service.bundle import BundleManifest
+from service.engine.params import DecodingParams
 from service.engine.requests import GenerationOutput
 from service.engine.tokenizer import TextTokenizer
 
@@ -36,10 +37,9 @@ def decode_output(
     output: GenerationOutput,
     tokenizer: TextTokenizer,
     manifest: BundleManifest,
-    *,
-    return_scores: bool,
-    return_attention: bool,
+    params: DecodingParams,
 ) -> DecodedOutput:
+    """Scores and attention are kept only when `params` asked for them."""
     no_answer_id = manifest.special_tokens.no_answer_id
     is_answer = manifest.task == "answer"
 
@@ -52,8 +52,8 @@ def decode_output(
             token_ids=h.token_ids,
             target_tokens=tuple(tokenizer.id_to_token(i) for i in h.token_ids),
             score=float(h.score),
-            token_scores=h.token_scores if return_scores else (),
-            attention=h.attention if return_attention else None,
+            token_scores=h.token_scores if params.return_scores else (),
+            attention=h.attention if params.return_attention else None,
             finish_reason=h.finish_reason,
         )
         for h in output.hypotheses

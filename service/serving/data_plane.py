@@ -247,8 +247,7 @@ class DataPlane:
             output,
             bundle.tokenizer,
             bundle.manifest,
-            return_scores=params.return_scores,
-            return_attention=params.return_attention,
+            params,
         )
         return Generation(
             hypotheses=decoded.hypotheses,
