@@ -178,12 +178,13 @@ def _option_value(name: str, kind: str, value: Any) -> Any:
         return value
     if kind == "str" and isinstance(value, str):
         return value
-    if kind == "tuple[str, ...]" and isinstance(value, list):
-        if all(isinstance(v, str) for v in value):
-            return tuple(value)
-    if kind == "tuple[tuple[str, str], ...]" and isinstance(value, dict):
-        if all(isinstance(v, str) for v in value.values()):
-            return tuple(sorted(value.items()))
+    strings = isinstance(value, list | dict) and all(
+        isinstance(v, str) for v in (value.values() if isinstance(value, dict) else value)
+    )
+    if kind == "tuple[str, ...]" and isinstance(value, list) and strings:
+        return tuple(value)
+    if kind == "tuple[tuple[str, str], ...]" and isinstance(value, dict) and strings:
+        return tuple(sorted(value.items()))
     if kind == "int" and isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value
     if (
