@@ -87,6 +87,49 @@ class Settings(BaseSettings):
         "large beam) may be passed over by later requests that fit; after that, admission "
         "waits until it fits, so it is never starved.",
     )
+    engine_mode: Literal["process", "thread"] = Field(
+        default="process",
+        description="Where models are decoded: 'process' = engine-core processes (one per "
+        "model group) beside the front end, talking over ZMQ; 'thread' = an engine thread "
+        "per model inside the server process (starts faster; shares the front end's GIL).",
+    )
+    engine_groups: dict[str, str] = Field(
+        default_factory=dict,
+        description="Model name -> engine process group; every model not named is in group "
+        "'default', so by default one engine process holds every model (process mode).",
+    )
+    engine_heartbeat_interval: float = Field(
+        default=1.0, gt=0.0, le=60.0, description="Seconds between heartbeats to an engine."
+    )
+    engine_heartbeat_timeout: float = Field(
+        default=10.0,
+        gt=0.0,
+        description="Seconds without a heartbeat answer, or of one decoder step, after which "
+        "an engine process counts as hung and is killed and restarted.",
+    )
+    engine_start_timeout: float = Field(
+        default=120.0,
+        gt=0.0,
+        description="Seconds a new engine process gets to start and load its bundles.",
+    )
+    engine_restart_backoff: float = Field(
+        default=0.5,
+        ge=0.0,
+        description="Seconds before the first restart of a dead engine process; doubled "
+        "after each consecutive failure.",
+    )
+    engine_restart_backoff_max: float = Field(
+        default=10.0,
+        ge=0.0,
+        description="Longest restart delay; an engine process that stayed up this long "
+        "resets the count of consecutive failures.",
+    )
+    engine_max_restarts: int = Field(
+        default=10,
+        ge=0,
+        description="Consecutive failed restarts after which an engine's models stay "
+        "unavailable (health NOT_SERVING); 0 = keep trying.",
+    )
     max_queue_size: int = Field(
         default=256, ge=1, description="Requests waiting per model before RESOURCE_EXHAUSTED."
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Callable
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -19,7 +20,9 @@ from service.api.servicer import Seq2SeqServicer
 from service.engine.policy import PolicyConfig
 from service.engine.runtime import RuntimeOptions
 from service.metrics import Metrics
+from service.serving.backends import EngineBackend, ProcessSettings, make_backend
 from service.serving.data_plane import DataPlane, Limits
+from service.serving.engine_process import SupervisionOptions
 from service.serving.models import BatchingConfig
 from service.serving.reload import ModelRepository
 from service.settings import Settings
@@ -54,6 +57,32 @@ def runtime_options(settings: Settings) -> RuntimeOptions:
         cuda_mem_limit=settings.cuda_mem_limit,
         cuda_use_tf32=settings.cuda_use_tf32,
         io_binding=settings.io_binding == "on",
+    )
+
+
+def engine_backend(
+    settings: Settings, metrics: Metrics, on_change: Callable[[], None]
+) -> EngineBackend:
+    """Engine threads or engine processes (`engine_mode`), as the settings say."""
+    return make_backend(
+        settings.engine_mode,
+        ProcessSettings(
+            runtime=runtime_options(settings),
+            batching=batching_config(settings),
+            groups=settings.engine_groups,
+            supervision=SupervisionOptions(
+                heartbeat_interval=settings.engine_heartbeat_interval,
+                heartbeat_timeout=settings.engine_heartbeat_timeout,
+                start_timeout=settings.engine_start_timeout,
+                restart_backoff=settings.engine_restart_backoff,
+                restart_backoff_max=settings.engine_restart_backoff_max,
+                max_restarts=settings.engine_max_restarts,
+            ),
+            log_level=settings.log_level,
+            log_format=settings.log_format,
+        ),
+        metrics,
+        on_change,
     )
 
 
@@ -112,9 +141,12 @@ class Seq2SeqServer:
             settings.default_versions,
         )
         self.health = HealthServicer()
+        self.backend = engine_backend(settings, self.metrics, self._engines_changed)
+        self._health_updates: set[asyncio.Task[None]] = set()
+        self._model_health: set[str] = set()
         self.repository = ModelRepository(
             settings.model_repository,
-            runtime_options(settings),
+            self.backend,
             self.plane,
             self.metrics,
             retire_grace=settings.drain_grace_period,
@@ -131,19 +163,35 @@ class Seq2SeqServer:
         if not self.settings.require_gpu:
             return
         for model in self.plane.models.all():
-            if model.bundle.runtime.provider != "CUDAExecutionProvider":
+            if model.provider != "CUDAExecutionProvider":
                 raise StartupError(
                     f"require_gpu is set but {model.name} v{model.version} "
-                    f"runs on {model.bundle.runtime.provider}; check the CUDA and cuDNN libraries"
+                    f"runs on {model.provider}; check the CUDA and cuDNN libraries"
                 )
         self.repository.require_gpu = True  # hot-reloaded bundles must run on CUDA too
 
     async def _update_health(self) -> None:
-        """SERVING while at least one model serves."""
+        """SERVING while at least one model's engine serves; `Seq2Seq/<model>` per model."""
         statuses = health_pb2.HealthCheckResponse
-        status = statuses.SERVING if self.plane.models.all() else statuses.NOT_SERVING
+        available: dict[str, bool] = {}
+        for model in self.plane.models.all():
+            available[model.name] = available.get(model.name, False) or model.engine.available
+        status = statuses.SERVING if any(available.values()) else statuses.NOT_SERVING
         await self.health.set("", status)
         await self.health.set(SERVICE_NAME, status)
+        for name in self._model_health - set(available):
+            await self.health.set(f"{SERVICE_NAME}/{name}", statuses.SERVICE_UNKNOWN)
+        for name, up in available.items():
+            await self.health.set(
+                f"{SERVICE_NAME}/{name}", statuses.SERVING if up else statuses.NOT_SERVING
+            )
+        self._model_health = set(available)
+
+    def _engines_changed(self) -> None:
+        """An engine process died or came back: health follows (on the event loop)."""
+        task = asyncio.get_running_loop().create_task(self._update_health())
+        self._health_updates.add(task)
+        task.add_done_callback(self._health_updates.discard)
 
     async def _poll_repository(self, interval: float) -> None:
         """Hot reload: rescan every `interval` seconds until the server drains."""
@@ -210,6 +258,7 @@ class Seq2SeqServer:
         await self.health.enter_graceful_shutdown()
         await self.plane.drain(grace)
         await self.repository.wait_retired(grace)
+        await self.backend.close()  # every model has let go: stop the engine processes
         if self._server is not None:
             await self._server.stop(grace=1.0)
         self._stopped.set()

@@ -1,7 +1,9 @@
 """Faults: a runtime that raises, a slow runtime, SIGTERM under load, no CUDA.
 
 Runtime faults are injected by wrapping a served model's `runtime.step` on a private
-server, so the engine, scheduler and servicer under test are the real ones.
+server in thread mode (the runtime is in this process), so the engine, scheduler and
+servicer under test are the real ones. Engine-process faults: tests/integration/
+test_engine_process.py.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import pytest
 from service.api.gen.seq2seq.v1 import seq2seq_pb2 as pb
 from service.api.gen.seq2seq.v1 import seq2seq_pb2_grpc as pb_grpc
 from service.api.server import Seq2SeqServer
+from service.serving.thread_engine import ThreadEngine
 from tests.conftest import REPO_ROOT, TEST_MODELS
 from tests.integration.conftest import make_settings, metric, wait_for
 from tests.integration.test_cli_and_drain import _start
@@ -35,7 +38,7 @@ SOURCE = "A library for parsing command line options and writing them back out."
 
 @asynccontextmanager
 async def _serving(**overrides: object) -> AsyncIterator[tuple[Seq2SeqServer, pb_grpc.Seq2SeqStub]]:
-    server = Seq2SeqServer(make_settings(**overrides))
+    server = Seq2SeqServer(make_settings(**{"engine_mode": "thread", **overrides}))
     await server.start()
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
@@ -48,7 +51,9 @@ def _wrap_step(
     server: Seq2SeqServer, name: str, monkeypatch: pytest.MonkeyPatch, before: Callable[[], None]
 ) -> None:
     """Run `before()` ahead of every decoder step of model `name`."""
-    runtime = server.plane.models.find(name, 1).bundle.runtime  # type: ignore[union-attr]
+    model = server.plane.models.find(name, 1)
+    assert model is not None and isinstance(model.engine, ThreadEngine)
+    runtime = model.engine.core.model
     original = runtime.step
 
     def step(*args: Any, **kwargs: Any) -> Any:
