@@ -263,7 +263,7 @@ class Worker:
             busy = tuple((n, s.thread.busy_seconds(now)) for n, s in list(self.slots.items()))
             self._reply(identity, wire.Pong(message.seq, message.sent, busy))
         elif isinstance(message, wire.Hello):
-            if message.frontend == 0:
+            if message.frontend == 0 and not self.supervisor:  # the first one: the server
                 self.supervisor[:] = [identity]
             self._reply(identity, wire.Ready(os.getpid(), self.config.group))
         elif isinstance(message, wire.Load):

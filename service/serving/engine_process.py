@@ -137,6 +137,7 @@ class EngineGroup:
         self._closing = False
         self._gave_up = False
         self._epoch = 0
+        self._address = ""
         self._failures = 0
         self._started_at = 0.0
         self._drops = 0  # undecodable messages dropped
@@ -149,6 +150,11 @@ class EngineGroup:
     @property
     def up(self) -> bool:
         return self._up
+
+    @property
+    def address(self) -> str:
+        """The current process's endpoint (ipc:// in a private folder)."""
+        return self._address
 
     @property
     def pid(self) -> int | None:
@@ -271,6 +277,7 @@ class EngineGroup:
         loop = asyncio.get_running_loop()
         self._epoch += 1
         address = f"ipc://{self._run_dir}/{self.name}-{self._epoch}.sock"
+        self._address = address
         config = self._config(address)
         process = subprocess.Popen(
             [sys.executable, "-m", "service.engine.worker"],
