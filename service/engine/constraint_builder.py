@@ -57,8 +57,9 @@ def _encode(tokenizer: TextTokenizer, text: str, field: str) -> tuple[int, ...]:
     return ids
 
 
-def _source_spans(source_text: str, params: DecodingParams) -> None:
-    """Every protected or glossary source term occurs in the source; none overlap."""
+def _source_spans(source_text: str, params: DecodingParams) -> list[tuple[int, int]]:
+    """Every protected or glossary source term occurs in the source; none overlap. Returns
+    each term's character span, protected terms first, then the glossary's."""
     spans: list[tuple[int, int, str]] = []
     named = [(f"options.protected_terms[{i}]", t) for i, t in enumerate(params.protected_terms)]
     named += [(f"options.glossary[{s!r}]", s) for s, _ in params.glossary]
@@ -67,10 +68,12 @@ def _source_spans(source_text: str, params: DecodingParams) -> None:
         if start < 0:
             raise InvalidArgument(f"{field} {term!r} does not occur in the text", field=field)
         spans.append((start, start + len(term), field))
+    in_order = [(a, b) for a, b, _ in spans]
     spans.sort()
     for (_, end, first), (start, _, second) in itertools.pairwise(spans):
         if start < end:
             raise InvalidArgument(f"{second} overlaps {first} in the text", field=second)
+    return in_order
 
 
 def build_constraints(
@@ -117,7 +120,7 @@ def build_constraints(
             raise InvalidArgument(
                 "options.protected_terms need the source as text", field="options.protected_terms"
             )
-        _source_spans(source_text, params)
+        characters = _source_spans(source_text, params)
         pairs = [(t, t) for t in params.protected_terms] + list(params.glossary)
         for index, (_, target) in enumerate(pairs):
             field = (
@@ -133,9 +136,10 @@ def build_constraints(
                 f"{params.max_output_tokens}",
                 field="options.protected_terms",
             )
+        sources = tuple(tokenizer.token_span(source_text, a, b) for a, b in characters)
         constraints.append(
             RequiredTerms.start(
-                tuple(ids for ids, _ in terms), special.eos_id, params.max_output_tokens
+                tuple(ids for ids, _ in terms), sources, special.eos_id, params.max_output_tokens
             )
         )
     return RequestConstraints(tuple(constraints), tuple(terms))
