@@ -106,6 +106,7 @@ class SpanWire(Struct, tag="cs", array_like=True):
 
 class TermsWire(Struct, tag="ct", array_like=True):
     terms: tuple[tuple[int, ...], ...]
+    sources: tuple[tuple[int, int], ...]
     eos_id: int
     budget: int
     missing: tuple[int, ...]
@@ -289,6 +290,7 @@ def constraint_to_wire(constraint: Constraint) -> ConstraintWire:
     if isinstance(constraint, RequiredTerms):
         return TermsWire(
             constraint.terms,
+            constraint.sources,
             constraint.eos_id,
             constraint.budget,
             tuple(sorted(constraint.missing)),
@@ -314,7 +316,7 @@ def constraint_from_wire(wire: ConstraintWire) -> Constraint:
             wire.closed,
         )
     return RequiredTerms(
-        wire.terms, wire.eos_id, wire.budget, frozenset(wire.missing), wire.writing
+        wire.terms, wire.sources, wire.eos_id, wire.budget, frozenset(wire.missing), wire.writing
     )
 
 

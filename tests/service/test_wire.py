@@ -3,6 +3,7 @@ and bytes that are not one of them are refused (never unpickled, never half-deco
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 
 import msgspec
@@ -42,7 +43,7 @@ def _request() -> Request:
         constraints=(
             ForcedPrefix((7, 8), 1),
             _span(),
-            RequiredTerms.start(((3, 4), (5,)), eos_id=2, budget=9),
+            RequiredTerms.start(((3, 4), (5,)), ((0, 1), (2, 3)), eos_id=2, budget=9),
         ),
     )
 
@@ -84,6 +85,19 @@ def test_a_result_crosses_with_attention_and_scores() -> None:
     assert again.status is RequestStatus.FINISHED_EOS and again.queue_seconds == 0.01
     assert again.hypotheses[0].token_ids == (5, 6) and again.hypotheses[1].attention is None
     np.testing.assert_array_equal(again.hypotheses[0].attention, attention)
+
+
+@pytest.mark.parametrize(
+    ("constraint", "wire_form"),
+    [
+        (ForcedPrefix, wire.PrefixWire),
+        (ExtractiveSpan, wire.SpanWire),
+        (RequiredTerms, wire.TermsWire),
+    ],
+)
+def test_every_constraint_field_has_a_wire_field(constraint: type, wire_form: type) -> None:
+    """A field added to a constraint must cross the process boundary too."""
+    assert [f.name for f in dataclasses.fields(constraint)] == list(wire_form.__struct_fields__)
 
 
 @pytest.mark.parametrize("error", [Overloaded("full"), Expired("late"), Unavailable("gone")])
