@@ -1,18 +1,16 @@
-"""`engine_mode: process`: the front end's side of one engine-core process.
+"""`engine_mode: process`: the server's side of one engine-core process (a model group).
 
-An EngineGroup starts `python -m service.engine.worker` for one model group, loads that
-group's bundles into it, sends requests and cancellations, and turns the step batches
-that come back into the requests' results (async_bridge listeners) and metric
-observations. It supervises the process:
+An EngineGroup starts `python -m service.engine.worker`, loads the group's bundles into
+it, and reaches it through an EngineLink (requests out, events in). It supervises it:
 - **death** (crash, OOM kill, SIGKILL) is seen at once through a pidfd on the event loop:
   every request in flight or queued there ends UNAVAILABLE, the group's models report
   unavailable (health NOT_SERVING), the exit status is logged and counted, and a new
   process is started after a backoff that doubles from `restart_backoff` up to
   `restart_backoff_max` (reset once a process has stayed up that long); after
   `max_restarts` consecutive failures it gives up and the models stay unavailable;
-- **hangs**: a heartbeat every `heartbeat_interval`; no answer within `heartbeat_timeout`,
-  or a decoder step running longer than that, gets the process SIGKILLed, then as above;
-- **undecodable messages** from the socket are dropped and counted.
+- **hangs**: a heartbeat every `heartbeat_interval`; heartbeats unanswered for
+  `heartbeat_timeout`, or a decoder step running longer than that, get the process
+  SIGKILLed, then as above.
 The worker dies with this process (PR_SET_PDEATHSIG and end-of-file on its stdin pipe).
 """
 
@@ -30,7 +28,7 @@ from asyncio import FIRST_COMPLETED
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, cast
+from typing import Protocol
 
 import msgspec
 import zmq
@@ -40,19 +38,17 @@ import service
 from service.bundle import BundleError
 from service.engine import wire
 from service.engine.core import EngineObserver
-from service.engine.requests import Request, RequestStatus, TokenEvent
-from service.errors import InternalError, Overloaded, Unavailable
-from service.serving.async_bridge import LoopListener
+from service.engine.requests import Request, RequestStatus
+from service.errors import Unavailable
+from service.serving.engine_link import EngineLink
 
 log = logging.getLogger(__name__)
-
-_SEND_HWM = 100_000  # messages queued towards one engine before submit refuses
 
 
 @dataclass(frozen=True)
 class SupervisionOptions:
     heartbeat_interval: float  # seconds between pings
-    heartbeat_timeout: float  # no pong, or one step running, this long = hung
+    heartbeat_timeout: float  # pings unanswered this long, or one step this long = hung
     start_timeout: float  # seconds a new process gets to load its bundles
     restart_backoff: float  # first restart delay, doubled per consecutive failure
     restart_backoff_max: float  # longest delay; a process up this long resets the count
@@ -81,13 +77,7 @@ class _Slot:
     stopped: asyncio.Event = field(default_factory=asyncio.Event)
 
 
-@dataclass(frozen=True)
-class _Pending:
-    listener: LoopListener
-    slot: int
-
-
-def _describe(status: int | None) -> str:
+def describe_exit(status: int | None) -> str:
     if status is None:
         return "unknown status"
     if status < 0:
@@ -96,11 +86,37 @@ def _describe(status: int | None) -> str:
     return f"exit status {status}"
 
 
-def _child_environment() -> dict[str, str]:
+def child_environment() -> dict[str, str]:
     """This environment, with the folder our `service` package came from on the path."""
     root = str(Path(service.__file__).resolve().parent.parent)
     path = os.environ.get("PYTHONPATH", "")
     return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, path) if p)}
+
+
+def watch_exit(
+    process: subprocess.Popen[bytes], on_exit: Callable[[int | None], None]
+) -> asyncio.Task[None] | None:
+    """Call `on_exit(status)` on the loop as soon as `process` ends: a pidfd where the
+    kernel has them (no polling), else a polling task (returned, for cancelling)."""
+    loop = asyncio.get_running_loop()
+    try:
+        fd = os.pidfd_open(process.pid)
+    except (AttributeError, OSError):
+
+        async def poll() -> None:
+            while process.poll() is None:
+                await asyncio.sleep(0.05)
+            on_exit(process.returncode)
+
+        return loop.create_task(poll())
+
+    def reaped() -> None:
+        loop.remove_reader(fd)
+        os.close(fd)
+        on_exit(process.wait())
+
+    loop.add_reader(fd, reaped)
+    return None
 
 
 class EngineGroup:
@@ -115,7 +131,6 @@ class EngineGroup:
         options: SupervisionOptions,
         observer: EngineProcessObserver,
         on_change: Callable[[], None],
-        frontend: int = 0,
     ) -> None:
         self.name = name
         self._config = config  # address -> the worker's configuration
@@ -124,37 +139,37 @@ class EngineGroup:
         self._options = options
         self._observer = observer
         self._on_change = on_change
-        self._frontend = frontend
         self._slots: dict[int, _Slot] = {}
-        self._pending: dict[str, _Pending] = {}
         self._process: subprocess.Popen[bytes] | None = None
-        self._socket: zmq.asyncio.Socket | None = None
+        self._link: EngineLink | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._ready: asyncio.Future[int] | None = None
         self._restarting: asyncio.Task[None] | None = None
         self._starting: asyncio.Task[None] | None = None
         self._up = False
         self._closing = False
-        self._gave_up = False
         self._epoch = 0
-        self._address = ""
         self._failures = 0
         self._started_at = 0.0
-        self._drops = 0  # undecodable messages dropped
         self._ping = 0  # heartbeats sent
         self._answered = 0  # the highest heartbeat answered
         self._kill_reason = ""
         self._exited = asyncio.Event()
 
-    # --- what the models read --------------------------------------------------------------
+    # --- what the models and the front ends read ---------------------------------------
     @property
     def up(self) -> bool:
         return self._up
 
     @property
     def address(self) -> str:
-        """The current process's endpoint (ipc:// in a private folder)."""
-        return self._address
+        """The current process's endpoint (ipc:// in a private folder); "" when down."""
+        return self._link.address if self._link is not None and self._up else ""
+
+    @property
+    def epoch(self) -> int:
+        """How many processes this group has started (front ends reconnect when it moves)."""
+        return self._epoch
 
     @property
     def pid(self) -> int | None:
@@ -163,6 +178,10 @@ class EngineGroup:
     def slot_available(self, slot: int) -> bool:
         state = self._slots.get(slot)
         return self._up and state is not None and state.ready and not state.retiring
+
+    def serving_slots(self) -> dict[int, Path]:
+        """Slots that take requests: slot -> bundle folder."""
+        return {n: s.path for n, s in self._slots.items() if s.ready and not s.retiring}
 
     # --- lifecycle --------------------------------------------------------------------------
     async def ensure_started(self) -> None:
@@ -219,25 +238,15 @@ class EngineGroup:
         state = self._slots.get(slot)
         if state is None or state.retiring:
             raise Unavailable("the model was unloaded; retry")
-        if not self._up:
+        if not self._up or self._link is None:
             raise Unavailable(
                 f"the engine process serving this model is restarting ({self.name}); retry"
             )
-        listener = request.listener
-        assert isinstance(listener, LoopListener)
-        self._pending[request.request_id] = _Pending(listener, slot)
-        try:
-            self._send(wire.submit_message(slot, request, listener.stream))
-        except zmq.ZMQError as exc:
-            self._pending.pop(request.request_id, None)
-            raise Overloaded(
-                "the engine's input is full; retry with backoff or send to another replica"
-            ) from exc
+        self._link.submit(slot, request)
 
     def cancel(self, rid: str) -> None:
-        if self._pending.pop(rid, None) is not None and self._up:
-            with contextlib.suppress(zmq.ZMQError):
-                self._send(wire.Cancel(rid))
+        if self._link is not None:
+            self._link.cancel(rid)
 
     def retire(self, slot: int) -> None:
         state = self._slots.get(slot)
@@ -277,30 +286,24 @@ class EngineGroup:
         loop = asyncio.get_running_loop()
         self._epoch += 1
         address = f"ipc://{self._run_dir}/{self.name}-{self._epoch}.sock"
-        self._address = address
-        config = self._config(address)
         process = subprocess.Popen(
             [sys.executable, "-m", "service.engine.worker"],
             stdin=subprocess.PIPE,
-            env=_child_environment(),
+            env=child_environment(),
         )
         assert process.stdin is not None
-        process.stdin.write(msgspec.json.encode(config) + b"\n")
+        process.stdin.write(msgspec.json.encode(self._config(address)) + b"\n")
         process.stdin.flush()  # the pipe stays open: the worker exits at its end of file
         self._process = process
         self._kill_reason = ""
         self._started_at = time.monotonic()
         self._exited = asyncio.Event()
-        self._watch_exit(process)
-        socket = self._context.socket(zmq.DEALER)
-        socket.setsockopt(zmq.LINGER, 0)
-        socket.setsockopt(zmq.SNDHWM, _SEND_HWM)
-        socket.setsockopt(zmq.RCVHWM, 0)
-        socket.connect(address)
-        self._socket = socket
+        poller = watch_exit(process, lambda status: self._gone(process, status))
+        self._tasks = [poller] if poller is not None else []
         self._ready = loop.create_future()
-        self._tasks.append(loop.create_task(self._receive(socket)))
-        self._send(wire.Hello(self._frontend))
+        self._link = EngineLink(
+            self.name, self._context, address, 0, self._observer, self._control, self._observe
+        )
         work = loop.create_task(self._hello_and_load())
         lost = loop.create_task(self._exited.wait())
         try:
@@ -352,26 +355,6 @@ class EngineGroup:
                 self._let_go(number)
         return pid
 
-    def _watch_exit(self, process: subprocess.Popen[bytes]) -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            fd = os.pidfd_open(process.pid)
-        except (AttributeError, OSError):  # no pidfd (old kernel): poll
-            self._tasks.append(loop.create_task(self._poll_exit(process)))
-            return
-
-        def reaped() -> None:
-            loop.remove_reader(fd)
-            os.close(fd)
-            self._gone(process, process.wait())
-
-        loop.add_reader(fd, reaped)
-
-    async def _poll_exit(self, process: subprocess.Popen[bytes]) -> None:
-        while process.poll() is None:
-            await asyncio.sleep(0.05)
-        self._gone(process, process.returncode)
-
     def _gone(self, process: subprocess.Popen[bytes], status: int | None) -> None:
         """The process ended: fail its requests, report, restart unless closing."""
         if process is not self._process:
@@ -382,44 +365,41 @@ class EngineGroup:
         for task in self._tasks:
             task.cancel()
         self._tasks = []
-        if self._socket is not None:
-            self._socket.close(linger=0)
-            self._socket = None
         if process.stdin is not None:
             with contextlib.suppress(OSError):
                 process.stdin.close()
         error = Unavailable(
-            f"the engine process serving this model stopped ({_describe(status)}); retry"
+            f"the engine process serving this model stopped ({describe_exit(status)}); retry"
         )
         if self._ready is not None and not self._ready.done():
             self._ready.set_exception(error)
             self._ready.exception()  # retrieved: the start that awaited it has its own answer
         self._exited.set()
-        failed = list(self._pending.values())
-        self._pending.clear()
-        for pending in failed:
-            pending.listener.finish(error)
+        failed = 0
+        if self._link is not None:
+            failed = self._link.fail(error)
+            self._link.close()
+            self._link = None
         for number, state in list(self._slots.items()):
             state.ready = False
             if state.retiring:
                 self._let_go(number)
         self._observer.engine_up(self.name, False)
+        self._on_change()
         if self._closing:
-            log.info("engine process %s stopped (%s)", self.name, _describe(status))
-            self._on_change()
+            log.info("engine process %s stopped (%s)", self.name, describe_exit(status))
             return
         reason = "hung" if self._kill_reason.startswith("hung") else "exited"
         log.error(
             "engine process %s (pid %d) %s after %.1f s%s; %d request(s) failed UNAVAILABLE",
             self.name,
             process.pid,
-            _describe(status),
+            describe_exit(status),
             uptime,
             f" ({self._kill_reason})" if self._kill_reason else "",
-            len(failed),
+            failed,
             extra={"exit_status": status, "engine": self.name},
         )
-        self._on_change()
         if not was_up:
             return  # a start that failed: whoever started it decides what next
         if uptime >= self._options.restart_backoff_max:
@@ -454,7 +434,6 @@ class EngineGroup:
                 log.error("engine process %s failed to start: %r", self.name, exc)
 
     def _give_up(self) -> None:
-        self._gave_up = True
         log.error(
             "engine process %s failed %d times in a row; giving up: its models stay "
             "unavailable (health NOT_SERVING) until the server restarts",
@@ -480,15 +459,11 @@ class EngineGroup:
         if state is not None:
             state.stopped.set()
 
-    # --- the socket -------------------------------------------------------------------------
+    # --- messages ---------------------------------------------------------------------------
     def _send(self, message: msgspec.Struct) -> None:
-        socket = self._socket
-        if socket is None:
+        if self._link is None:
             raise zmq.ZMQError(zmq.ENOTCONN, "no engine process")
-        sent = cast("asyncio.Future[None]", socket.send(wire.encode(message), zmq.NOBLOCK))
-        error = sent.exception() if sent.done() else None  # NOBLOCK: done at once
-        if error is not None:
-            raise error
+        self._link.send(message)
 
     async def _heartbeat(self) -> None:
         """Ping every interval; hung = pings unanswered for `heartbeat_timeout`.
@@ -507,38 +482,10 @@ class EngineGroup:
             with contextlib.suppress(zmq.ZMQError):
                 self._send(wire.Ping(self._ping, time.monotonic()))
 
-    async def _receive(self, socket: zmq.asyncio.Socket) -> None:
-        while True:
-            raw = await socket.recv()
-            message = wire.decode_from_engine(raw)
-            if message is None:
-                self._dropped()
-                continue
-            try:
-                self._dispatch(message)
-            except ValueError:  # an array that does not match its shape, a bad status
-                self._dropped()
-
-    def _dropped(self) -> None:
-        self._observer.ipc_dropped("frontend", 1)
-        self._drops += 1
-        if self._drops in (1, 10, 100) or self._drops % 1000 == 0:  # counted, not flooded
-            log.warning(
-                "dropped an undecodable message from engine process %s (%d so far)",
-                self.name,
-                self._drops,
-            )
-
-    def _dispatch(self, message: wire.FromEngine) -> None:
-        if isinstance(message, wire.Batch):
-            for event in message.events:
-                self._deliver(event)
-            for observation in message.observations:
-                self._observe(observation)
-        elif isinstance(message, wire.Pong):
-            now = time.monotonic()
+    def _control(self, message: wire.FromEngine) -> None:
+        if isinstance(message, wire.Pong):
             self._answered = max(self._answered, message.seq)
-            self._observer.engine_heartbeat(self.name, now - message.sent)
+            self._observer.engine_heartbeat(self.name, time.monotonic() - message.sent)
             for slot, seconds in message.busy:
                 if seconds > self._options.heartbeat_timeout:
                     self._kill(f"hung: a decoder step of slot {slot} has run {seconds:.1f} s")
@@ -556,24 +503,6 @@ class EngineGroup:
                 state.loaded.set_exception(BundleError(message.reason))
         elif isinstance(message, wire.Stopped):
             self._let_go(message.slot)
-
-    def _deliver(self, event: wire.Event) -> None:
-        if isinstance(event, wire.Token):
-            pending = self._pending.get(event.rid)
-            if pending is not None:
-                pending.listener.token(TokenEvent(event.index, event.token_id, event.log_prob))
-            return
-        found = self._pending.pop(event.rid, None)
-        if found is None:
-            return  # cancelled by its caller meanwhile
-        if isinstance(event, wire.Failed):
-            found.listener.finish(wire.error_from_wire(event))
-            return
-        try:
-            found.listener.finish(wire.output_from_wire(event))
-        except ValueError:
-            found.listener.finish(InternalError("the engine's result did not decode"))
-            raise
 
     def _observe(self, observation: wire.Observation) -> None:
         if isinstance(observation, wire.Dropped):
