@@ -22,6 +22,7 @@ from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
 from service.engine.requests import RequestStatus
+from service.metrics_merge import RemoteFrontends, merged_registry
 from service.serving.models import ServedBundle
 
 # Buckets fit what was measured on 2 CPU cores: one decoder step takes 0.1-1 ms and an
@@ -84,6 +85,7 @@ BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
+        self.remote = RemoteFrontends()  # follower front ends' figures (frontend_processes)
         if self.registry is not REGISTRY:
             ProcessCollector(registry=self.registry)
             PlatformCollector(registry=self.registry)
@@ -274,8 +276,10 @@ class Metrics:
         self.ipc_dropped_total.labels(side).inc(count)
 
     def serve_http(self, host: str, port: int) -> int:
-        """Start the Prometheus endpoint on its own port; returns the bound port."""
-        server, _thread = start_http_server(port, addr=host, registry=self.registry)
+        """Start the Prometheus endpoint on its own port; returns the bound port. It adds
+        the counters and histograms of follower front ends (`remote`) to this registry's."""
+        served = merged_registry(self.registry, self.remote)
+        server, _thread = start_http_server(port, addr=host, registry=served)
         return int(server.server_address[1])
 
 

@@ -8,6 +8,7 @@ then the defaults below. Components receive the values they need as arguments.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -130,6 +131,14 @@ class Settings(BaseSettings):
         description="Consecutive failed restarts after which an engine's models stay "
         "unavailable (health NOT_SERVING); 0 = keep trying.",
     )
+    frontend_processes: int = Field(
+        default=0,
+        ge=0,
+        le=64,
+        description="gRPC front-end processes sharing the port (SO_REUSEPORT), this one "
+        "included; 0 = one per 4 usable cores, at least 1 (so 1 on 2 cores). More than 1 "
+        "needs engine_mode 'process'.",
+    )
     max_queue_size: int = Field(
         default=256, ge=1, description="Requests waiting per model before RESOURCE_EXHAUSTED."
     )
@@ -242,6 +251,21 @@ class Settings(BaseSettings):
         if self.require_gpu and not {"cuda", "tensorrt"} & set(self.providers):
             raise ValueError("require_gpu needs 'cuda' (or 'tensorrt') in providers")
         return self
+
+    @model_validator(mode="after")
+    def _frontends_need_engine_processes(self) -> Settings:
+        if self.frontend_processes > 1 and self.engine_mode != "process":
+            raise ValueError("frontend_processes > 1 needs engine_mode 'process'")
+        return self
+
+    def frontend_count(self) -> int:
+        """Front-end processes to run (resolving 0 = one per 4 usable cores, at least 1)."""
+        if self.frontend_processes:
+            return self.frontend_processes
+        if self.engine_mode != "process":
+            return 1
+        usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+        return max(1, (usable or os.cpu_count() or 1) // 4)
 
     def describe(self) -> dict[str, Any]:
         """The settings as printed at start-up; tokens are masked (only their count shows)."""

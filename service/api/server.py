@@ -13,6 +13,7 @@ from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
 from service.api.auth import BearerAuthInterceptor
+from service.api.frontends import FollowerRole, FrontendPool, frontend_table
 from service.api.gen.seq2seq.v1 import seq2seq_pb2 as pb
 from service.api.gen.seq2seq.v1 import seq2seq_pb2_grpc as pb_grpc
 from service.api.interceptors import CallInterceptor
@@ -20,9 +21,11 @@ from service.api.servicer import Seq2SeqServicer
 from service.engine.policy import PolicyConfig
 from service.engine.runtime import RuntimeOptions
 from service.metrics import Metrics
-from service.serving.backends import EngineBackend, ProcessSettings, make_backend
+from service.metrics_merge import snapshot
+from service.serving.backends import EngineBackend, ProcessBackend, ProcessSettings, make_backend
 from service.serving.data_plane import DataPlane, Limits
 from service.serving.engine_process import SupervisionOptions
+from service.serving.follower import Follower, FrontendTable
 from service.serving.models import BatchingConfig
 from service.serving.reload import ModelRepository
 from service.settings import Settings
@@ -132,7 +135,13 @@ def call_interceptors(settings: Settings, metrics: Metrics) -> list[grpc.aio.Ser
 class Seq2SeqServer:
     """One server instance; tests create it on port 0 and read `port` / `metrics_port`."""
 
-    def __init__(self, settings: Settings, metrics: Metrics | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        metrics: Metrics | None = None,
+        follower: FollowerRole | None = None,
+    ) -> None:
+        """`follower`: this is a further front end of a server that runs the engines."""
         self.settings = settings
         self.metrics = metrics or Metrics()
         self.plane = DataPlane(
@@ -141,16 +150,30 @@ class Seq2SeqServer:
             settings.default_versions,
         )
         self.health = HealthServicer()
-        self.backend = engine_backend(settings, self.metrics, self._engines_changed)
         self._health_updates: set[asyncio.Task[None]] = set()
         self._model_health: set[str] = set()
-        self.repository = ModelRepository(
-            settings.model_repository,
-            self.backend,
-            self.plane,
-            self.metrics,
-            retire_grace=settings.drain_grace_period,
-        )
+        self.follower: Follower | None = None
+        self.frontends: FrontendPool | None = None
+        self.backend: EngineBackend | Follower
+        self.repository: ModelRepository | Follower
+        if follower is not None:
+            self.follower = Follower(
+                follower.index, follower.control, self.plane, self.metrics, self._engines_changed
+            )
+            self.backend = self.repository = self.follower
+        else:
+            self.backend = engine_backend(settings, self.metrics, self._engines_changed)
+            self.repository = ModelRepository(
+                settings.model_repository,
+                self.backend,
+                self.plane,
+                self.metrics,
+                retire_grace=settings.drain_grace_period,
+            )
+            if settings.frontend_count() > 1:
+                self.frontends = FrontendPool(
+                    settings, self.metrics.remote, settings.frontend_count()
+                )
         self._poller: asyncio.Task[None] | None = None
         self.port = 0
         self.metrics_port = 0
@@ -186,6 +209,16 @@ class Seq2SeqServer:
                 f"{SERVICE_NAME}/{name}", statuses.SERVING if up else statuses.NOT_SERVING
             )
         self._model_health = set(available)
+        if self.frontends is not None:
+            self.frontends.publish(self._frontend_table())
+
+    def _frontend_table(self) -> FrontendTable:
+        groups: dict[str, tuple[str, bool]] = {}
+        if isinstance(self.backend, ProcessBackend):
+            groups = {
+                name: (group.address, group.up) for name, group in self.backend.groups().items()
+            }
+        return frontend_table(self.plane.models.all(), groups)
 
     def _engines_changed(self) -> None:
         """An engine process died or came back: health follows (on the event loop)."""
@@ -234,8 +267,16 @@ class Seq2SeqServer:
         await server.start()
         self._server = server
         await self._update_health()
-        self.metrics_port = self.metrics.serve_http(settings.metrics_host, settings.metrics_port)
-        if settings.repository_poll_interval > 0:
+        if self.follower is not None:
+            self.follower.push_metrics(lambda: snapshot(self.metrics.registry), every=1.0)
+            await self.follower.serving()
+        else:
+            self.metrics_port = self.metrics.serve_http(
+                settings.metrics_host, settings.metrics_port
+            )
+        if self.frontends is not None:
+            await self.frontends.start(self.port, self._frontend_table())
+        if settings.repository_poll_interval > 0 and self.follower is None:
             self._poller = asyncio.get_running_loop().create_task(
                 self._poll_repository(settings.repository_poll_interval)
             )
@@ -256,8 +297,13 @@ class Seq2SeqServer:
             self._poller.cancel()
             await asyncio.gather(self._poller, return_exceptions=True)
         await self.health.enter_graceful_shutdown()
+        if self.frontends is not None:
+            self.frontends.terminate()  # each follower drains its own calls
         await self.plane.drain(grace)
         await self.repository.wait_retired(grace)
+        if self.frontends is not None:
+            await self.frontends.wait(grace)
+            await self.frontends.close()
         await self.backend.close()  # every model has let go: stop the engine processes
         if self._server is not None:
             await self._server.stop(grace=1.0)
@@ -267,9 +313,9 @@ class Seq2SeqServer:
         await self._stopped.wait()
 
 
-async def serve(settings: Settings) -> None:
+async def serve(settings: Settings, follower: FollowerRole | None = None) -> None:
     """Run until SIGTERM or SIGINT, then drain."""
-    server = Seq2SeqServer(settings)
+    server = Seq2SeqServer(settings, follower=follower)
     await server.start()
     loop = asyncio.get_running_loop()
     draining: list[asyncio.Task[None]] = []

@@ -19,7 +19,6 @@ kill it, and end-of-file on stdin (the parent's pipe) says the same where that i
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import os
 import signal
@@ -40,22 +39,13 @@ from service.engine.queue import RequestQueue
 from service.engine.repository import LoadedBundle, load_bundle
 from service.engine.requests import GenerationOutput, Request, RequestStatus, TokenEvent
 from service.errors import ServiceError, Unavailable
+from service.lifeline import die_with_parent, parent_gone
 from service.logging_setup import configure_logging
 
 log = logging.getLogger("service.engine.worker")  # also when run as __main__
 
 _OUTBOX = "inproc://engine-outbox"
-_PR_SET_PDEATHSIG = 1
 _POLL_MS = 500  # the main loop's longest sleep: how often it notices a dead parent
-
-
-def die_with_parent(parent_pid: int) -> None:
-    """Ask the kernel to SIGKILL this process when the parent dies; exit now if it has."""
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != parent_pid:  # it died before the request above took effect
-        os._exit(0)
 
 
 class Outbox:
@@ -209,7 +199,7 @@ class Worker:
         log.info("engine %s ready on %s", self.config.group, self.config.address)
         while not self.stopping:
             ready = dict(poller.poll(_POLL_MS))
-            if sys.stdin.fileno() in ready and not os.read(sys.stdin.fileno(), 4096):
+            if sys.stdin.fileno() in ready and parent_gone(sys.stdin.fileno()):
                 log.warning("engine %s: the server process is gone; exiting", self.config.group)
                 os._exit(0)
             if outbox in ready:

@@ -28,7 +28,6 @@ import zmq.asyncio
 from service.bundle import read_manifest
 from service.engine import wire
 from service.engine.core import EngineObserver
-from service.engine.repository import load_tokenizer
 from service.engine.runtime import RuntimeOptions
 from service.serving.engine_process import (
     EngineGroup,
@@ -36,7 +35,13 @@ from service.serving.engine_process import (
     ProcessEngine,
     SupervisionOptions,
 )
-from service.serving.models import BatchingConfig, ModelEngine, PreparedModel, ServedBundle
+from service.serving.models import (
+    BatchingConfig,
+    ModelEngine,
+    PreparedModel,
+    ServedBundle,
+    read_served_bundle,
+)
 from service.serving.thread_engine import ThreadBackend
 
 DEFAULT_GROUP = "default"
@@ -132,11 +137,15 @@ class ProcessBackend:
 
     async def load(self, bundle_dir: Path) -> PreparedModel:
         manifest = await asyncio.to_thread(read_manifest, bundle_dir)
-        tokenizer = await asyncio.to_thread(load_tokenizer, bundle_dir, manifest)
         group = self.group(self._settings.groups.get(manifest.name, DEFAULT_GROUP))
         slot = next(self._slots)
         provider = await group.load(slot, bundle_dir)
-        return ProcessPrepared(ServedBundle(manifest, bundle_dir, tokenizer, provider), group, slot)
+        try:
+            bundle = await asyncio.to_thread(read_served_bundle, bundle_dir, provider)
+        except BaseException:
+            group.stop_slot(slot)
+            raise
+        return ProcessPrepared(bundle, group, slot)
 
     async def close(self) -> None:
         await asyncio.gather(*(group.close() for group in self._groups.values()))
@@ -145,6 +154,9 @@ class ProcessBackend:
 
     def engine_pids(self) -> dict[str, int]:
         return {name: pid for name, group in self._groups.items() if (pid := group.pid) is not None}
+
+    def groups(self) -> dict[str, EngineGroup]:
+        return dict(self._groups)
 
 
 def make_backend(

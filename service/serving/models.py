@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from service.bundle import BundleManifest, Task
+from service.bundle import BundleManifest, Task, read_manifest
 from service.engine.core import EngineObserver
 from service.engine.policy import PolicyConfig
-from service.engine.repository import LoadedBundle
+from service.engine.repository import LoadedBundle, load_tokenizer
 from service.engine.requests import Request
 from service.engine.tokenizer import TextTokenizer
 from service.errors import InvalidArgument, NotFound
@@ -44,6 +44,13 @@ class ServedBundle:
     @staticmethod
     def of(loaded: LoadedBundle) -> ServedBundle:
         return ServedBundle(loaded.manifest, loaded.path, loaded.tokenizer, loaded.runtime.provider)
+
+
+def read_served_bundle(bundle_dir: Path, provider: str) -> ServedBundle:
+    """What a front end needs of a bundle an engine process loaded: its manifest and
+    tokenizer (blocking: run it on a worker thread)."""
+    manifest = read_manifest(bundle_dir)
+    return ServedBundle(manifest, bundle_dir, load_tokenizer(bundle_dir, manifest), provider)
 
 
 class ModelEngine(Protocol):

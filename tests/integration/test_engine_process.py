@@ -144,9 +144,21 @@ async def test_a_hung_engine_is_killed_by_the_heartbeat_and_replaced() -> None:
         assert restarts == 1
 
 
-@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT])
-def test_no_engine_process_outlives_the_server(tmp_path: Path, signum: int) -> None:
-    process, port = _start(tmp_path)
+@pytest.mark.parametrize(
+    ("signum", "frontends"),
+    [
+        (signal.SIGKILL, 1),
+        (signal.SIGTERM, 1),
+        (signal.SIGINT, 1),
+        (signal.SIGKILL, 2),
+        (signal.SIGTERM, 2),
+    ],
+)
+def test_no_engine_process_outlives_the_server(tmp_path: Path, signum: int, frontends: int) -> None:
+    """Engine processes (and follower front ends) end with the server, however it ends."""
+    config = tmp_path / "config.yaml"
+    config.write_text(f"frontend_processes: {frontends}\n")
+    process, port = _start(tmp_path, "--config", str(config))
     try:
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
             stub = pb_grpc.Seq2SeqStub(channel)
@@ -156,7 +168,7 @@ def test_no_engine_process_outlives_the_server(tmp_path: Path, signum: int) -> N
             for task in Path(f"/proc/{process.pid}/task").iterdir()
             for pid in (task / "children").read_text().split()
         ]
-        assert children, "the server started no engine process"
+        assert len(children) == frontends, "an engine process and the follower front ends"
         process.send_signal(signum)
         process.wait(timeout=60)
         deadline = time.monotonic() + 30
