@@ -169,7 +169,7 @@ def offline_with_timers(bundle: LoadedBundle, sources: list[str], **sizes: int) 
     }
 
 
-def _stat_cpu_seconds(stat: Path) -> float:
+def stat_cpu_seconds(stat: Path) -> float:
     """utime + stime of a /proc stat file, in seconds (0 when it is gone)."""
     try:
         fields = stat.read_text().rsplit(")", 1)[1].split()
@@ -182,7 +182,7 @@ def server_cpu_seconds(server: Seq2SeqServer) -> dict[str, float]:
     """CPU seconds so far of the server's threads (thread_cpu_seconds) and of its engine
     processes (every thread of them: IPC, decoding, onnxruntime's pools)."""
     pids = server.backend.engine_pids().values()
-    engines = sum(_stat_cpu_seconds(Path(f"/proc/{pid}/stat")) for pid in pids)
+    engines = sum(stat_cpu_seconds(Path(f"/proc/{pid}/stat")) for pid in pids)
     return {**thread_cpu_seconds(), "engine_process": engines}
 
 
