@@ -109,3 +109,18 @@ async def metric(port: int, name: str, **labels: str) -> float | None:
     """The summed value of matching samples from a live scrape, None when there are none."""
     found = samples(await asyncio.to_thread(scrape, port), name, **labels)
     return sum(found) if found else None
+
+
+async def assert_load_shed(results: list[object], metrics_port: int) -> None:
+    """Calls of an overloaded model: each OK or RESOURCE_EXHAUSTED (naming the queue), some
+    of each, and every refusal counted as `overloaded`."""
+    codes = [
+        r.code() if isinstance(r, grpc.aio.AioRpcError) else grpc.StatusCode.OK for r in results
+    ]
+    assert set(codes) <= {grpc.StatusCode.OK, grpc.StatusCode.RESOURCE_EXHAUSTED}, codes
+    assert codes.count(grpc.StatusCode.RESOURCE_EXHAUSTED) >= 1
+    assert codes.count(grpc.StatusCode.OK) >= 1
+    shed = next(r for r in results if isinstance(r, grpc.aio.AioRpcError))
+    assert "queue is full" in shed.details()
+    overloaded = await metric(metrics_port, "seq2seq_requests_rejected_total", reason="overloaded")
+    assert overloaded == codes.count(grpc.StatusCode.RESOURCE_EXHAUSTED)

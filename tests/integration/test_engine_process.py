@@ -23,7 +23,7 @@ from service.api.gen.seq2seq.v1 import seq2seq_pb2 as pb
 from service.api.gen.seq2seq.v1 import seq2seq_pb2_grpc as pb_grpc
 from service.api.server import SERVICE_NAME, Seq2SeqServer
 from service.serving.backends import ProcessBackend
-from tests.integration.conftest import make_settings, metric, wait_for
+from tests.integration.conftest import assert_load_shed, make_settings, metric, wait_for
 from tests.integration.test_cli_and_drain import _start
 
 on_session_loop = pytest.mark.asyncio(loop_scope="session")
@@ -219,18 +219,7 @@ async def test_a_full_engine_queue_answers_resource_exhausted_at_once() -> None:
             for _ in range(16)
         ]
         results = await asyncio.gather(*calls, return_exceptions=True)
-        codes = [
-            r.code() if isinstance(r, grpc.aio.AioRpcError) else grpc.StatusCode.OK for r in results
-        ]
-        assert set(codes) <= {grpc.StatusCode.OK, grpc.StatusCode.RESOURCE_EXHAUSTED}, codes
-        assert codes.count(grpc.StatusCode.RESOURCE_EXHAUSTED) >= 1
-        assert codes.count(grpc.StatusCode.OK) >= 1
-        shed = next(r for r in results if isinstance(r, grpc.aio.AioRpcError))
-        assert "queue is full" in shed.details()
-        overloaded = await metric(
-            server.metrics_port, "seq2seq_requests_rejected_total", reason="overloaded"
-        )
-        assert overloaded == codes.count(grpc.StatusCode.RESOURCE_EXHAUSTED)
+        await assert_load_shed(results, server.metrics_port)
 
 
 @on_session_loop
