@@ -3,7 +3,9 @@
 Run as `python -c <this file's text> SPEC_JSON` with cwd and PYTHONPATH set to the checkout
 being measured, so `service` and `benchmarks` are that checkout's own (this file imports
 nothing but the standard library at the top). Prints one JSON line: the figures of
-`benchmarks.offline.ThroughputResult.as_dict()` and where `service` was imported from.
+`benchmarks.offline.ThroughputResult.as_dict()`, the process's CPU seconds over the timed run
+(waiting for a core on a shared machine does not count there, so tokens per CPU second
+drifts less than tokens per wall second), and where `service` was imported from.
 
 The commit before issue 13 (cfbe459) had no offline API and its `offline_throughput` was
 greedy only; for a beam it is driven here the way that function drove its engine, with the
@@ -15,6 +17,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +40,6 @@ def _old_beam(
 ) -> Any:
     """cfbe459's offline_throughput loop (Scheduler + ModelEngine stepped synchronously),
     with `beam_size` in DecodeParams."""
-    import time
-
     import numpy as np
     from service.engine.engine import ModelEngine
     from service.engine.scheduler import Scheduler, SchedulerConfig
@@ -99,9 +100,13 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
         )
 
     run(spec["warmup_requests"])
+    cpu = time.process_time()  # every thread of this process: onnxruntime's pool included
     result = run(spec["requests"]).as_dict()
+    cpu = time.process_time() - cpu
     return {
         **result,
+        "cpu_seconds": round(cpu, 4),
+        "tokens_per_cpu_second": round(result["output_tokens"] / cpu, 1) if cpu else None,
         "beam_size": beam_size,
         "driver": "offline API" if offline_api else "ModelEngine + Scheduler",
         "service_package": str(Path(service.__file__).resolve().parent),

@@ -254,6 +254,10 @@ METRICS: tuple[tuple[str, Any, bool], ...] = (
         for c in OFFLINE_NAMES
     ),
     *((f"offline {c} requests/s", _figure(c, "requests_per_second"), True) for c in OFFLINE_NAMES),
+    *(
+        (f"offline {c} target tokens per CPU second", _figure(c, "tokens_per_cpu_second"), True)
+        for c in OFFLINE_NAMES
+    ),
     ("served requests/s", _figure("served", "requests_per_second"), True),
     ("served output tokens/s", _figure("served", "tokens_per_second"), True),
     ("served p50 ms", _figure("served", "p50_ms"), False),
