@@ -1,14 +1,16 @@
 """Offline and served throughput of two commits, side by side in one run (issue 13's check).
 
-    python -m benchmarks.compare_commits [--old cfbe459] [--rounds 3] [--duration 20]
+    python -m benchmarks.compare_commits [--old cfbe459] [--rounds 5] [--duration 12]
         [--json docs/results/house_before_after.json]
 
 The old commit (and `--new`, when given) is checked out into a temporary git worktree,
 removed at the end; by default the new tree is this checkout. Rounds are interleaved (each
-measurement old then new, round after round) because the machine is shared and its speed
-drifts; the table gives medians over the rounds and the median of the per-round new/old
-ratios. Every measurement runs in its own subprocess with cwd and PYTHONPATH set to its
-tree, so each imports its own `service`:
+measurement of one tree right after the other's, old first in odd rounds and new first in
+even ones) because the machine is shared and its speed drifts; the table gives medians over
+the rounds and the median of the per-round new/old ratios, and CPU seconds per token beside
+wall-clock throughput (waiting for a core does not count there). Every measurement runs in
+its own subprocess with cwd and PYTHONPATH set to its tree, so each imports its own
+`service`:
 
   offline  `benchmarks.offline.offline_throughput` of each tree on translate-en-fr/1 (greedy
            at batch 32 and 1, beam 4 at batch 32; `benchmarks/commit_probe.py`)
@@ -64,17 +66,17 @@ class OfflineCase:
 class Plan:
     """What every round measures; the same for both trees."""
 
-    rounds: int = 3
+    rounds: int = 5
     threads: int = 2  # onnxruntime intra-op threads, offline and served
     max_batch_size: int = 32
-    duration: float = 20.0  # seconds of each served window
+    duration: float = 12.0  # seconds of each served window
     concurrency: int = 32  # closed-loop clients
     warmup_seconds: float = 2.0  # served warm-up, not measured
     offline_warmup: int = 64  # offline requests decoded before the timed run
     offline: tuple[OfflineCase, ...] = (
-        OfflineCase("greedy_bs32", 32, 1, 1024),
-        OfflineCase("greedy_bs1", 1, 1, 128),
-        OfflineCase("beam4_bs32", 32, 4, 256),
+        OfflineCase("greedy_bs32", 32, 1, 512),
+        OfflineCase("greedy_bs1", 1, 1, 64),
+        OfflineCase("beam4_bs32", 32, 4, 128),
     )
 
 
@@ -126,9 +128,21 @@ def offline_run(tree: Path, case: OfflineCase, sources: list[str], plan: Plan) -
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+@dataclass(frozen=True)
+class Server:
+    target: str  # host:port of its gRPC port
+    pid: int
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a running process, all its threads (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
-def served(tree: Path, plan: Plan, repository: Path) -> Iterator[str]:
-    """`tree`'s server on 127.0.0.1 (ports picked by the OS); yields its gRPC target."""
+def served(tree: Path, plan: Plan, repository: Path) -> Iterator[Server]:
+    """`tree`'s server on 127.0.0.1 (ports picked by the OS)."""
     command = [
         *(sys.executable, "-m", "service.main", "--model-repository", str(repository)),
         *("--host", "127.0.0.1", "--port", "0", "--metrics-port", "0", "--providers", "cpu"),
@@ -158,7 +172,7 @@ def served(tree: Path, plan: Plan, repository: Path) -> Iterator[str]:
     try:
         if not ready.wait(120) or not port:
             raise RuntimeError(f"the server in {tree} did not start:\n{''.join(lines)}")
-        yield f"127.0.0.1:{port[0]}"
+        yield Server(f"127.0.0.1:{port[0]}", process.pid)
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -169,18 +183,26 @@ def served(tree: Path, plan: Plan, repository: Path) -> Iterator[str]:
         reader.join(timeout=5)
 
 
-def load_run(target: str, mix: Path, plan: Plan, out: Path) -> dict[str, Any]:
-    """This tree's load tester, closed loop, against `target`; the figures the table keeps."""
+def _load_tester(server: Server, mix: Path, plan: Plan, seconds: float, *extra: str) -> None:
     command = [
-        *(sys.executable, "-m", "service.loadtest.cli", "--target", target, "--mix", str(mix)),
-        *("--concurrency", str(plan.concurrency), "--duration", str(plan.duration)),
-        *("--warmup-seconds", str(plan.warmup_seconds), "--json", str(out), "--quiet"),
+        *(sys.executable, "-m", "service.loadtest.cli", "--target", server.target),
+        *("--mix", str(mix), "--concurrency", str(plan.concurrency)),
+        *("--duration", str(seconds), "--warmup-seconds", "0", "--quiet", *extra),
     ]
     done = subprocess.run(
         command, cwd=ROOT, env=tree_env(ROOT, plan.threads), capture_output=True, text=True
     )
     if done.returncode != 0:
         raise RuntimeError(f"load tester failed ({done.returncode}): {done.stderr[-2000:]}")
+
+
+def load_run(server: Server, mix: Path, plan: Plan, out: Path) -> dict[str, Any]:
+    """This tree's load tester, closed loop: a warm-up run, then the measured one with the
+    server's CPU seconds around it (waiting for a core does not count there)."""
+    _load_tester(server, mix, plan, plan.warmup_seconds)
+    cpu = cpu_seconds(server.pid)
+    _load_tester(server, mix, plan, plan.duration, "--json", str(out))
+    cpu = cpu_seconds(server.pid) - cpu
     report = json.loads(out.read_text())
     latency = report["latency_ms"]
     return {
@@ -193,6 +215,8 @@ def load_run(target: str, mix: Path, plan: Plan, out: Path) -> dict[str, Any]:
         "p50_ms": latency["p50_ms"],
         "p99_ms": latency["p99_ms"],
         "client_cpu_seconds": report["client_cpu_seconds"],
+        "server_cpu_seconds": round(cpu, 3),
+        "tokens_per_server_cpu_second": round(report["output_tokens"] / cpu, 1) if cpu else None,
     }
 
 
@@ -220,19 +244,24 @@ def timed(label: str, fn: Any, *args: Any) -> dict[str, Any]:
 
 
 def measure_round(
-    trees: dict[str, Path], repos: dict[str, Path], sources: list[str], mix: Path, plan: Plan
+    trees: dict[str, Path],
+    repos: dict[str, Path],
+    sources: list[str],
+    mix: Path,
+    plan: Plan,
+    order: tuple[str, ...],
 ) -> dict[str, Any]:
-    """Every measurement once per tree, old then new, one after the other."""
+    """Every measurement once per tree, the trees in `order`, one right after the other."""
     runs: dict[str, dict[str, Any]] = {tree: {} for tree in TREES}
     for case in plan.offline:
-        for tree in TREES:
+        for tree in order:
             runs[tree][case.name] = timed(
                 f"{tree} {case.name}", offline_run, trees[tree], case, sources, plan
             )
-    for tree in TREES:
-        with tempfile.TemporaryDirectory() as tmp, served(trees[tree], plan, repos[tree]) as target:
+    for tree in order:
+        with tempfile.TemporaryDirectory() as tmp, served(trees[tree], plan, repos[tree]) as server:
             runs[tree]["served"] = timed(
-                f"{tree} served", load_run, target, mix, plan, Path(tmp) / "load.json"
+                f"{tree} served", load_run, server, mix, plan, Path(tmp) / "load.json"
             )
     return runs
 
@@ -262,6 +291,11 @@ METRICS: tuple[tuple[str, Any, bool], ...] = (
     ("served output tokens/s", _figure("served", "tokens_per_second"), True),
     ("served p50 ms", _figure("served", "p50_ms"), False),
     ("served p99 ms", _figure("served", "p99_ms"), False),
+    (
+        "served output tokens per server CPU second",
+        _figure("served", "tokens_per_server_cpu_second"),
+        True,
+    ),
     ("served / offline greedy bs32 tokens/s", _served_over_offline, True),
 )
 
@@ -342,10 +376,17 @@ def compare(old_commit: str, new_commit: str | None, plan: Plan, json_path: Path
         write_mix(mix, sources)
         for n in range(plan.rounds):
             print(f"round {n + 1}/{plan.rounds}", flush=True)
+            order = TREES if n % 2 == 0 else TREES[::-1]  # old-new, new-old, ... (ABBA)
             before = loadavg()
-            runs = measure_round(trees, repos, sources, mix, plan)
+            runs = measure_round(trees, repos, sources, mix, plan, order)
             report["rounds"].append(
-                {"round": n + 1, "loadavg_before": before, "loadavg_after": loadavg(), "runs": runs}
+                {
+                    "round": n + 1,
+                    "order": list(order),
+                    "loadavg_before": before,
+                    "loadavg_after": loadavg(),
+                    "runs": runs,
+                }
             )
     report["summary"] = summarize(report["rounds"])
     report["total_seconds"] = round(time.perf_counter() - started, 1)

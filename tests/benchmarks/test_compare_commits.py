@@ -48,10 +48,11 @@ def test_served_tree_answers_the_load_tester(tmp_path: Path) -> None:
     (repository / "translate-en-fr").symlink_to(model, target_is_directory=True)
     mix = tmp_path / "mix.jsonl"
     write_mix(mix, SOURCES)
-    with served(ROOT, TINY, repository) as target:
-        assert target.startswith("127.0.0.1:") and not target.endswith(":0")
-        figures = load_run(target, mix, TINY, tmp_path / "load.json")
+    with served(ROOT, TINY, repository) as server:
+        assert server.target.startswith("127.0.0.1:") and not server.target.endswith(":0")
+        figures = load_run(server, mix, TINY, tmp_path / "load.json")
     assert figures["requests"] > 0 and figures["errors"] == {}
+    assert figures["server_cpu_seconds"] > 0
     assert figures["output_tokens"] > 0 and figures["p50_ms"] <= figures["p99_ms"]
 
 
@@ -62,6 +63,7 @@ def _runs(value: float) -> dict[str, dict[str, float]]:
         "tokens_per_second",
         "requests_per_second",
         "tokens_per_cpu_second",
+        "tokens_per_server_cpu_second",
         "p50_ms",
         "p99_ms",
     )
