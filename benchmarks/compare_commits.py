@@ -72,6 +72,7 @@ class Plan:
     duration: float = 12.0  # seconds of each served window
     concurrency: int = 32  # closed-loop clients
     warmup_seconds: float = 2.0  # served warm-up, not measured
+    served: bool = True  # False: the offline measurements only
     offline_warmup: int = 64  # offline requests decoded before the timed run
     offline: tuple[OfflineCase, ...] = (
         OfflineCase("greedy_bs32", 32, 1, 512),
@@ -258,7 +259,7 @@ def measure_round(
             runs[tree][case.name] = timed(
                 f"{tree} {case.name}", offline_run, trees[tree], case, sources, plan
             )
-    for tree in order:
+    for tree in order if plan.served else ():
         with tempfile.TemporaryDirectory() as tmp, served(trees[tree], plan, repos[tree]) as server:
             runs[tree]["served"] = timed(
                 f"{tree} served", load_run, server, mix, plan, Path(tmp) / "load.json"
@@ -267,11 +268,13 @@ def measure_round(
 
 
 def _figure(case: str, metric: str) -> Any:
-    return lambda runs: runs[case][metric]
+    return lambda runs: runs[case][metric] if case in runs else None
 
 
-def _served_over_offline(runs: dict[str, Any]) -> float:
+def _served_over_offline(runs: dict[str, Any]) -> float | None:
     """The suite's b: served / offline output tokens per second at the same batch size."""
+    if "served" not in runs:
+        return None
     return runs["served"]["tokens_per_second"] / runs["greedy_bs32"]["tokens_per_second"]
 
 
@@ -306,6 +309,8 @@ def summarize(rounds: list[dict[str, Any]]) -> list[dict[str, Any]]:
     rows = []
     for label, figure, higher_is_better in METRICS:
         values = {t: [figure(r["runs"][t]) for r in rounds] for t in TREES}
+        if None in values["old"] + values["new"]:
+            continue  # not measured in this run
         paired = [n / o for o, n in zip(values["old"], values["new"], strict=True) if o]
         old, new = (statistics.median(values[t]) for t in TREES)
         rows.append(
@@ -403,6 +408,7 @@ def main() -> int:
     )
     parser.add_argument("--rounds", type=int, default=Plan.rounds)
     parser.add_argument("--duration", type=float, default=Plan.duration, help="served seconds")
+    parser.add_argument("--offline-only", action="store_true", help="no served measurements")
     parser.add_argument("--threads", type=int, default=Plan.threads)
     parser.add_argument("--concurrency", type=int, default=Plan.concurrency)
     parser.add_argument(
@@ -416,6 +422,7 @@ def main() -> int:
         duration=args.duration,
         threads=args.threads,
         concurrency=args.concurrency,
+        served=not args.offline_only,
     )
     compare(args.old, args.new, plan, args.json)
     return 0

@@ -85,3 +85,9 @@ def test_summary_takes_medians_and_pairs_each_round() -> None:
     assert rows["served p99 ms"]["higher_is_better"] is False
     ratio = rows["served / offline greedy bs32 tokens/s"]
     assert ratio["old_median"] == 1.0 and ratio["new_median"] == 1.0
+
+
+def test_summary_leaves_out_what_a_run_did_not_measure() -> None:
+    offline_only = {name: figures for name, figures in _runs(1.0).items() if name != "served"}
+    rows = summarize([{"runs": {"old": offline_only, "new": offline_only}}])
+    assert rows and not any(row["figure"].startswith("served") for row in rows)
