@@ -6,7 +6,6 @@ same INVALID_ARGUMENT naming the field, and build the same constraints.
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,23 +56,35 @@ def _encode(tokenizer: TextTokenizer, text: str, field: str) -> tuple[int, ...]:
     return ids
 
 
+def _occurrences(text: str, term: str) -> list[int]:
+    found, start = [], text.find(term)
+    while start >= 0:
+        found.append(start)
+        start = text.find(term, start + 1)
+    return found
+
+
 def _source_spans(source_text: str, params: DecodingParams) -> list[tuple[int, int]]:
-    """Every protected or glossary source term occurs in the source; none overlap. Returns
-    each term's character span, protected terms first, then the glossary's."""
-    spans: list[tuple[int, int, str]] = []
+    """Where each protected or glossary source term occurs in the source (protected terms
+    first, then the glossary's, as character spans). Longer terms pick their occurrence
+    first and shorter ones take one outside them ("x2go" beside "plasma-widget-x2go");
+    a term that occurs nowhere, or only inside another, is refused."""
     named = [(f"options.protected_terms[{i}]", t) for i, t in enumerate(params.protected_terms)]
     named += [(f"options.glossary[{s!r}]", s) for s, _ in params.glossary]
-    for field, term in named:
-        start = source_text.find(term)
-        if start < 0:
+    chosen: dict[int, tuple[int, int, str]] = {}
+    for index in sorted(range(len(named)), key=lambda i: -len(named[i][1])):
+        field, term = named[index]
+        starts = _occurrences(source_text, term)
+        if not starts:
             raise InvalidArgument(f"{field} {term!r} does not occur in the text", field=field)
-        spans.append((start, start + len(term), field))
-    in_order = [(a, b) for a, b, _ in spans]
-    spans.sort()
-    for (_, end, first), (start, _, second) in itertools.pairwise(spans):
-        if start < end:
-            raise InvalidArgument(f"{second} overlaps {first} in the text", field=second)
-    return in_order
+        for start in starts:
+            clash = [c for c in chosen.values() if start < c[1] and c[0] < start + len(term)]
+            if not clash:
+                chosen[index] = (start, start + len(term), field)
+                break
+        else:
+            raise InvalidArgument(f"{field} overlaps {clash[0][2]} in the text", field=field)
+    return [chosen[i][:2] for i in range(len(named))]
 
 
 def build_constraints(

@@ -106,6 +106,7 @@ def test_when_constraints_forbid_everything_the_row_may_end() -> None:
 def test_a_term_starts_where_the_attention_points_into_its_source_span() -> None:
     terms = RequiredTerms.start(((9, 10), (4,)), ((3, 5), (7, 8)), EOS, budget=10)
     row = np.log(np.full(VOCAB, 1 / VOCAB, dtype=np.float32))
+    row[6] += 1.0  # the model's choice is token 6, not the end
     elsewhere = np.eye(9, dtype=np.float32)[1]  # looking at source token 1: nothing due
     terms.restrict(row, elsewhere)
     assert row[EOS] == np.finfo(np.float32).min and row[6] > row[EOS]  # free, but no end
