@@ -41,6 +41,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from benchmarks.load import report_figures
 from benchmarks.offline import heldout_sources
 from benchmarks.report import environment, print_table, write_json
 from benchmarks.suite import fitting_sources
@@ -204,20 +205,11 @@ def load_run(server: Server, mix: Path, plan: Plan, out: Path) -> dict[str, Any]
     cpu = cpu_seconds(server.pid)
     _load_tester(server, mix, plan, plan.duration, "--json", str(out))
     cpu = cpu_seconds(server.pid) - cpu
-    report = json.loads(out.read_text())
-    latency = report["latency_ms"]
+    figures = report_figures(json.loads(out.read_text()))
     return {
-        "requests": report["requests"]["ok"],
-        "errors": report["errors_by_code"],
-        "seconds": report["window_seconds"],
-        "requests_per_second": report["throughput_rps"] or 0.0,
-        "tokens_per_second": report["output_tokens_per_second"] or 0.0,
-        "output_tokens": report["output_tokens"],
-        "p50_ms": latency["p50_ms"],
-        "p99_ms": latency["p99_ms"],
-        "client_cpu_seconds": report["client_cpu_seconds"],
+        **figures,
         "server_cpu_seconds": round(cpu, 3),
-        "tokens_per_server_cpu_second": round(report["output_tokens"] / cpu, 1) if cpu else None,
+        "tokens_per_server_cpu_second": round(figures["output_tokens"] / cpu, 1) if cpu else None,
     }
 
 
