@@ -53,6 +53,9 @@ def test_served_tree_answers_the_load_tester(tmp_path: Path) -> None:
         figures = load_run(server, mix, TINY, tmp_path / "load.json")
     assert figures["requests"] > 0 and figures["errors"] == {}
     assert figures["server_cpu_seconds"] > 0
+    assert figures["server_cpu_seconds"] == pytest.approx(
+        figures["frontend_cpu_seconds"] + figures["child_cpu_seconds"], abs=0.002
+    )
     assert figures["output_tokens"] > 0 and figures["p50_ms"] <= figures["p99_ms"]
 
 
@@ -64,6 +67,8 @@ def _runs(value: float) -> dict[str, dict[str, float]]:
         "requests_per_second",
         "tokens_per_cpu_second",
         "tokens_per_server_cpu_second",
+        "frontend_cpu_seconds",
+        "child_cpu_seconds",
         "p50_ms",
         "p99_ms",
     )

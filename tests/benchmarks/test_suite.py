@@ -9,7 +9,6 @@ from pathlib import Path
 
 from benchmarks.ort_vs_torch import ort_vs_torch
 from benchmarks.suite import run_suite, run_sweep
-from benchmarks.versus import run_versus
 from model_export.precision import convert_files
 from service.bundle import read_manifest, write_manifest
 from tests.benchmarks.conftest import tiny_model, tiny_sizes
@@ -120,17 +119,3 @@ def test_ort_vs_torch_command_writes_json(tmp_path: Path) -> None:
     written = json.loads((tmp_path / "ort_vs_torch.json").read_text())
     assert [row["batch_size"] for row in written["rows"]] == [1, 32]
     assert "speedup" in done.stdout
-
-
-def test_versus_runs_every_contestant_as_a_real_server(tmp_path: Path) -> None:
-    report = run_versus(tmp_path, base="HEAD", rounds=1, seconds=1.0, concurrency=2)
-    written = json.loads((tmp_path / "versus.json").read_text())
-    assert written["summary"] == report["summary"]
-    assert [r["contestant"] for r in written["runs"]] == ["base", "thread", "process"]
-    for run in written["runs"]:
-        result = run["result"]
-        assert result["errors"] == {} and result["requests"] > 0
-        assert result["cpu_seconds"]["server_process"] >= 0
-    process = next(r for r in written["runs"] if r["contestant"] == "process")
-    assert len(process["result"]["cpu_seconds"]["child_processes"]) == 1  # the engine
-    assert "throughput_vs_base" in written["summary"]["process"]
