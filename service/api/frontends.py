@@ -157,7 +157,7 @@ class FrontendPool:
             task.cancel()
         if self._socket is not None:
             self._socket.close(linger=0)
-        self._context.term()
+        self._context.destroy(linger=0)  # closes any socket still open
         shutil.rmtree(self._run_dir, ignore_errors=True)
 
     # --- followers ---------------------------------------------------------------------------

@@ -352,6 +352,13 @@ class Worker:
                 break
         outbox.close()
         self._router.close()
+        if self.slots:  # a thread stuck in a step still holds its socket: do not wait on it
+            log.warning(
+                "engine %s: %d model thread(s) still busy; exiting",
+                self.config.group,
+                len(self.slots),
+            )
+            os._exit(0)
         self.context.term()
 
 

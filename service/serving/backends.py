@@ -149,7 +149,7 @@ class ProcessBackend:
 
     async def close(self) -> None:
         await asyncio.gather(*(group.close() for group in self._groups.values()))
-        self._context.term()
+        self._context.destroy(linger=0)  # closes any socket still open
         shutil.rmtree(self._run_dir, ignore_errors=True)
 
     def engine_pids(self) -> dict[str, int]:

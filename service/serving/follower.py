@@ -235,7 +235,7 @@ class Follower:
         self._links.clear()
         if self._socket is not None:
             self._socket.close(linger=0)
-        self._context.term()
+        self._context.destroy(linger=0)  # closes any socket still open
 
     async def serving(self) -> None:
         """Tell the supervisor our gRPC port is open."""
