@@ -296,7 +296,7 @@ def _figure(case: str, metric: str) -> Any:
 
 def _served_over_offline(runs: dict[str, Any]) -> float | None:
     """The suite's b: served / offline output tokens per second at the same batch size."""
-    if "served" not in runs:
+    if "served" not in runs or "greedy_bs32" not in runs:
         return None
     return runs["served"]["tokens_per_second"] / runs["greedy_bs32"]["tokens_per_second"]
 
@@ -434,6 +434,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=Plan.rounds)
     parser.add_argument("--duration", type=float, default=Plan.duration, help="served seconds")
     parser.add_argument("--offline-only", action="store_true", help="no served measurements")
+    parser.add_argument("--served-only", action="store_true", help="no offline measurements")
     parser.add_argument("--threads", type=int, default=Plan.threads)
     parser.add_argument("--concurrency", type=int, default=Plan.concurrency)
     parser.add_argument(
@@ -457,6 +458,8 @@ def main() -> int:
         if any(len(p) != 2 or not p[0].startswith("SEQ2SEQ_") for p in pairs):
             parser.error(f"--{tree}-env takes SEQ2SEQ_NAME=VALUE")
         env.append((tree, tuple((k, v) for k, v in pairs)))
+    if args.offline_only and args.served_only:
+        parser.error("--offline-only and --served-only exclude each other")
     if args.rounds < 1 or args.duration <= 0 or args.threads < 1 or args.concurrency < 1:
         parser.error("--rounds, --duration, --threads and --concurrency must be positive")
     plan = Plan(
@@ -465,6 +468,7 @@ def main() -> int:
         threads=args.threads,
         concurrency=args.concurrency,
         served=not args.offline_only,
+        offline=() if args.served_only else Plan.offline,
         connections=args.connections,
         env=tuple(env),
     )

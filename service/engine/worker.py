@@ -141,6 +141,7 @@ class _ForwardingObserver:
     def __init__(self, slot: int, outbox: Outbox) -> None:
         self._slot = slot
         self._outbox = outbox
+        self._depth: tuple[int, int] | None = None  # the last (waiting, running) sent
 
     def encoder_batch(self, size: int, seconds: float, tokens: int) -> None:
         self._outbox.observe(wire.EncoderRun(self._slot, size, seconds, tokens))
@@ -155,7 +156,9 @@ class _ForwardingObserver:
         self._outbox.observe(wire.Left(self._slot, int(status), output_tokens))
 
     def queue_depth(self, waiting: int, running: int) -> None:
-        self._outbox.observe(wire.Depth(self._slot, waiting, running))
+        if self._depth != (waiting, running):  # gauges: only a change is news
+            self._depth = (waiting, running)
+            self._outbox.observe(wire.Depth(self._slot, waiting, running))
 
     def queue_changed(self, waiting: int) -> None:
         # Called on whichever thread submits; the end-of-step queue_depth reports it.

@@ -96,3 +96,10 @@ def test_summary_leaves_out_what_a_run_did_not_measure() -> None:
     offline_only = {name: figures for name, figures in _runs(1.0).items() if name != "served"}
     rows = summarize([{"runs": {"old": offline_only, "new": offline_only}}])
     assert rows and not any(row["figure"].startswith("served") for row in rows)
+
+
+def test_summary_of_a_served_only_run_has_no_offline_rows() -> None:
+    served_only = {"served": _runs(1.0)["served"]}
+    rows = summarize([{"runs": {"old": served_only, "new": served_only}}])
+    assert rows and all(row["figure"].startswith("served") for row in rows)
+    assert not any("offline" in row["figure"] for row in rows)
