@@ -116,8 +116,9 @@ class Settings(BaseSettings):
     engine_restart_backoff: float = Field(
         default=0.5,
         ge=0.0,
-        description="Seconds before the first restart of a dead engine process; doubled "
-        "after each consecutive failure.",
+        description="Seconds before the first restart of a dead engine process (doubled "
+        "after each consecutive failure), and before a dead follower front end is started "
+        "again.",
     )
     engine_restart_backoff_max: float = Field(
         default=10.0,

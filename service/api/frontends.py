@@ -49,8 +49,6 @@ from service.settings import Settings
 
 log = logging.getLogger(__name__)
 
-_RESTART_DELAY = 1.0  # seconds before a follower that died is started again
-
 
 class FollowerConfig(msgspec.Struct):
     """What a follower front end is told on its stdin (one JSON line)."""
@@ -203,12 +201,12 @@ class FrontendPool:
             index,
             process.pid,
             describe_exit(status),
-            _RESTART_DELAY,
+            self._settings.engine_restart_backoff,
             extra={"exit_status": status},
         )
 
         async def restart() -> None:
-            await asyncio.sleep(_RESTART_DELAY)
+            await asyncio.sleep(self._settings.engine_restart_backoff)
             if not self._draining:
                 self._spawn(index)
 

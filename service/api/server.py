@@ -25,7 +25,7 @@ from service.metrics_merge import snapshot
 from service.serving.backends import EngineBackend, ProcessBackend, ProcessSettings, make_backend
 from service.serving.data_plane import DataPlane, Limits
 from service.serving.engine_process import SupervisionOptions
-from service.serving.follower import Follower, FrontendTable
+from service.serving.follower import METRICS_PUSH_SECONDS, Follower, FrontendTable
 from service.serving.models import BatchingConfig
 from service.serving.reload import ModelRepository
 from service.settings import Settings
@@ -268,7 +268,9 @@ class Seq2SeqServer:
         self._server = server
         await self._update_health()
         if self.follower is not None:
-            self.follower.push_metrics(lambda: snapshot(self.metrics.registry), every=1.0)
+            self.follower.push_metrics(
+                lambda: snapshot(self.metrics.registry), every=METRICS_PUSH_SECONDS
+            )
             await self.follower.serving()
         else:
             self.metrics_port = self.metrics.serve_http(

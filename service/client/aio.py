@@ -50,13 +50,13 @@ class AsyncSeq2SeqClient:
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         own_connection: bool = False,
     ) -> None:
-        """`own_connection`: never share the TCP connection with another client of the same
-        target (gRPC shares one by default), e.g. to reach several server processes."""
         options = channel_options(
-            retry=retry, load_balancing=load_balancing, tls=tls, max_message_bytes=max_message_bytes
+            retry=retry,
+            load_balancing=load_balancing,
+            tls=tls,
+            max_message_bytes=max_message_bytes,
+            own_connection=own_connection,
         )
-        if own_connection:
-            options.append(("grpc.use_local_subchannel_pool", 1))
         if tls is None:
             self._channel = grpc.aio.insecure_channel(target, options=options)
         else:

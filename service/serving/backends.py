@@ -148,7 +148,9 @@ class ProcessBackend:
         return ProcessPrepared(bundle, group, slot)
 
     async def close(self) -> None:
-        await asyncio.gather(*(group.close() for group in self._groups.values()))
+        # An engine that does not stop within the heartbeat timeout counts as hung: killed.
+        timeout = self._settings.supervision.heartbeat_timeout
+        await asyncio.gather(*(group.close(timeout) for group in self._groups.values()))
         self._context.destroy(linger=0)  # closes any socket still open
         shutil.rmtree(self._run_dir, ignore_errors=True)
 

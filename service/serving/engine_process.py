@@ -215,7 +215,7 @@ class EngineGroup:
     def attach(self, slot: int, observer: EngineObserver) -> None:
         self._slots[slot].observer = observer
 
-    async def close(self, timeout: float = 5.0) -> None:
+    async def close(self, timeout: float) -> None:
         """Ask the process to stop, wait for it (killed after `timeout`), fail what is left."""
         self._closing = True
         for task in (self._restarting, self._starting):

@@ -38,6 +38,8 @@ from service.serving.reload import SyncReport
 
 log = logging.getLogger(__name__)
 
+METRICS_PUSH_SECONDS = 1.0  # how stale a follower's figures in /metrics may be
+
 
 # --- the control channel ------------------------------------------------------------------
 class TableGroup(Struct, array_like=True):
