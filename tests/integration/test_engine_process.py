@@ -113,7 +113,9 @@ async def test_sigkill_under_load_fails_calls_fast_and_the_model_comes_back(capl
         port = server.metrics_port
         assert await metric(port, "seq2seq_engine_restarts_total", reason="exited") == 1
         assert await metric(port, "seq2seq_engine_up", group="default") == 1
-        info = await metric(port, "seq2seq_model_info", model="translate-en-fr")
+        info = await metric(
+            port, "seq2seq_model_info", model="translate-en-fr", provider="CPUExecutionProvider"
+        )
         assert info == 1  # provider label and all, as before the crash
     assert any("killed by SIGKILL" in r.getMessage() for r in caplog.records)
 
