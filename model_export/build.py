@@ -16,10 +16,11 @@ from pydantic import ValidationError
 
 from model_export import data as prepared
 from model_export import evaluate as ev
+from model_export.base import count_parameters
 from model_export.bundle_eval import DecodeSpec, greedy_predictions, score_predictions, subset
 from model_export.config import ModelConfig, TrainConfig
 from model_export.export import OPSET, PINNED_EXPORTER, Exporter, export_onnx
-from model_export.model import build_model, count_parameters
+from model_export.families import build_model
 from model_export.parity import check_parity
 from model_export.tokenizer import (
     BOS_ID,

@@ -21,7 +21,7 @@ import onnx
 import torch
 from torch import Tensor, nn
 
-from model_export.model import EncoderDecoder
+from model_export.base import EncoderDecoder
 from service.bundle import (
     DEC_ATTENTION,
     DEC_LOG_PROBS,
@@ -59,10 +59,10 @@ def graph_names(states: tuple[str, ...]) -> dict[str, list[str]]:
 class _EncoderGraph(nn.Module):
     def __init__(self, model: EncoderDecoder) -> None:
         super().__init__()
-        self.encoder = model.encoder
+        self.model = model
 
     def forward(self, src_ids: Tensor, src_lengths: Tensor) -> tuple[Tensor, ...]:
-        return self.encoder(src_ids, src_lengths)
+        return self.model.encode(src_ids, src_lengths)
 
 
 def _example_inputs(model: EncoderDecoder) -> tuple[tuple[Tensor, ...], tuple[Tensor, ...]]:
@@ -73,7 +73,7 @@ def _example_inputs(model: EncoderDecoder) -> tuple[tuple[Tensor, ...], tuple[Te
     memory = torch.randn(3, 7, hidden)
     mask = torch.arange(7).unsqueeze(0) < src_lengths.unsqueeze(1)
     prev = torch.tensor([1, 9, 11], dtype=torch.long)
-    states = model.example_states(3)
+    states = model.example_states(3, 7)
     return (src_ids, src_lengths), (prev, memory, mask, *states)
 
 

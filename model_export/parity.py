@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from model_export.model import EncoderDecoder, source_mask
+from model_export.base import EncoderDecoder, source_mask
 from model_export.ort_model import OrtSeq2Seq, pad_batch
 from model_export.train import Example
 
@@ -42,7 +42,7 @@ def check_parity(
     src_ids, src_lengths = pad_batch([e.src for e in batch], pad_id=cfg.pad_id)
     with torch.no_grad():
         t_src, t_len = torch.from_numpy(src_ids), torch.from_numpy(src_lengths)
-        t_memory, *t_states = model.encoder(t_src, t_len)
+        t_memory, *t_states = model.encode(t_src, t_len)
         o_memory, *o_states = session.encode(src_ids, src_lengths)
         memory_diff = float(np.abs(t_memory.numpy() - o_memory).max())
         state_diff = max(

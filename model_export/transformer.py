@@ -31,8 +31,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from model_export.base import EncoderDecoder, shared_embedding, source_mask
 from model_export.config import ModelConfig, impossible_combinations
-from model_export.model import EncoderDecoder, shared_embedding, source_mask
+from service.bundle import StateTensor
 
 TRANSFORMER_STATES: tuple[str, ...] = ("self_keys", "self_values", "position")
 
@@ -292,7 +293,7 @@ class TransformerSeq2Seq(EncoderDecoder):
         super().__init__()
         problems = impossible_combinations(config)
         if config.architecture != "transformer":
-            problems.insert(0, f"architecture is {config.architecture!r}; use build_model")
+            problems.insert(0, f"architecture is {config.architecture!r}; use families.build_model")
         if problems:
             raise ValueError("TransformerSeq2Seq cannot build this config: " + "; ".join(problems))
         self.config = config
@@ -323,7 +324,10 @@ class TransformerSeq2Seq(EncoderDecoder):
                 problems.append(f"the {name} has {len(stack)} layers but the config {cfg.layers}")
         return problems
 
-    def example_states(self, batch: int) -> tuple[Tensor, ...]:
+    def state_specs(self) -> tuple[StateTensor, ...]:
+        return tuple(StateTensor(name=name, batch_axis=0) for name in TRANSFORMER_STATES)
+
+    def example_states(self, batch: int, source_length: int) -> tuple[Tensor, ...]:
         """A filled cache and distinct positions per row, for tracing the export."""
         cfg = self.config
         shape = (batch, cfg.layers, cfg.max_target_length, cfg.hidden_size)

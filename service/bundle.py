@@ -1,8 +1,9 @@
 """The model bundle contract shared by `model_export` (writes) and `service` (loads).
 
 A model repository is `MODEL_REPO/<name>/<version>/` holding `bundle.json`, `encoder.onnx`,
-`decoder.onnx` and `tokenizer.json`. This module imports nothing but pydantic and the
-standard library so that the export tools can depend on it without pulling in the server.
+`decoder.onnx` and `tokenizer.json`. This module imports nothing but pydantic, the standard
+library and two tiny name tables (service/tasks.py, service/families.py), so that the export
+tools can depend on it without pulling in the server.
 
 ONNX graph contract (names are fixed; all batch and length axes are dynamic):
   encoder.onnx  in : src_ids int64 (B, S), src_lengths int64 (B,)
@@ -18,16 +19,17 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 # Re-exported: model_export builds answer sources through the same function as the server.
+from service.families import Family
 from service.tasks import ANSWER_SEPARATOR_TOKEN, Task, answer_source_text  # noqa: F401
 
 # 1: states with a batch axis only. 2: states may also have a source or a target axis
 # (StateTensor). The server loads both; model_export writes 2.
-BUNDLE_SCHEMA_VERSION = 2
+BUNDLE_SCHEMA_VERSION: Final = 2
 MANIFEST_FILE = "bundle.json"
 ENCODER_FILE = "encoder.onnx"
 DECODER_FILE = "decoder.onnx"
@@ -163,7 +165,7 @@ class BundleManifest(_Strict):
     version: int = Field(ge=1)
     task: Task
     languages: LanguagePair | None = None
-    architecture: Literal["rnn", "transformer"]
+    architecture: Family  # one of service.families.FAMILIES
     cell: Literal["gru", "lstm"] | None = None
     attention: AttentionSpec
     special_tokens: SpecialTokens

@@ -8,9 +8,10 @@ import onnx
 import pytest
 import torch
 
+from model_export.base import source_mask
 from model_export.config import ModelConfig
 from model_export.export import ExportError, export_onnx
-from model_export.model import build_model, source_mask, state_names
+from model_export.families import build_model
 from model_export.parity import ParityError, check_parity
 from model_export.train import evaluate_loss, load_checkpoint, save_checkpoint, train
 from model_export.transformer import TRANSFORMER_STATES, TransformerSeq2Seq
@@ -32,7 +33,7 @@ def tiny_transformer(vocab_size: int = 50, **overrides: object) -> ModelConfig:
 
 def _decode_steps(model, src, lengths, tgt_in) -> tuple[torch.Tensor, torch.Tensor]:
     """One-step decoder over tgt_in (B, T) -> log_probs (B, T, V), attention (B, T, S)."""
-    memory, *states = model.encoder(src, lengths)
+    memory, *states = model.encode(src, lengths)
     mask = source_mask(src, lengths)
     log_probs, attention = [], []
     for t in range(tgt_in.shape[1]):
@@ -47,7 +48,7 @@ def test_incremental_decoding_equals_the_parallel_pass() -> None:
     cfg = tiny_transformer(max_target_length=12)
     model = build_model(cfg).eval()
     assert isinstance(model, TransformerSeq2Seq)
-    assert state_names(cfg) == TRANSFORMER_STATES == ("self_keys", "self_values", "position")
+    assert model.state_names() == TRANSFORMER_STATES == ("self_keys", "self_values", "position")
     src = torch.randint(6, 50, (3, 7))
     lengths = torch.tensor([7, 4, 1])
     tgt_in = torch.randint(6, 50, (3, 12))
@@ -74,11 +75,11 @@ def test_rows_at_different_positions_share_a_batch() -> None:
     with torch.no_grad():
         alone_a, _ = _decode_steps(model, src_a, len_a, tgt_a)
         alone_b, _ = _decode_steps(model, src_b, len_b, tgt_b)
-        memory_a, *states_a = model.encoder(src_a, len_a)
+        memory_a, *states_a = model.encode(src_a, len_a)
         mask_a = source_mask(src_a, len_a)
         for t in range(3):  # A runs alone for three steps
             _, _, *states_a = model.decoder(tgt_a[:, t], memory_a, mask_a, *states_a)
-        memory_b, *states_b = model.encoder(src_b, len_b)
+        memory_b, *states_b = model.encode(src_b, len_b)
         memory = torch.cat([memory_a, torch.nn.functional.pad(memory_b, (0, 0, 0, 4))])
         mask = torch.cat([mask_a, torch.nn.functional.pad(source_mask(src_b, len_b), (0, 4))])
         states = [torch.cat([a, b]) for a, b in zip(states_a, states_b, strict=True)]
