@@ -40,6 +40,7 @@ from service.bundle import (
     SpecialTokens,
     Task,
     files_bytes,
+    schema_version_for,
     write_manifest,
 )
 
@@ -276,7 +277,8 @@ def build_bundle(
             "max_source_length": model_cfg.max_source_length,
             "max_target_length": model_cfg.max_target_length,
             "precision": "fp32",
-            "states": [{"name": s, "batch_axis": 0} for s in model.state_names()],
+            "schema_version": schema_version_for(model.state_specs()),
+            "states": [s.model_dump(exclude_none=True) for s in model.state_specs()],
             "evaluation": evaluation,
             "training": {
                 "model_config": model_cfg.model_dump(mode="json"),

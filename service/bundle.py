@@ -28,7 +28,8 @@ from service.families import Family
 from service.tasks import ANSWER_SEPARATOR_TOKEN, Task, answer_source_text  # noqa: F401
 
 # 1: states with a batch axis only. 2: states may also have a source or a target axis
-# (StateTensor). The server loads both; model_export writes 2.
+# (StateTensor). The server loads both; model_export writes the oldest that describes a
+# bundle's states (`schema_version_for`), so a bundle that needs no axis stays at 1.
 BUNDLE_SCHEMA_VERSION: Final = 2
 MANIFEST_FILE = "bundle.json"
 ENCODER_FILE = "encoder.onnx"
@@ -136,6 +137,11 @@ class StateTensor(_Strict):
         return self
 
 
+def schema_version_for(states: tuple[StateTensor, ...]) -> Literal[1, 2]:
+    """The oldest schema that can describe these states."""
+    return 2 if any(s.source_axis is not None or s.target_axis is not None for s in states) else 1
+
+
 class DataProvenance(_Strict):
     source: str  # human description of the public text used
     snapshot: str  # e.g. "Debian bookworm main, Translation-fr fetched 2026-11-26"
@@ -198,9 +204,7 @@ class BundleManifest(_Strict):
         names = [s.name for s in self.states]
         if len(set(names)) != len(names):
             raise ValueError(f"duplicate state names in {names}")
-        if self.schema_version < 2 and any(
-            s.source_axis is not None or s.target_axis is not None for s in self.states
-        ):
+        if self.schema_version < schema_version_for(self.states):
             raise ValueError("state source_axis / target_axis need schema_version 2")
         return self
 

@@ -15,7 +15,7 @@ from model_export.families import build_model
 from model_export.parity import ParityError, check_parity
 from model_export.train import evaluate_loss, load_checkpoint, save_checkpoint, train
 from model_export.transformer import TRANSFORMER_STATES, TransformerSeq2Seq
-from service.bundle import DECODER_FILE, ENCODER_FILE
+from service.bundle import DECODER_FILE, ENCODER_FILE, StateTensor
 from tests.model_export.factories import (
     make_pairs,
     tiny_examples,
@@ -48,7 +48,14 @@ def test_incremental_decoding_equals_the_parallel_pass() -> None:
     cfg = tiny_transformer(max_target_length=12)
     model = build_model(cfg).eval()
     assert isinstance(model, TransformerSeq2Seq)
-    assert model.state_names() == TRANSFORMER_STATES == ("self_keys", "self_values", "position")
+    assert model.state_names() == TRANSFORMER_STATES
+    assert [(s.name, s.source_axis, s.target_axis) for s in model.state_specs()] == [
+        ("cross_keys", 2, None),
+        ("cross_values", 2, None),
+        ("self_keys", None, 2),
+        ("self_values", None, 2),
+        ("position", None, None),
+    ]
     src = torch.randint(6, 50, (3, 7))
     lengths = torch.tensor([7, 4, 1])
     tgt_in = torch.randint(6, 50, (3, 12))
@@ -56,22 +63,49 @@ def test_incremental_decoding_equals_the_parallel_pass() -> None:
     with torch.no_grad():
         parallel = model(src, lengths, tgt_in)
         stepped, attention = _decode_steps(model, src, lengths, tgt_in)
-        memory, keys, values, position = model.encoder(src, lengths)
+        memory, cross_keys, cross_values, keys, values, position = model.encode(src, lengths)
+        mask = source_mask(src, lengths)
+        states = (cross_keys, cross_values, keys, values, position)
+        for t in range(5):
+            _, _, *states = model.decoder(tgt_in[:, t], memory, mask, *states)
     assert memory.shape == (3, 7, 32) and memory[1, 4:].abs().max() == 0
-    assert keys.shape == values.shape == (3, 2, 12, 32) and position.tolist() == [0, 0, 0]
+    assert cross_keys.shape == cross_values.shape == (3, 2, 7, 32)
+    assert keys.shape == values.shape == (3, 2, 0, 32) and position.tolist() == [0, 0, 0]
+    assert states[0] is cross_keys and states[1] is cross_values  # computed once
+    assert states[2].shape == (3, 2, 5, 32) and states[4].tolist() == [5, 5, 5]
     torch.testing.assert_close(stepped, parallel, atol=1e-5, rtol=0)
     torch.testing.assert_close(attention.sum(2), torch.ones(3, 12))
     assert attention[1, :, 4:].abs().max() == 0 and attention[2, :, 1:].abs().max() == 0
 
 
+def _pad(x: torch.Tensor, axis: int, length: int, *, at_start: bool) -> torch.Tensor:
+    """`axis` of `x` padded to `length` with junk (not zeros), before or after the data:
+    the model must never read it."""
+    shape = list(x.shape)
+    shape[axis] = length - x.shape[axis]
+    junk = torch.randn(shape) * 100 if x.is_floating_point() else torch.ones(shape, dtype=x.dtype)
+    return torch.cat([junk, x] if at_start else [x, junk], dim=axis)
+
+
+def _join(a: torch.Tensor, b: torch.Tensor, spec: StateTensor) -> torch.Tensor:
+    """Rows of `a` then `b`, laid out as the engine joins a state: the source axis padded
+    at the end, the target axis at the start."""
+    for axis, at_start in ((spec.source_axis, False), (spec.target_axis, True)):
+        if axis is not None:
+            length = max(a.shape[axis], b.shape[axis])
+            a, b = (_pad(x, axis, length, at_start=at_start) for x in (a, b))
+    return torch.cat([a, b])
+
+
 def test_rows_at_different_positions_share_a_batch() -> None:
-    """What the engine does: a request joins a running batch (states concatenated on axis 0,
-    memory padded on the source axis), then rows are gathered when one leaves."""
+    """What the engine does: a request joins a running batch (source axes padded at the end,
+    the growing caches padded at the start), then rows are gathered and the axes trimmed
+    when one leaves; every row still decodes as it does alone."""
     torch.manual_seed(1)
     model = build_model(tiny_transformer()).eval()
     src_a, len_a = torch.randint(6, 50, (1, 7)), torch.tensor([7])
     src_b, len_b = torch.randint(6, 50, (1, 3)), torch.tensor([3])
-    tgt_a, tgt_b = torch.randint(6, 50, (1, 6)), torch.randint(6, 50, (1, 3))
+    tgt_a, tgt_b = torch.randint(6, 50, (1, 6)), torch.randint(6, 50, (1, 5))
     with torch.no_grad():
         alone_a, _ = _decode_steps(model, src_a, len_a, tgt_a)
         alone_b, _ = _decode_steps(model, src_b, len_b, tgt_b)
@@ -80,18 +114,23 @@ def test_rows_at_different_positions_share_a_batch() -> None:
         for t in range(3):  # A runs alone for three steps
             _, _, *states_a = model.decoder(tgt_a[:, t], memory_a, mask_a, *states_a)
         memory_b, *states_b = model.encode(src_b, len_b)
-        memory = torch.cat([memory_a, torch.nn.functional.pad(memory_b, (0, 0, 0, 4))])
+        memory = _join(memory_a, memory_b, StateTensor(name="memory", batch_axis=0, source_axis=1))
         mask = torch.cat([mask_a, torch.nn.functional.pad(source_mask(src_b, len_b), (0, 4))])
-        states = [torch.cat([a, b]) for a, b in zip(states_a, states_b, strict=True)]
+        specs = model.state_specs()
+        states = [_join(a, b, spec) for a, b, spec in zip(states_a, states_b, specs, strict=True)]
+        assert states[2].shape[2] == 3  # B's cache: three leading junk slots, then nothing
         for t in range(3):  # A at positions 3..5, B at 0..2, in one batch
             prev = torch.cat([tgt_a[:, 3 + t], tgt_b[:, t]])
             log_probs, _, *states = model.decoder(prev, memory, mask, *states)
             torch.testing.assert_close(log_probs[0], alone_a[0, 3 + t], atol=1e-5, rtol=0)
             torch.testing.assert_close(log_probs[1], alone_b[0, t], atol=1e-5, rtol=0)
-        assert states[2].tolist() == [6, 3]
-        kept = [s[1:] for s in states]  # A leaves: B's row alone carries on unchanged
-        again, _, *_ = model.decoder(tgt_a[:, 0], memory[1:, :3], mask[1:, :3], *kept)
-    assert torch.isfinite(again).all()
+        assert states[2].shape[2] == 6 and states[4].tolist() == [6, 3]
+        # A leaves: B's row alone, source axes trimmed to 3, the caches to B's 3 slots
+        kept = [s[1:, :, :3] for s in states[:2]] + [s[1:, :, -3:] for s in states[2:4]]
+        kept.append(states[4][1:])
+        for t in range(3, 5):
+            log_probs, _, *kept = model.decoder(tgt_b[:, t], memory[1:, :3], mask[1:, :3], *kept)
+            torch.testing.assert_close(log_probs[0], alone_b[0, t], atol=1e-5, rtol=0)
 
 
 def test_a_tiny_transformer_learns(tmp_path: Path) -> None:
