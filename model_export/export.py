@@ -208,11 +208,7 @@ def export_onnx(
     names = graph_names(tuple(s.name for s in specs))
     batch_seq = {0: "batch", 1: "src_len"}
     enc_axes = {ENC_SRC_IDS: batch_seq, ENC_SRC_LENGTHS: {0: "batch"}, ENC_MEMORY: batch_seq}
-    # the encoder's target axes are empty (length 0), not dynamic
-    enc_axes |= {
-        init_state_name(s.name): state_axes(s.model_copy(update={"target_axis": None}))
-        for s in specs
-    }
+    enc_axes |= {init_state_name(s.name): state_axes(s) for s in specs}  # past_len: 0
     dec_axes = {DEC_PREV_IDS: {0: "batch"}, DEC_MEMORY: batch_seq, DEC_SRC_MASK: batch_seq}
     dec_axes |= {DEC_LOG_PROBS: {0: "batch"}, DEC_ATTENTION: batch_seq}
     dec_axes |= {state_input_name(s.name): state_axes(s) for s in specs}

@@ -1,5 +1,6 @@
-"""A Transformer bundle built in the test run, decoded by the unchanged engine and served over
-gRPC: the engine's greedy output equals PyTorch's, also with rows at different positions."""
+"""A Transformer bundle built in the test run, decoded by the engine (its caches padded and
+trimmed by their axes) and served over gRPC: the engine's greedy output equals PyTorch's,
+also with rows at different positions."""
 
 from __future__ import annotations
 
@@ -77,7 +78,15 @@ def test_manifest_describes_the_cache(transformer_bundle) -> None:
     manifest = bundle.manifest
     assert manifest.architecture == "transformer" and manifest.cell is None
     assert (manifest.attention.kind, manifest.attention.score) == ("soft", "scaled_dot")
-    assert [(s.name, s.batch_axis) for s in manifest.states] == [(s, 0) for s in TRANSFORMER_STATES]
+    assert manifest.schema_version == 2
+    assert [(s.name, s.batch_axis, s.source_axis, s.target_axis) for s in manifest.states] == [
+        ("cross_keys", 0, 2, None),
+        ("cross_values", 0, 2, None),
+        ("self_keys", 0, None, 2),
+        ("self_values", 0, None, 2),
+        ("position", 0, None, None),
+    ]
+    assert tuple(s.name for s in manifest.states) == TRANSFORMER_STATES
     assert manifest.training["parity"]["greedy_mismatches"] == 0  # type: ignore[index]
 
 

@@ -220,23 +220,31 @@ def test_transformer_graphs_and_a_drifted_model(tmp_path: Path) -> None:
             for v in getattr(graph, which)
         }
 
-    cache = ["batch", 2, 8, 32]
+    cross = ["batch", 2, "src_len", 32]
     assert dims(tmp_path / ENCODER_FILE, "output") == {
         "memory": ["batch", "src_len", 32],
-        "init_self_keys": cache,
-        "init_self_values": cache,
+        "init_cross_keys": cross,
+        "init_cross_values": cross,
+        "init_self_keys": ["batch", 2, "past_len", 32],  # empty: past_len 0
+        "init_self_values": ["batch", 2, "past_len", 32],
         "init_position": ["batch"],
     }
     dec_in = dims(tmp_path / DECODER_FILE, "input")
     assert list(dec_in) == [
         "prev_ids",
-        "memory",
+        "memory",  # not read by the step, kept for the contract
         "src_mask",
+        "state_cross_keys",
+        "state_cross_values",
         "state_self_keys",
         "state_self_values",
         "state_position",
     ]
-    assert dec_in["state_self_keys"] == cache and dec_in["state_position"] == ["batch"]
+    assert dec_in["memory"] == ["batch", "src_len", 32]
+    assert dec_in["state_cross_keys"] == cross and dec_in["state_position"] == ["batch"]
+    assert dec_in["state_self_keys"] == ["batch", 2, "past_len", 32]
+    dec_out = dims(tmp_path / DECODER_FILE, "output")
+    assert dec_out["new_state_self_values"] == ["batch", 2, "past_len_next", 32]
     test_set = tiny_examples(make_pairs(8, seed=7), cfg)
     drifted = build_model(cfg).eval()
     drifted.load_state_dict(model.state_dict())
