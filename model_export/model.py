@@ -203,9 +203,8 @@ class DecoderStep(nn.Module):
         else:
             h = self.cell(step_input, states[0])  # (B, H)
         if self.attention is None:  # no attention: all-zero weights, h~ from h alone
-            # Derived from memory and mask (exactly zero) so that the exported graph keeps
-            # both inputs: every decoder in the family has the same graph signature.
-            attention = torch.zeros_like(memory[:, :, 0]) * src_mask.to(memory.dtype)  # (B, S)
+            # `memory` is not read; export.py keeps it in the graph (the contract's inputs).
+            attention = torch.zeros_like(src_mask, dtype=memory.dtype)  # (B, S)
             attentional = torch.tanh(self.combine(h))  # (B, H)
         else:
             attention, attn_context = self.attention(h, memory, src_mask)  # (B, S), (B, H)
