@@ -5,13 +5,16 @@ Training runs the decoder stack in parallel over the target (causal mask); expor
 `TransformerDecoderStep.forward`, which runs the same layers for one position per row.
 Both paths share every module.
 
-Decoder state carried from step to step (names and axes as in the bundle manifest):
-  cross_keys   (B, layers, S, H)  batch axis 0, source axis 2: each decoder layer's
-  cross_values (B, layers, S, H)    cross-attention keys/values of `memory`, computed ONCE
-                                    by the encoder graph and passed through unchanged
-  self_keys    (B, layers, T, H)  batch axis 0, target axis 2: each layer's self-attention
-  self_values  (B, layers, T, H)    keys/values so far, newest slot LAST; T = 0 at first
-  position     (B,) int64         batch axis 0: the next position to decode (0 at first)
+Decoder state carried from step to step (names and axes as in the bundle manifest), per
+decoder layer i, split into heads (d = H / heads) as attention reads them:
+  cross_keys_i, cross_values_i (B, heads, S, d)  batch axis 0, source axis 2: the layer's
+      cross-attention keys/values of `memory`, computed ONCE by the encoder graph and
+      passed through every step unchanged
+  self_keys_i, self_values_i   (B, heads, T, d)  batch axis 0, target axis 2: the layer's
+      self-attention keys/values so far, newest slot LAST; T = 0 from the encoder
+  position (B,) int64                             batch axis 0: the next position (0 first)
+One tensor per layer and the head layout are measured choices: slicing a layers axis and
+splitting heads at every step cost more than the attention itself (docs/models.md).
 
 A step appends this step's keys/values at the end of the self-attention cache (T -> T + 1)
 and row b attends to its last position[b] + 1 slots only. That is what lets the serving
@@ -39,13 +42,21 @@ from model_export.base import EncoderDecoder, shared_embedding, source_mask
 from model_export.config import ModelConfig, impossible_combinations
 from service.bundle import StateTensor
 
-TRANSFORMER_STATES: tuple[str, ...] = (
-    "cross_keys",
-    "cross_values",
-    "self_keys",
-    "self_values",
-    "position",
-)
+
+def transformer_states(layers: int) -> tuple[StateTensor, ...]:
+    """The decoder's states in graph order: every layer's cross-attention cache (source
+    axis), every layer's self-attention cache (target axis), then the position."""
+    cross = [
+        StateTensor(name=f"cross_{kind}_{i}", batch_axis=0, source_axis=2)
+        for i in range(layers)
+        for kind in ("keys", "values")
+    ]
+    cache = [
+        StateTensor(name=f"self_{kind}_{i}", batch_axis=0, target_axis=2)
+        for i in range(layers)
+        for kind in ("keys", "values")
+    ]
+    return (*cross, *cache, StateTensor(name="position", batch_axis=0))
 
 
 def sinusoid(positions: Tensor, width: int) -> Tensor:
@@ -102,20 +113,18 @@ class MultiHeadAttention(nn.Module):
         return x.reshape(batch, length, self.heads, self.head_size).transpose(1, 2)
 
     def keys_values(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """x (B, T, H) -> keys (B, T, H), values (B, T, H)."""
-        return self.key(x), self.value(x)
+        """x (B, T, H) -> keys, values (B, heads, T, d) each, split as `attend` reads them."""
+        return self._split(self.key(x)), self._split(self.value(x))
 
     def attend(
         self, x: Tensor, keys: Tensor, values: Tensor, allowed: Tensor
     ) -> tuple[Tensor, Tensor]:
-        """x (B, Tq, H) queries over keys/values (B, Tk, H); allowed (B, Tq, Tk) bool
+        """x (B, Tq, H) queries over keys/values (B, heads, Tk, d); allowed (B, Tq, Tk) bool
         (or broadcastable) -> output (B, Tq, H), weights (B, heads, Tq, Tk)."""
         q = self._split(self.query(x))  # (B, h, Tq, d)
-        k = self._split(keys)  # (B, h, Tk, d)
-        v = self._split(values)  # (B, h, Tk, d)
-        scores = torch.matmul(q, k.transpose(2, 3)) / math.sqrt(self.head_size)  # (B,h,Tq,Tk)
+        scores = torch.matmul(q, keys.transpose(2, 3)) / math.sqrt(self.head_size)  # (B,h,Tq,Tk)
         weights = masked_softmax(scores, allowed.unsqueeze(1))  # (B, h, Tq, Tk)
-        mixed = torch.matmul(weights, v).transpose(1, 2)  # (B, Tq, h, d)
+        mixed = torch.matmul(weights, values).transpose(1, 2)  # (B, Tq, h, d)
         batch, length = mixed.shape[0], mixed.shape[1]
         return self.out(mixed.reshape(batch, length, -1)), weights  # (B, Tq, H)
 
@@ -147,7 +156,7 @@ class EncoderLayer(nn.Module):
     def forward(self, x: Tensor, allowed: Tensor) -> Tensor:
         """x (B, S, H), allowed (B, 1, S) real keys -> (B, S, H)."""
         h = self.norm_attention(x)
-        keys, values = self.attention.keys_values(h)  # (B, S, H) each
+        keys, values = self.attention.keys_values(h)  # (B, h, S, d) each
         attended, _ = self.attention.attend(h, keys, values, allowed)  # (B, S, H)
         x = x + self.dropout(attended)
         return x + self.dropout(self.ffn(self.norm_ffn(x)))
@@ -196,15 +205,15 @@ class DecoderLayer(nn.Module):
         cache: tuple[Tensor, Tensor] | None = None,
     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """x (B, T, H), src_allowed (B, 1, S), self_allowed (B, T, Tk), cross: the memory's
-        keys and values for this layer (B, S, H) each; cache None (parallel pass: the keys
-        are x's own, Tk = T) or the past keys and values (B, Tc, H) each (a step, T = 1:
-        this step's are appended, Tk = Tc + 1) -> x (B, T, H), cross weights
-        (B, heads, T, S), keys and values (B, Tk, H)."""
+        keys and values for this layer (B, h, S, d) each; cache None (parallel pass: the
+        keys are x's own, Tk = T) or the past keys and values (B, h, Tc, d) each (a step,
+        T = 1: this step's are appended, Tk = Tc + 1) -> x (B, T, H), cross weights
+        (B, h, T, S), keys and values (B, h, Tk, d)."""
         h = self.norm_self(x)
-        keys, values = self.self_attention.keys_values(h)  # (B, T, H) each
+        keys, values = self.self_attention.keys_values(h)  # (B, h, T, d) each
         if cache is not None:
-            keys = torch.cat([cache[0], keys], dim=1)  # (B, Tc + 1, H): newest last
-            values = torch.cat([cache[1], values], dim=1)  # (B, Tc + 1, H)
+            keys = torch.cat([cache[0], keys], dim=2)  # (B, h, Tc + 1, d): newest last
+            values = torch.cat([cache[1], values], dim=2)  # (B, h, Tc + 1, d)
         attended, _ = self.self_attention.attend(h, keys, values, self_allowed)  # (B, T, H)
         x = x + self.dropout(attended)
         h = self.norm_cross(x)
@@ -235,54 +244,38 @@ class TransformerDecoderStep(nn.Module):
         logits = F.linear(projected, self.embedder.embedding.weight, self.output_bias)  # (..., V)
         return torch.log_softmax(logits.float(), dim=-1)
 
-    def cross_cache(self, memory: Tensor) -> tuple[Tensor, Tensor]:
-        """memory (B, S, H) -> every layer's cross-attention keys and values
-        (B, layers, S, H) each: what the encoder graph hands to every step."""
-        pairs = [layer.cross_attention.keys_values(memory) for layer in self.layers]
-        keys = torch.stack([k for k, _ in pairs], dim=1)  # (B, layers, S, H)
-        values = torch.stack([v for _, v in pairs], dim=1)  # (B, layers, S, H)
-        return keys, values
+    def cross_cache(self, memory: Tensor) -> list[Tensor]:
+        """memory (B, S, H) -> every layer's cross-attention keys and values, (B, h, S, d)
+        each, in state order: what the encoder graph hands to every step."""
+        return [t for layer in self.layers for t in layer.cross_attention.keys_values(memory)]
 
     def forward(
-        self,
-        prev_ids: Tensor,
-        memory: Tensor,
-        src_mask: Tensor,
-        cross_keys: Tensor,
-        cross_values: Tensor,
-        self_keys: Tensor,
-        self_values: Tensor,
-        position: Tensor,
+        self, prev_ids: Tensor, memory: Tensor, src_mask: Tensor, *states: Tensor
     ) -> tuple[Tensor, ...]:
         """prev_ids (B,), memory (B, S, H) (not read: its keys and values are cached),
-        src_mask (B, S) bool, cross_keys/cross_values (B, layers, S, H), self_keys/self_values
-        (B, layers, Tc, H), position (B,) int64 -> log_probs (B, V), attention (B, S), then
-        the same cross_keys and cross_values, self_keys/self_values (B, layers, Tc + 1, H)
-        and position + 1."""
-        slots = torch.arange(self_keys.shape[2] + 1, device=prev_ids.device)  # (Tc + 1,)
-        first = self_keys.shape[2] - position  # (B,): row b's oldest real slot
+        src_mask (B, S) bool, states in `transformer_states` order: cross keys/values
+        (B, h, S, d) and self keys/values (B, h, Tc, d) per layer, position (B,) int64 ->
+        log_probs (B, V), attention (B, S), then the same cross keys/values, the self
+        keys/values grown to (B, h, Tc + 1, d), and position + 1."""
+        layers = len(self.layers)
+        cross, cache, position = states[: 2 * layers], states[2 * layers : -1], states[-1]
+        past = cache[0].shape[2]  # Tc
+        slots = torch.arange(past + 1, device=prev_ids.device)  # (Tc + 1,)
+        first = past - position  # (B,): row b's oldest real slot
         self_allowed = (slots.unsqueeze(0) >= first.unsqueeze(1)).unsqueeze(1)  # (B, 1, Tc+1)
         src_allowed = src_mask.unsqueeze(1)  # (B, 1, S)
         x = self.embedder(prev_ids.unsqueeze(1), position.unsqueeze(1))  # (B, 1, H)
-        new_keys, new_values = [], []
-        weights = cross_keys.new_zeros(())  # replaced by each layer; the last one is reported
-        for index, layer in enumerate(self.layers):
-            cross = (cross_keys[:, index], cross_values[:, index])  # (B, S, H) each
-            cache = (self_keys[:, index], self_values[:, index])  # (B, Tc, H) each
-            x, weights, keys, values = layer(x, src_allowed, self_allowed, cross, cache)
-            new_keys.append(keys)
-            new_values.append(values)
-        attention = weights.mean(dim=1).squeeze(1)  # (B, heads, 1, S) -> (B, S)
+        grown: list[Tensor] = []
+        weights = memory.new_zeros(())  # replaced by each layer; the last one is reported
+        for i, layer in enumerate(self.layers):
+            pair = (cross[2 * i], cross[2 * i + 1])
+            x, weights, keys, values = layer(
+                x, src_allowed, self_allowed, pair, (cache[2 * i], cache[2 * i + 1])
+            )
+            grown += [keys, values]  # (B, h, Tc + 1, d) each
+        attention = weights.mean(dim=1).squeeze(1)  # (B, h, 1, S) -> (B, S)
         log_probs = self.project(x.squeeze(1))  # (B, V)
-        return (
-            log_probs,
-            attention.float(),
-            cross_keys,
-            cross_values,
-            torch.stack(new_keys, dim=1),  # (B, layers, Tc + 1, H)
-            torch.stack(new_values, dim=1),  # (B, layers, Tc + 1, H)
-            position + 1,
-        )
+        return (log_probs, attention.float(), *cross, *grown, position + 1)
 
     def parallel(self, tgt_in: Tensor, memory: Tensor, src_mask: Tensor) -> Tensor:
         """Teacher forcing: tgt_in (B, T) starting with BOS -> log_probs (B, T, V)."""
@@ -292,10 +285,9 @@ class TransformerDecoderStep(nn.Module):
         causal = positions.unsqueeze(1) >= positions.unsqueeze(0)  # (T, T): key <= query
         self_allowed = causal.unsqueeze(0)  # (1, T, T)
         src_allowed = src_mask.unsqueeze(1)  # (B, 1, S)
-        cross_keys, cross_values = self.cross_cache(memory)  # (B, layers, S, H) each
-        for index, layer in enumerate(self.layers):
-            cross = (cross_keys[:, index], cross_values[:, index])
-            x, _, _, _ = layer(x, src_allowed, self_allowed, cross)
+        cross = self.cross_cache(memory)  # (B, h, S, d) each
+        for i, layer in enumerate(self.layers):
+            x, _, _, _ = layer(x, src_allowed, self_allowed, (cross[2 * i], cross[2 * i + 1]))
         return self.project(x)  # (B, T, V)
 
 
@@ -321,14 +313,14 @@ class TransformerSeq2Seq(EncoderDecoder):
         return self.decoder.parallel(tgt_in, memory, source_mask(src_ids, src_lengths))
 
     def encode(self, src_ids: Tensor, src_lengths: Tensor) -> tuple[Tensor, ...]:
-        """The encoder graph: memory (B, S, H), then the initial states: the cached
-        cross-attention keys/values (B, layers, S, H), an empty self-attention cache
-        (B, layers, 0, H) and position 0 (B,)."""
+        """The encoder graph: memory (B, S, H), then the initial states: every layer's
+        cross-attention keys/values (B, h, S, d), empty self-attention caches (B, h, 0, d)
+        and position 0 (B,)."""
         memory = self.encoder(src_ids, src_lengths)  # (B, S, H)
-        cross_keys, cross_values = self.decoder.cross_cache(memory)
-        empty = cross_keys[:, :, :0]  # (B, layers, 0, H)
+        cross = self.decoder.cross_cache(memory)
+        empty = cross[0][:, :, :0]  # (B, h, 0, d)
         position = src_lengths * 0  # (B,) int64 zeros, batch taken from the input
-        return memory, cross_keys, cross_values, empty, empty, position
+        return memory, *cross, *[empty] * len(cross), position
 
     def export_problems(self) -> list[str]:
         """On top of the base checks: the config must still be a valid transformer (one made
@@ -342,22 +334,15 @@ class TransformerSeq2Seq(EncoderDecoder):
         return problems
 
     def state_specs(self) -> tuple[StateTensor, ...]:
-        cross = [StateTensor(name=n, batch_axis=0, source_axis=2) for n in TRANSFORMER_STATES[:2]]
-        cache = [StateTensor(name=n, batch_axis=0, target_axis=2) for n in TRANSFORMER_STATES[2:4]]
-        return (*cross, *cache, StateTensor(name="position", batch_axis=0))
+        return transformer_states(self.config.layers)
 
     def example_states(self, batch: int, source_length: int) -> tuple[Tensor, ...]:
-        """Filled caches (source_length slots, batch + 2 past slots) and a different
-        position per row, for tracing the export."""
+        """Filled caches (source_length and batch + 2 past slots) and a different position
+        per row, for tracing the export."""
         cfg = self.config
-        past = batch + 2
-        cross = (batch, cfg.layers, source_length, cfg.hidden_size)
-        cache = (batch, cfg.layers, past, cfg.hidden_size)
+        heads, past = cfg.heads, batch + 2
+        head_size = cfg.hidden_size // heads
+        cross = [torch.randn(batch, heads, source_length, head_size) for _ in range(2 * cfg.layers)]
+        cache = [torch.randn(batch, heads, past, head_size) for _ in range(2 * cfg.layers)]
         position = torch.arange(batch, dtype=torch.long) * 2 % (past + 1)  # (B,) <= past
-        return (
-            torch.randn(cross),
-            torch.randn(cross),
-            torch.randn(cache),
-            torch.randn(cache),
-            position,
-        )
+        return (*cross, *cache, position)

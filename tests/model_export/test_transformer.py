@@ -14,7 +14,7 @@ from model_export.export import ExportError, export_onnx
 from model_export.families import build_model
 from model_export.parity import ParityError, check_parity
 from model_export.train import evaluate_loss, load_checkpoint, save_checkpoint, train
-from model_export.transformer import TRANSFORMER_STATES, TransformerSeq2Seq
+from model_export.transformer import TransformerSeq2Seq
 from service.bundle import DECODER_FILE, ENCODER_FILE, StateTensor
 from tests.model_export.factories import (
     make_pairs,
@@ -48,12 +48,15 @@ def test_incremental_decoding_equals_the_parallel_pass() -> None:
     cfg = tiny_transformer(max_target_length=12)
     model = build_model(cfg).eval()
     assert isinstance(model, TransformerSeq2Seq)
-    assert model.state_names() == TRANSFORMER_STATES
     assert [(s.name, s.source_axis, s.target_axis) for s in model.state_specs()] == [
-        ("cross_keys", 2, None),
-        ("cross_values", 2, None),
-        ("self_keys", None, 2),
-        ("self_values", None, 2),
+        ("cross_keys_0", 2, None),
+        ("cross_values_0", 2, None),
+        ("cross_keys_1", 2, None),
+        ("cross_values_1", 2, None),
+        ("self_keys_0", None, 2),
+        ("self_values_0", None, 2),
+        ("self_keys_1", None, 2),
+        ("self_values_1", None, 2),
         ("position", None, None),
     ]
     src = torch.randint(6, 50, (3, 7))
@@ -63,16 +66,20 @@ def test_incremental_decoding_equals_the_parallel_pass() -> None:
     with torch.no_grad():
         parallel = model(src, lengths, tgt_in)
         stepped, attention = _decode_steps(model, src, lengths, tgt_in)
-        memory, cross_keys, cross_values, keys, values, position = model.encode(src, lengths)
+        memory, *initial = model.encode(src, lengths)
         mask = source_mask(src, lengths)
-        states = (cross_keys, cross_values, keys, values, position)
+        states = initial
         for t in range(5):
             _, _, *states = model.decoder(tgt_in[:, t], memory, mask, *states)
     assert memory.shape == (3, 7, 32) and memory[1, 4:].abs().max() == 0
-    assert cross_keys.shape == cross_values.shape == (3, 2, 7, 32)
-    assert keys.shape == values.shape == (3, 2, 0, 32) and position.tolist() == [0, 0, 0]
-    assert states[0] is cross_keys and states[1] is cross_values  # computed once
-    assert states[2].shape == (3, 2, 5, 32) and states[4].tolist() == [5, 5, 5]
+    heads, head_size = 2, 16
+    assert [tuple(s.shape) for s in initial[:-1]] == [(3, heads, 7, head_size)] * 4 + [
+        (3, heads, 0, head_size)
+    ] * 4
+    assert initial[-1].tolist() == [0, 0, 0]
+    assert all(a is b for a, b in zip(states[:4], initial[:4], strict=True))  # computed once
+    assert [tuple(s.shape) for s in states[4:8]] == [(3, heads, 5, head_size)] * 4
+    assert states[-1].tolist() == [5, 5, 5]
     torch.testing.assert_close(stepped, parallel, atol=1e-5, rtol=0)
     torch.testing.assert_close(attention.sum(2), torch.ones(3, 12))
     assert attention[1, :, 4:].abs().max() == 0 and attention[2, :, 1:].abs().max() == 0
@@ -97,6 +104,16 @@ def _join(a: torch.Tensor, b: torch.Tensor, spec: StateTensor) -> torch.Tensor:
     return torch.cat([a, b])
 
 
+def _trim(x: torch.Tensor, spec: StateTensor, source: int, target: int) -> torch.Tensor:
+    """The first `source` positions of a source axis, the last `target` slots of a target
+    axis (what the engine keeps when the longest row leaves)."""
+    if spec.source_axis is not None:
+        x = x.narrow(spec.source_axis, 0, source)
+    if spec.target_axis is not None:
+        x = x.narrow(spec.target_axis, x.shape[spec.target_axis] - target, target)
+    return x
+
+
 def test_rows_at_different_positions_share_a_batch() -> None:
     """What the engine does: a request joins a running batch (source axes padded at the end,
     the growing caches padded at the start), then rows are gathered and the axes trimmed
@@ -118,16 +135,15 @@ def test_rows_at_different_positions_share_a_batch() -> None:
         mask = torch.cat([mask_a, torch.nn.functional.pad(source_mask(src_b, len_b), (0, 4))])
         specs = model.state_specs()
         states = [_join(a, b, spec) for a, b, spec in zip(states_a, states_b, specs, strict=True)]
-        assert states[2].shape[2] == 3  # B's cache: three leading junk slots, then nothing
+        assert states[4].shape[2] == 3  # B's cache: three leading junk slots, then nothing
         for t in range(3):  # A at positions 3..5, B at 0..2, in one batch
             prev = torch.cat([tgt_a[:, 3 + t], tgt_b[:, t]])
             log_probs, _, *states = model.decoder(prev, memory, mask, *states)
             torch.testing.assert_close(log_probs[0], alone_a[0, 3 + t], atol=1e-5, rtol=0)
             torch.testing.assert_close(log_probs[1], alone_b[0, t], atol=1e-5, rtol=0)
-        assert states[2].shape[2] == 6 and states[4].tolist() == [6, 3]
+        assert states[4].shape[2] == 6 and states[-1].tolist() == [6, 3]
         # A leaves: B's row alone, source axes trimmed to 3, the caches to B's 3 slots
-        kept = [s[1:, :, :3] for s in states[:2]] + [s[1:, :, -3:] for s in states[2:4]]
-        kept.append(states[4][1:])
+        kept = [_trim(x[1:], spec, 3, 3) for x, spec in zip(states, specs, strict=True)]
         for t in range(3, 5):
             log_probs, _, *kept = model.decoder(tgt_b[:, t], memory[1:, :3], mask[1:, :3], *kept)
             torch.testing.assert_close(log_probs[0], alone_b[0, t], atol=1e-5, rtol=0)
@@ -220,31 +236,21 @@ def test_transformer_graphs_and_a_drifted_model(tmp_path: Path) -> None:
             for v in getattr(graph, which)
         }
 
-    cross = ["batch", 2, "src_len", 32]
-    assert dims(tmp_path / ENCODER_FILE, "output") == {
-        "memory": ["batch", "src_len", 32],
-        "init_cross_keys": cross,
-        "init_cross_values": cross,
-        "init_self_keys": ["batch", 2, "past_len", 32],  # empty: past_len 0
-        "init_self_values": ["batch", 2, "past_len", 32],
-        "init_position": ["batch"],
-    }
+    cross = ["batch", 2, "src_len", 16]  # (B, heads, S, d) per layer
+    past = ["batch", 2, "past_len", 16]  # (B, heads, T, d) per layer; T = 0 from the encoder
+    states = [s.name for s in model.state_specs()]
+    encoder_out = dims(tmp_path / ENCODER_FILE, "output")
+    assert list(encoder_out) == ["memory", *(f"init_{s}" for s in states)]
+    assert encoder_out["memory"] == ["batch", "src_len", 32]
+    assert encoder_out["init_cross_values_1"] == cross and encoder_out["init_self_keys_0"] == past
     dec_in = dims(tmp_path / DECODER_FILE, "input")
-    assert list(dec_in) == [
-        "prev_ids",
-        "memory",  # not read by the step, kept for the contract
-        "src_mask",
-        "state_cross_keys",
-        "state_cross_values",
-        "state_self_keys",
-        "state_self_values",
-        "state_position",
-    ]
+    # memory is not read by the step, and kept for the contract
+    assert list(dec_in) == ["prev_ids", "memory", "src_mask", *(f"state_{s}" for s in states)]
     assert dec_in["memory"] == ["batch", "src_len", 32]
-    assert dec_in["state_cross_keys"] == cross and dec_in["state_position"] == ["batch"]
-    assert dec_in["state_self_keys"] == ["batch", 2, "past_len", 32]
+    assert dec_in["state_cross_keys_0"] == cross and dec_in["state_position"] == ["batch"]
+    assert dec_in["state_self_keys_1"] == past
     dec_out = dims(tmp_path / DECODER_FILE, "output")
-    assert dec_out["new_state_self_values"] == ["batch", 2, "past_len_next", 32]
+    assert dec_out["new_state_self_values_0"] == ["batch", 2, "past_len_next", 16]
     test_set = tiny_examples(make_pairs(8, seed=7), cfg)
     drifted = build_model(cfg).eval()
     drifted.load_state_dict(model.state_dict())
