@@ -17,6 +17,7 @@ exporter drops unread inputs, so they are put back as declared, unread graph inp
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from pathlib import Path
 from typing import Literal
@@ -124,7 +125,7 @@ def _export(
                 str(path),
                 input_names=input_names,
                 output_names=output_names,
-                dynamic_axes=dynamic_axes,
+                dynamic_shapes=_dynamic_shapes(module, input_names, dynamic_axes),
                 opset_version=max(OPSET, 18),
                 dynamo=True,
                 external_data=False,
@@ -136,6 +137,22 @@ def _export(
     onnx.checker.check_model(model_proto, full_check=True)
     _check_names(model_proto, path, input_names, output_names)
     _check_dynamic_axes(model_proto, path, dynamic_axes)
+
+
+def _dynamic_shapes(
+    module: nn.Module, input_names: list[str], dynamic_axes: dict[str, dict[int, str]]
+) -> tuple[object, ...]:
+    """dynamic_axes as torch.export's dynamic_shapes, one entry per parameter of `forward`:
+    a `*states` parameter takes the remaining inputs as one tuple (the dynamo exporter
+    cannot convert dynamic_axes for such a signature)."""
+    shapes = [
+        {axis: torch.export.Dim.DYNAMIC for axis in dynamic_axes.get(n, {})} for n in input_names
+    ]
+    parameters = list(inspect.signature(module.forward).parameters.values())
+    fixed = [p for p in parameters if p.kind is not p.VAR_POSITIONAL]
+    if len(fixed) == len(parameters):
+        return tuple(shapes)
+    return (*shapes[: len(fixed)], tuple(shapes[len(fixed) :]))
 
 
 def _restore_unread_inputs(
@@ -208,7 +225,11 @@ def export_onnx(
     names = graph_names(tuple(s.name for s in specs))
     batch_seq = {0: "batch", 1: "src_len"}
     enc_axes = {ENC_SRC_IDS: batch_seq, ENC_SRC_LENGTHS: {0: "batch"}, ENC_MEMORY: batch_seq}
-    enc_axes |= {init_state_name(s.name): state_axes(s) for s in specs}  # past_len: 0
+    # an initial target axis is empty (length 0): the dynamo exporter writes it as a fixed 0
+    enc_axes |= {
+        init_state_name(s.name): state_axes(s.model_copy(update={"target_axis": None}))
+        for s in specs
+    }
     dec_axes = {DEC_PREV_IDS: {0: "batch"}, DEC_MEMORY: batch_seq, DEC_SRC_MASK: batch_seq}
     dec_axes |= {DEC_LOG_PROBS: {0: "batch"}, DEC_ATTENTION: batch_seq}
     dec_axes |= {state_input_name(s.name): state_axes(s) for s in specs}
