@@ -30,6 +30,8 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -82,13 +84,29 @@ print(json.dumps(list(model.state_names())))
 """
 
 
-def small_model(vocab_size: int, max_target_length: int, seed: int) -> EncoderDecoder:
-    torch.manual_seed(seed)
+@dataclass(frozen=True)
+class Settings:
+    rounds: int = 3  # interleaved old/new rounds per case
+    threads: int = 2  # onnxruntime intra-op threads
+    output_tokens: int = 32  # every output forced to this length
+    max_target_length: int = 96  # the old cache's fixed size (the translate default)
+    batched_requests: int = 64  # requests per run of a bs32 case
+    single_requests: int = 8  # requests per run of a bs1 case
+    seed: int = 0  # the random checkpoint's
+    old_rev: str = OLD_REV  # git revision whose export code writes the old bundle
+    checkpoint: Path | None = None  # a trained best.pt (with its tokenizer); None: random
+    tokenizer: Path | None = None
+    vocab_size: int = 8000  # the fitted tokenizer's, for a random checkpoint
+    shape: Mapping[str, object] = field(default_factory=lambda: dict(SHAPE))
+
+
+def small_model(settings: Settings, vocab_size: int) -> EncoderDecoder:
+    torch.manual_seed(settings.seed)
     config = ModelConfig(
         vocab_size=vocab_size,
         max_source_length=96,
-        max_target_length=max_target_length,
-        **SHAPE,  # type: ignore[arg-type]
+        max_target_length=settings.max_target_length,
+        **settings.shape,  # type: ignore[arg-type]
     )
     return build_model(config).eval()
 
@@ -150,17 +168,10 @@ def write_bundle(
     )
 
 
-def make_bundles(
-    work: Path,
-    *,
-    checkpoint: Path | None,
-    tokenizer: Path | None,
-    max_target_length: int,
-    rev: str,
-    seed: int,
-) -> dict[str, Path]:
+def make_bundles(work: Path, settings: Settings) -> dict[str, Path]:
     """The old and the new bundle of one checkpoint (random: with an 8k BPE tokenizer fitted
     on the Debian fixtures; trained: with its own tokenizer)."""
+    checkpoint, tokenizer = settings.checkpoint, settings.tokenizer
     if tokenizer is None:
         texts = [
             line
@@ -168,12 +179,10 @@ def make_bundles(
             for line in path.open(encoding="utf-8")
         ]
         tokenizer = work / TOKENIZER_FILE
-        save_tokenizer(train_tokenizer(texts, vocab_size=8000), tokenizer)
+        save_tokenizer(train_tokenizer(texts, vocab_size=settings.vocab_size), tokenizer)
     if checkpoint is None:
         vocab = json.loads(tokenizer.read_text(encoding="utf-8"))["model"]["vocab"]
-        checkpoint = save_checkpoint(
-            small_model(len(vocab), max_target_length, seed), work / "ckpt"
-        )
+        checkpoint = save_checkpoint(small_model(settings, len(vocab)), work / "ckpt")
     model = load_checkpoint(checkpoint)
     dirs = {
         "old": work / "models" / "transformer-old" / "1",
@@ -181,7 +190,7 @@ def make_bundles(
     }
     for folder in dirs.values():
         folder.mkdir(parents=True)
-    old_states = export_old(checkpoint, dirs["old"], rev)
+    old_states = export_old(checkpoint, dirs["old"], settings.old_rev)
     write_bundle(
         dirs["old"], model, tuple(StateTensor(name=s, batch_axis=0) for s in old_states), tokenizer
     )
@@ -249,6 +258,14 @@ def measure(
                 "runs": [r["tokens_per_second"] for r in group],
             }
         row["speedup"] = round(row["new"]["tokens_per_second"] / row["old"]["tokens_per_second"], 2)
+        # each round's own ratio (old and new ran back to back), robust to the machine's
+        # load drifting between rounds
+        paired = [
+            new["tokens_per_second"] / old["tokens_per_second"]
+            for old, new in zip(runs[(case, "old")], runs[(case, "new")], strict=True)
+        ]
+        row["speedup_per_round"] = [round(r, 2) for r in paired]
+        row["speedup_median_of_rounds"] = round(statistics.median(paired), 2)
         rows.append(row)
     return rows
 
@@ -265,58 +282,68 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-target-length", type=int, default=96, help="the old cache's size")
     parser.add_argument("--batched-requests", type=int, default=64, help="per bs32 run")
     parser.add_argument("--single-requests", type=int, default=8, help="per bs1 run")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="the random checkpoint's")
     args = parser.parse_args(argv)
     if args.output_tokens > args.max_target_length:
         parser.error("--output-tokens must not exceed --max-target-length")
     if (args.checkpoint is None) != (args.tokenizer is None):
         parser.error("--checkpoint and --tokenizer go together")
+    run(
+        args.out_dir,
+        Settings(**{k: v for k, v in vars(args).items() if k != "out_dir"}),
+    )
+    return 0
+
+
+def run(out_dir: Path, settings: Settings) -> dict[str, Any]:
+    """Build both bundles, measure, print the table, write OUT_DIR/transformer_cache.json."""
     with tempfile.TemporaryDirectory() as tmp:
-        dirs = make_bundles(
-            Path(tmp),
-            checkpoint=args.checkpoint,
-            tokenizer=args.tokenizer,
-            max_target_length=args.max_target_length,
-            rev=args.old_rev,
-            seed=args.seed,
-        )
-        options = RuntimeOptions(providers=("cpu",), intra_op_threads=args.threads)
+        dirs = make_bundles(Path(tmp), settings)
+        options = RuntimeOptions(providers=("cpu",), intra_op_threads=settings.threads)
         bundles = {which: load_bundle(folder, options) for which, folder in dirs.items()}
+        compared = {
+            which: {
+                "schema_version": b.manifest.schema_version,
+                "states": [s.model_dump(exclude_none=True) for s in b.manifest.states],
+            }
+            for which, b in bundles.items()
+        }
         rows = measure(
             bundles,
             heldout_sources("translate", "translate-en-fr"),
-            rounds=args.rounds,
-            output_tokens=args.output_tokens,
-            batched_requests=args.batched_requests,
-            single_requests=args.single_requests,
+            rounds=settings.rounds,
+            output_tokens=settings.output_tokens,
+            batched_requests=settings.batched_requests,
+            single_requests=settings.single_requests,
         )
     print_table(
-        ["case", "old tok/s", "new tok/s", "speedup", "old ms/step", "new ms/step"],
+        ["case", "old tok/s", "new tok/s", "speedup", "per round", "old ms/step", "new ms/step"],
         [
             [
                 r["case"],
                 r["old"]["tokens_per_second"],
                 r["new"]["tokens_per_second"],
                 f"{r['speedup']}x",
+                f"{r['speedup_median_of_rounds']}x",
                 r["old"]["decoder_ms_per_step"],
                 r["new"]["decoder_ms_per_step"],
             ]
             for r in rows
         ],
     )
-    settings = {k: v for k, v in vars(args).items() if k != "out_dir"}
+    described = asdict(settings) | {
+        "checkpoint": str(settings.checkpoint or "random"),
+        "tokenizer": str(settings.tokenizer or "BPE fitted on tests/fixtures/debian"),
+        "shape": dict(settings.shape),
+    }
     report = {
         "environment": environment(),
-        "settings": {
-            **settings,
-            "checkpoint": str(args.checkpoint or "random"),
-            "tokenizer": str(args.tokenizer or "8k BPE on tests/fixtures/debian"),
-            "shape": SHAPE,
-        },
+        "settings": described,
+        "bundles": compared,
         "rows": rows,
     }
-    write_json(args.out_dir / "transformer_cache.json", report)
-    return 0
+    write_json(out_dir / "transformer_cache.json", report)
+    return report
 
 
 if __name__ == "__main__":
