@@ -14,7 +14,7 @@ decoder layer i, split into heads (d = H / heads) as attention reads them:
       self-attention keys/values so far, newest slot LAST; T = 0 from the encoder
   position (B,) int64                             batch axis 0: the next position (0 first)
 One tensor per layer and the head layout are measured choices: slicing a layers axis and
-splitting heads at every step cost more than the attention itself (docs/models.md).
+splitting heads at every step cost more than the attention's matrix products (docs/models.md).
 
 A step appends this step's keys/values at the end of the self-attention cache (T -> T + 1)
 and row b attends to its last position[b] + 1 slots only. That is what lets the serving
