@@ -13,7 +13,8 @@ vocab 8k; random weights unless --checkpoint names a trained one) is exported tw
 Both bundles are decoded by this checkout's engine through the offline API on the held-out
 en-fr sources, at greedy and beam 4, 32 requests and 1 request at a time (rows = requests x
 beam), every output forced to `--output-tokens` tokens (min = max output tokens). Rounds
-interleave old and new; each figure is the median over the rounds. Prints a table and writes
+interleave old and new; each figure is the median over the rounds, and each case also
+reports the median of the per-round ratios (old and new back to back). Prints a table and writes
 OUT_DIR/transformer_cache.json, with the engine's own split of each run (decoder ms per
 step, onnxruntime's share of the wall time).
 """
