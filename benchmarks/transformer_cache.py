@@ -1,6 +1,7 @@
 """The Transformer member's caches: the old fixed-cache export vs the new one, same weights.
 
-    python -m benchmarks.transformer_cache OUT_DIR [--rounds 3] [--checkpoint best.pt --tokenizer tokenizer.json]
+    python -m benchmarks.transformer_cache OUT_DIR [--rounds 3] \
+        [--checkpoint best.pt --tokenizer tokenizer.json]
 
 One checkpoint of the small Transformer shape (d_model 256, 2+2 layers, 4 heads, ffn 1024,
 vocab 8k; random weights unless --checkpoint names a trained one) is exported twice:
