@@ -114,6 +114,13 @@ class Settings(BaseSettings):
     drain_grace_period: float = Field(
         default=20.0, ge=0.0, description="Seconds in-flight calls get to finish on SIGTERM."
     )
+    drain_quiet_period: float = Field(
+        default=0.5,
+        ge=0.0,
+        description="Seconds without a new call a draining server waits for (answering "
+        "UNAVAILABLE meanwhile, within drain_grace_period) before it closes its gRPC port; "
+        "gRPC cancels calls that race with the close.",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="Log level."
     )

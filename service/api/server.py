@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+import sys
+import time
+from typing import NoReturn
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -16,6 +20,7 @@ from service.api.gen.seq2seq.v1 import seq2seq_pb2 as pb
 from service.api.gen.seq2seq.v1 import seq2seq_pb2_grpc as pb_grpc
 from service.api.interceptors import CallInterceptor
 from service.api.servicer import Seq2SeqServicer
+from service.api.traffic import Traffic
 from service.engine.policy import PolicyConfig
 from service.engine.runtime import RuntimeOptions
 from service.metrics import Metrics
@@ -86,13 +91,16 @@ def server_credentials(settings: Settings) -> grpc.ServerCredentials | None:
     )
 
 
-def call_interceptors(settings: Settings, metrics: Metrics) -> list[grpc.aio.ServerInterceptor]:
-    """Metrics and access log outermost, then bearer auth when tokens are configured.
+def call_interceptors(
+    settings: Settings, metrics: Metrics, traffic: Traffic
+) -> list[grpc.aio.ServerInterceptor]:
+    """Metrics, access log and call counting outermost, then bearer auth when tokens are
+    configured.
 
     Auth sits inside `CallInterceptor`, so refused calls are still counted and logged
     with code UNAUTHENTICATED.
     """
-    interceptors: list[grpc.aio.ServerInterceptor] = [CallInterceptor(metrics)]
+    interceptors: list[grpc.aio.ServerInterceptor] = [CallInterceptor(metrics, traffic)]
     tokens = settings.bearer_tokens()
     if tokens:
         interceptors.append(BearerAuthInterceptor(tokens, settings.auth_exempt_services))
@@ -119,12 +127,12 @@ class Seq2SeqServer:
             self.metrics,
             retire_grace=settings.drain_grace_period,
         )
+        self.traffic = Traffic()
         self._poller: asyncio.Task[None] | None = None
         self.port = 0
         self.metrics_port = 0
         self._server: grpc.aio.Server | None = None
         self._metrics_http = None
-        self._stopped = asyncio.Event()
 
     async def _load_models(self) -> None:
         await self.repository.sync()
@@ -161,7 +169,7 @@ class Seq2SeqServer:
         await self._load_models()
         settings = self.settings
         server = grpc.aio.server(
-            interceptors=call_interceptors(settings, self.metrics),
+            interceptors=call_interceptors(settings, self.metrics, self.traffic),
             maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
             options=grpc_server_options(settings),
         )
@@ -201,37 +209,80 @@ class Seq2SeqServer:
             len(self.repository.refused),
         )
 
-    async def drain_and_stop(self, grace: float | None = None) -> None:
-        """Health NOT_SERVING, new calls UNAVAILABLE, in-flight calls finish within `grace`."""
+    async def drain(self, grace: float | None = None) -> bool:
+        """Health NOT_SERVING, new calls UNAVAILABLE, in-flight calls finish within `grace`,
+        then wait until no call has arrived for `drain_quiet_period`.
+
+        Returns True when the clients went quiet within `grace`. Why wait: grpc-core's stop
+        cancels (CANCELLED) every call it has received but not yet handed to us, and every
+        call that arrives before its GOAWAY reaches the client. So the port stays open,
+        answering UNAVAILABLE, until the clients have stopped calling (health-checking
+        clients, such as the SDK's, stop at once on NOT_SERVING).
+        """
         grace = self.settings.drain_grace_period if grace is None else grace
+        deadline = time.monotonic() + grace
+        arrivals = self.traffic.arrivals
         if self._poller is not None:
             self._poller.cancel()
             await asyncio.gather(self._poller, return_exceptions=True)
         await self.health.enter_graceful_shutdown()
         await self.plane.drain(grace)
-        await self.repository.wait_retired(grace)
-        if self._server is not None:
-            await self._server.stop(grace=1.0)
-        self._stopped.set()
+        await self.repository.wait_retired(max(0.0, deadline - time.monotonic()))
+        quiet = await self.traffic.wait_quiet(self.settings.drain_quiet_period, deadline)
+        log.info(
+            "drained: %d call(s) arrived while draining, %d in flight; clients %s",
+            self.traffic.arrivals - arrivals,
+            self.traffic.in_flight,
+            "went quiet" if quiet else f"still calling after {grace:.1f} s",
+        )
+        return quiet
 
-    async def wait(self) -> None:
-        await self._stopped.wait()
+    async def close(self) -> None:
+        """Stop gRPC (after `drain`): streams still open (health watches) are cancelled
+        after `drain_quiet_period`."""
+        if self._server is not None:
+            await self._server.stop(grace=self.settings.drain_quiet_period)
+
+    async def drain_and_stop(self, grace: float | None = None) -> bool:
+        """`drain`, then `close`; returns whether the clients went quiet first."""
+        quiet = await self.drain(grace)
+        await self.close()
+        return quiet
+
+
+def _exit_process(status: int) -> NoReturn:
+    """End the process now, without grpc-core's stop: the kernel closes every connection,
+    so calls still in transit fail UNAVAILABLE (connection closed) at the client."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
 
 
 async def serve(settings: Settings) -> None:
-    """Run until SIGTERM or SIGINT, then drain."""
+    """Run until SIGTERM or SIGINT, then drain and stop.
+
+    Clients that keep calling through the whole grace period (ones that ignore health and
+    retry at once) would race with gRPC's stop and see CANCELLED; for them the process
+    ends without it, and their connections simply close (UNAVAILABLE). Every accepted call
+    has finished by then.
+    """
     server = Seq2SeqServer(settings)
     await server.start()
     loop = asyncio.get_running_loop()
-    draining: list[asyncio.Task[None]] = []
+    signalled = asyncio.Event()
 
     def on_signal(signum: int) -> None:
-        if draining:
-            return
-        log.info("signal %d: draining for up to %.1f s", signum, settings.drain_grace_period)
-        draining.append(loop.create_task(server.drain_and_stop()))
+        if not signalled.is_set():
+            log.info("signal %d: draining for up to %.1f s", signum, settings.drain_grace_period)
+            signalled.set()
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal, signum)
-    await server.wait()
+    await signalled.wait()
+    quiet = await server.drain()
+    if not quiet:
+        log.info("stopped (connections closed with the process)")
+        _exit_process(0)
+    await server.close()
     log.info("stopped")
