@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -11,6 +12,7 @@ import time
 from pathlib import Path
 
 import grpc
+import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from service.api.gen.seq2seq.v1 import seq2seq_pb2 as pb
@@ -18,9 +20,16 @@ from service.api.gen.seq2seq.v1 import seq2seq_pb2_grpc as pb_grpc
 from tests.conftest import REPO_ROOT, TEST_MODELS
 
 
-def _start(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], int]:
+def _start(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[str], int]:
     log_path = tmp_path / "server.log"
-    env = {**os.environ, "SEQ2SEQ_PROVIDERS": '["cpu"]', "SEQ2SEQ_DRAIN_GRACE_PERIOD": "5"}
+    env = {
+        **os.environ,
+        "SEQ2SEQ_PROVIDERS": '["cpu"]',
+        "SEQ2SEQ_DRAIN_GRACE_PERIOD": "5",
+        **(env or {}),
+    }
     process = subprocess.Popen(
         [
             sys.executable,
@@ -100,3 +109,18 @@ def test_connection_age_reaches_the_grpc_server_options() -> None:
     assert options["grpc.max_connection_age_ms"] == 2500
     assert options["grpc.max_connection_age_grace_ms"] == 30000
     assert "grpc.max_connection_age_ms" not in dict(grpc_server_options(make_settings()))
+
+
+def test_a_start_without_a_gpu_logs_no_error_or_warning(tmp_path: Path) -> None:
+    """The default providers (cuda, then cpu) on a machine without CUDA: onnxruntime is
+    never asked for CUDA, so none of its load errors reach the log, and each model's line
+    says why it runs on the CPU."""
+    process, _port = _start(tmp_path, env={"SEQ2SEQ_PROVIDERS": '["cuda","cpu"]'})
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 0
+    lines = (tmp_path / "server.log").read_text().splitlines()
+    records = [json.loads(line) for line in lines]  # every line is one of our JSON records
+    if any("runs on CUDAExecutionProvider" in r["message"] for r in records):
+        pytest.skip("this machine has a working CUDA")
+    assert {r["level"] for r in records} == {"INFO"}, lines
+    assert any("runs on CPUExecutionProvider; cuda left out: " in r["message"] for r in records)
