@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(serve(settings))
     except StartupError as exc:
         print(f"seq2seq-serve: {exc}", file=sys.stderr)
-        return 1
+        return exc.exit_status
     return 0
 
 

@@ -139,6 +139,12 @@ class Settings(BaseSettings):
         description="Seconds between rescans of the model repository for added, changed "
         "and removed bundles; 0 turns hot reload off.",
     )
+    allow_empty_repository: bool = Field(
+        default=False,
+        description="Start even when no bundle loads (the repository folder is missing or "
+        "empty, or every bundle is refused), serving nothing until hot reload adds one; "
+        "needs repository_poll_interval > 0. Off: such a start stops with exit status 2.",
+    )
     tls_cert_file: Path | None = Field(
         default=None,
         description="PEM server certificate (chain), set together with tls_key_file to "
@@ -197,6 +203,15 @@ class Settings(BaseSettings):
             path = getattr(self, name)
             if path is not None and not path.is_file():
                 raise ValueError(f"{name} {path} is not a file")
+        return self
+
+    @model_validator(mode="after")
+    def _empty_start_needs_hot_reload(self) -> Settings:
+        if self.allow_empty_repository and self.repository_poll_interval <= 0:
+            raise ValueError(
+                "allow_empty_repository needs repository_poll_interval > 0 (hot reload), "
+                "or the server would serve nothing for good"
+            )
         return self
 
     @model_validator(mode="after")

@@ -47,7 +47,15 @@ def batching_config(settings: Settings) -> BatchingConfig:
 
 
 class StartupError(RuntimeError):
-    """The server cannot start as configured (e.g. a GPU was required and is missing)."""
+    """The server cannot start as configured (e.g. a GPU was required and is missing).
+
+    `exit_status` is what `seq2seq-serve` exits with: 2 for a setting the user got wrong
+    (a model repository that is missing or loads nothing), 1 for what the machine lacks.
+    """
+
+    def __init__(self, message: str, exit_status: int = 1) -> None:
+        super().__init__(message)
+        self.exit_status = exit_status
 
 
 def runtime_options(settings: Settings) -> RuntimeOptions:
@@ -135,7 +143,27 @@ class Seq2SeqServer:
         self._metrics_http = None
 
     async def _load_models(self) -> None:
+        root = self.settings.model_repository
+        empty_ok = self.settings.allow_empty_repository
+        if not root.is_dir() and not empty_ok:
+            raise StartupError(
+                f"model repository {root} is not a folder; point --model-repository "
+                "(SEQ2SEQ_MODEL_REPOSITORY) at a folder of <name>/<version>/ bundles",
+                exit_status=2,
+            )
         await self.repository.sync()
+        if not self.plane.models.all() and not empty_ok:
+            refused = self.repository.refused
+            reason = (
+                f"all {len(refused)} bundle(s) in it were refused (the log says why)"
+                if refused
+                else "it holds no <name>/<version>/bundle.json"
+            )
+            raise StartupError(
+                f"no model loaded from model repository {root}: {reason}; "
+                "allow_empty_repository starts an empty server for hot reload",
+                exit_status=2,
+            )
         if not self.settings.require_gpu:
             return
         for model in self.plane.models.all():

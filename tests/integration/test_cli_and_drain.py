@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import grpc
@@ -124,3 +126,41 @@ def test_a_start_without_a_gpu_logs_no_error_or_warning(tmp_path: Path) -> None:
         pytest.skip("this machine has a working CUDA")
     assert {r["level"] for r in records} == {"INFO"}, lines
     assert any("runs on CPUExecutionProvider; cuda left out: " in r["message"] for r in records)
+
+
+def _broken_repository(tmp_path: Path) -> Path:
+    """A repository whose only bundle fails its checks (a graph's bytes changed)."""
+    repo = tmp_path / "broken"
+    shutil.copytree(TEST_MODELS / "summarize-en" / "1", repo / "summarize-en" / "1")
+    with (repo / "summarize-en" / "1" / "decoder.onnx").open("ab") as graph:
+        graph.write(b"\0")
+    return repo
+
+
+@pytest.mark.parametrize(
+    ("make", "says"),
+    [
+        (lambda tmp: tmp / "no-such-folder", "is not a folder"),
+        (lambda tmp: tmp, "it holds no <name>/<version>/bundle.json"),
+        (_broken_repository, "all 1 bundle(s) in it were refused"),
+    ],
+    ids=["missing", "empty", "all-refused"],
+)
+def test_a_repository_that_serves_nothing_stops_the_start_with_status_2(
+    tmp_path: Path, make: Callable[[Path], Path], says: str
+) -> None:
+    repository = make(tmp_path)
+    result = subprocess.run(
+        [
+            *(sys.executable, "-m", "service", "--port", "0", "--metrics-port", "0"),
+            *("--model-repository", str(repository), "--log-format", "text"),
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("seq2seq-serve: ") and str(repository) in last and says in last
+    assert "Traceback" not in result.stderr
