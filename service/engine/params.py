@@ -14,6 +14,8 @@ from dataclasses import dataclass, replace
 from service.errors import InvalidArgument
 
 _FIELD = "options."  # errors name the request field, e.g. "options.top_p"
+MAX_OPTION_CHARS = 1000  # longest target_prefix, protected term or glossary term
+MAX_TERMS = 64  # most protected terms plus glossary entries per request
 
 
 def _invalid(name: str, message: str) -> InvalidArgument:
@@ -80,6 +82,13 @@ class DecodingParams:
             raise _invalid(
                 "beam_size", "cannot be combined with sampling (temperature, top_k, top_p, seed)"
             )
+        if len(self.target_prefix) > MAX_OPTION_CHARS:
+            raise _invalid("target_prefix", f"has more than {MAX_OPTION_CHARS} characters")
+        if len(self.protected_terms) + len(self.glossary) > MAX_TERMS:
+            raise _invalid("protected_terms", f"and glossary hold more than {MAX_TERMS} terms")
+        texts = [*self.protected_terms, *(t for pair in self.glossary for t in pair)]
+        if any(len(t) > MAX_OPTION_CHARS for t in texts):
+            raise _invalid("protected_terms", f"hold a term over {MAX_OPTION_CHARS} characters")
         for index, term in enumerate(self.protected_terms):
             if not term.strip():
                 raise _invalid(f"protected_terms[{index}]", "is empty")
