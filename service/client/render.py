@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from service.client.types import Attention
+from service.client.types import Attention, Hypothesis
 
 # (upper bound of the weight, character); a cell is its character written twice
 SHADES: tuple[tuple[float, str], ...] = ((0.05, "·"), (0.25, "░"), (0.5, "▒"), (0.75, "▓"))
@@ -48,6 +48,16 @@ def attention_table(
         lines.append(f"{label.ljust(width)} {cells}{focus}")
     bounds = "  ".join(f"{char} <{bound:.2f}" for bound, char in SHADES)
     lines.append(f"weights: {bounds}  {FULL_SHADE} >={SHADES[-1][0]:.2f}")
+    return "\n".join(lines)
+
+
+def token_scores_table(hypothesis: Hypothesis) -> str:
+    """One line per output token: the piece and its log-probability."""
+    width = max((len(t) for t in hypothesis.target_tokens), default=5)
+    lines = [
+        f"  {token.ljust(width)}  {score:8.3f}"
+        for token, score in zip(hypothesis.target_tokens, hypothesis.token_scores, strict=False)
+    ]
     return "\n".join(lines)
 
 
