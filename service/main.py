@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import os
 import sys
@@ -14,7 +13,7 @@ from pydantic import ValidationError
 
 from service.api.server import StartupError, serve
 from service.logging_setup import configure_logging
-from service.settings import load_settings
+from service.settings import Settings, load_settings
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -33,6 +32,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     parser.add_argument("--log-format", choices=["json", "text"])
     return parser
+
+
+def log_settings(settings: Settings) -> None:
+    """The effective settings as one structured field, `settings` (tokens masked)."""
+    logging.getLogger(__name__).info("settings", extra={"settings": settings.describe()})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"seq2seq-serve: invalid settings: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level, settings.log_format)
-    logging.getLogger(__name__).info("settings: %s", json.dumps(settings.describe()))
+    log_settings(settings)
     try:
         asyncio.run(serve(settings))
     except StartupError as exc:

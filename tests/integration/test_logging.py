@@ -139,4 +139,5 @@ def test_console_server_logs_one_json_object_per_line(tmp_path: Path) -> None:
     assert all({"ts", "level", "logger", "message"} <= e.keys() for e in entries)
     (access,) = [e for e in entries if e.get("request_id") == "cli-1"]
     assert access["rpc"] == "Summarize" and access["model"] == "summarize-en"
-    assert any(e["message"].startswith("settings:") for e in entries)
+    (settings,) = [e["settings"] for e in entries if e["message"] == "settings"]
+    assert settings["host"] == "127.0.0.1" and settings["log_format"] == "json"  # a JSON object
