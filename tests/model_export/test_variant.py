@@ -45,3 +45,18 @@ def test_a_build_that_fails_midway_removes_its_work_folder(tmp_path: Path) -> No
     with pytest.raises(FileNotFoundError, match=r"tokenizer\.json"):
         make_variant(source, repo, "int8", data_dir=data.parent, version=9)
     assert list((repo / "summarize-en").iterdir()) == []
+
+
+def test_without_the_export_extra_the_command_says_so_in_one_line() -> None:
+    code = (
+        "import sys; sys.modules['torch'] = None;"  # as if torch were not installed
+        "import importlib.util; find = importlib.util.find_spec;"
+        "importlib.util.find_spec = lambda n, *a: None if n == 'torch' else find(n, *a);"
+        "from model_export.entry import main; sys.exit(main(['--help']))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert "the export extra is not installed (no torch)" in result.stderr
