@@ -80,7 +80,8 @@ def save_attention_png(
         from matplotlib.figure import Figure  # lazy: only this feature needs matplotlib
     except ImportError as exc:
         raise RenderError(
-            "the attention heat map needs matplotlib: pip install 'seq2seq-serve[client]'"
+            "the attention heat map needs matplotlib: pip install 'matplotlib>=3.8' (the client "
+            "distribution's `plot` extra)"
         ) from exc
     matrix = [list(attention.row(r)) for r in range(attention.rows)]
     xlabels = [_label(source_tokens, c, 24) for c in range(attention.cols)]

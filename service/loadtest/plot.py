@@ -1,7 +1,7 @@
 """The report as a PNG: latency over time, the latency distribution, throughput per second.
 
-Needs matplotlib (the `load` extra: pip install 'seq2seq-serve[load]'); it reads only the
-report dict, so a saved JSON report can be plotted again later.
+Needs matplotlib (the server's `load` extra, or the client distribution's `plot` extra); it
+reads only the report dict, so a saved JSON report can be plotted again later.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ def require_matplotlib() -> None:
         import matplotlib  # noqa: F401
     except ImportError:
         raise PlotError(
-            "--plot needs matplotlib: pip install 'seq2seq-serve[load]' (or matplotlib>=3.8)"
+            "--plot needs matplotlib: pip install 'matplotlib>=3.8' (the client distribution's "
+            "`plot` extra)"
         ) from None
 
 
