@@ -38,7 +38,7 @@ def starts_of(text: str, pieces: list[str]) -> list[int]:
             raise ValueError(f"segment {piece[:40]!r} is not in the text")
         if not first:
             found.append(at)
-        first, pos = False, at + 1
+        first, pos = False, at + len(piece)
     return sorted(set(found))
 
 
@@ -83,11 +83,11 @@ def _candidates(language: str) -> dict[str, Splitter | str]:
         from service.text.segment import SentenceSegmenter
 
         ours = SentenceSegmenter(language)
-        out["service.text (pysbd + guards)"] = lambda t: [
+        out["service.text.segment (pysbd)"] = lambda t: [
             s.start for s in ours.sentences(t) if s.start > 0
         ]
     except ImportError as error:
-        out["service.text (pysbd + guards)"] = str(error)
+        out["service.text.segment (pysbd)"] = str(error)
     return out
 
 
