@@ -19,9 +19,10 @@ from service.api.call_context import current_call
 from service.api.gen.seq2seq.v1 import seq2seq_pb2 as pb
 from service.api.gen.seq2seq.v1 import seq2seq_pb2_grpc as pb_grpc
 from service.api.status import abort_with
-from service.errors import InternalError, ServiceError
+from service.errors import InternalError, InvalidArgument, ServiceError
 from service.metrics import Metrics
 from service.serving.data_plane import DataPlane, Generation
+from service.serving.documents import Documents, TranslateJob
 from service.tasks import TASKS, TaskSpec
 
 log = logging.getLogger(__name__)
@@ -86,10 +87,52 @@ def _stream_handler(spec: TaskSpec) -> Callable[..., Any]:
     return handler
 
 
+async def _translate(
+    self: Seq2SeqServicer, request: pb.TranslateRequest, context: grpc.aio.ServicerContext
+) -> pb.GenerateResponse:
+    """Translate goes through the documents layer: one text of any length, or many texts."""
+    try:
+        job = TranslateJob(
+            source_language=request.source_language,
+            target_language=request.target_language,
+            format=request.format or "text",
+            choice=converters.choice_from_pb(request.options),
+            params=converters.params_from_pb(request.options),
+            deadline=_deadline(context),
+        )
+        if request.texts:
+            if request.text:
+                raise InvalidArgument("send either text or texts, not both", field="texts")
+            results = await self.documents.translate_many(list(request.texts), job)
+            return pb.GenerateResponse(
+                results=[converters.text_result(r, f"texts[{i}]") for i, r in enumerate(results)]
+            )
+        result = await self.documents.translate(request.text, job)
+    except Exception as error:
+        await self._fail(context, error)
+        raise
+    if result.parts:
+        _note(result.parts[0][1])
+    return converters.document_response(result)
+
+
 class Seq2SeqServicer(pb_grpc.Seq2SeqServicer):
-    def __init__(self, plane: DataPlane, metrics: Metrics) -> None:
+    def __init__(self, plane: DataPlane, metrics: Metrics, documents: Documents) -> None:
         self.plane = plane
+        self.documents = documents
         self._metrics = metrics
+
+    Translate = _translate
+
+    async def Detect(
+        self, request: pb.DetectRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DetectResponse:
+        try:
+            ranked = self.documents.detect(request.text, top=request.top or 3)
+        except Exception as error:
+            await self._fail(context, error)
+            raise
+        return pb.DetectResponse(languages=[converters.language_score(d) for d in ranked])
 
     async def _fail(self, context: grpc.aio.ServicerContext, error: Exception) -> None:
         record = current_call()
@@ -118,5 +161,6 @@ class Seq2SeqServicer(pb_grpc.Seq2SeqServicer):
 
 
 for _spec in TASKS.values():
-    setattr(Seq2SeqServicer, _spec.rpc, _unary_handler(_spec))
+    if _spec.name != "translate":  # Translate: documents and many texts, above
+        setattr(Seq2SeqServicer, _spec.rpc, _unary_handler(_spec))
     setattr(Seq2SeqServicer, _spec.stream_rpc, _stream_handler(_spec))

@@ -45,6 +45,10 @@ class TextTokenizer:
         tokens = [*encoding.tokens, self.id_to_token(self._special.eos_id)]
         return EncodedText(ids=tuple(ids), tokens=tuple(tokens))
 
+    def count(self, text: str) -> int:
+        """Source tokens `text` would take, EOS included (what `max_tokens` is checked on)."""
+        return len(self._tokenizer.encode(text, add_special_tokens=False).ids) + 1
+
     def id_to_token(self, token_id: int) -> str:
         return self._tokenizer.id_to_token(token_id) or f"<{token_id}>"
 

@@ -8,6 +8,7 @@ package (nothing downloaded) and keeps the text as sent (`clean=False`).
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import pysbd
@@ -50,11 +51,14 @@ class SentenceSegmenter:
         return spans
 
 
-_SEGMENTERS: dict[str, SentenceSegmenter] = {}
+_PER_THREAD = threading.local()  # pysbd keeps per-call state on its Segmenter
 
 
 def segmenter_for(language: str) -> SentenceSegmenter:
-    """One segmenter per language (building pysbd's rules costs more than a sentence)."""
-    if language not in _SEGMENTERS:
-        _SEGMENTERS[language] = SentenceSegmenter(language)
-    return _SEGMENTERS[language]
+    """One segmenter per language and thread (building pysbd's rules costs more than a
+    sentence, and documents are split on worker threads)."""
+    cache: dict[str, SentenceSegmenter] = getattr(_PER_THREAD, "segmenters", None) or {}
+    _PER_THREAD.segmenters = cache
+    if language not in cache:
+        cache[language] = SentenceSegmenter(language)
+    return cache[language]
