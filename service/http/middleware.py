@@ -38,6 +38,7 @@ class FrontDoor:
         refusal = self._refusal(scope)
         try:
             if refusal is not None:
+                await _discard_body(receive)  # so the client reads our answer, not a reset
                 await _send_json(send_and_note, *refusal)
             else:
                 await self.app(scope, receive, send_and_note)
@@ -72,6 +73,18 @@ class FrontDoor:
                 "code": "unsupported_media_type",
             }
         return None
+
+
+async def _discard_body(receive: Any, most: int = 64 * 1024 * 1024) -> None:
+    """Read and drop the request body (up to `most` bytes) before answering early."""
+    seen = 0
+    while seen <= most:
+        message = await receive()
+        if message["type"] != "http.request":
+            return
+        seen += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return
 
 
 async def _send_json(send: Any, status: int, body: dict[str, str]) -> None:
