@@ -14,6 +14,7 @@ from service.engine.text import TextHypothesis
 from service.errors import ServiceError
 from service.serving.data_plane import Generation, ModelChoice, StreamToken
 from service.serving.documents import Translated
+from service.serving.long_input import InputUsed
 from service.serving.models import ServedModel
 from service.tasks import TaskSpec
 from service.text.detect import Detection
@@ -78,17 +79,29 @@ def _common(generation: Generation) -> dict[str, object]:
     }
 
 
-def response(spec: TaskSpec, generation: Generation) -> pb.GenerateResponse | pb.AnswerResponse:
+def response(
+    spec: TaskSpec, generation: Generation, used: InputUsed | None = None
+) -> pb.GenerateResponse | pb.AnswerResponse:
+    extra = {} if used is None else {"input_used": input_used(used)}
     if spec.answers:
         return pb.AnswerResponse(
             answer=generation.hypotheses[0].text if generation.answerable else "",
             answerable=generation.answerable,
             **_common(generation),
+            **extra,
         )
-    return pb.GenerateResponse(**_common(generation))
+    return pb.GenerateResponse(**_common(generation), **extra)
 
 
-def stream_event(spec: TaskSpec, item: StreamToken | Generation) -> pb.GenerateStreamResponse:
+def input_used(used: InputUsed) -> pb.InputUsed:
+    return pb.InputUsed(
+        field=used.field, method=used.method, start=used.start, end=used.end, total=used.total
+    )
+
+
+def stream_event(
+    spec: TaskSpec, item: StreamToken | Generation, used: InputUsed | None = None
+) -> pb.GenerateStreamResponse:
     if isinstance(item, StreamToken):
         return pb.GenerateStreamResponse(
             token=pb.TokenEvent(
@@ -96,8 +109,8 @@ def stream_event(spec: TaskSpec, item: StreamToken | Generation) -> pb.GenerateS
             )
         )
     if spec.answers:
-        return pb.GenerateStreamResponse(answer_result=response(spec, item))
-    return pb.GenerateStreamResponse(result=response(spec, item))
+        return pb.GenerateStreamResponse(answer_result=response(spec, item, used))
+    return pb.GenerateStreamResponse(result=response(spec, item, used))
 
 
 def model_info(model: ServedModel, is_default: bool) -> pb.ModelInfo:

@@ -21,8 +21,9 @@ from service.api.gen.seq2seq.v1 import seq2seq_pb2_grpc as pb_grpc
 from service.api.status import abort_with
 from service.errors import InternalError, InvalidArgument, ServiceError
 from service.metrics import Metrics
-from service.serving.data_plane import DataPlane, Generation
+from service.serving.data_plane import DataPlane, Generation, ModelChoice
 from service.serving.documents import Documents, TranslateJob
+from service.serving.long_input import InputUsed
 from service.tasks import TASKS, TaskSpec
 
 log = logging.getLogger(__name__)
@@ -47,10 +48,12 @@ def _note(generation: Generation) -> None:
 def _unary_handler(spec: TaskSpec) -> Callable[..., Any]:
     async def handler(self: Seq2SeqServicer, request: Any, context: grpc.aio.ServicerContext):
         try:
+            choice = converters.choice_from_pb(request.options)
+            fields, used = self.fit(spec, converters.fields_from_pb(spec, request), choice)
             generation = await self.plane.generate(
                 spec.name,
-                converters.fields_from_pb(spec, request),
-                converters.choice_from_pb(request.options),
+                fields,
+                choice,
                 converters.params_from_pb(request.options),
                 _deadline(context),
             )
@@ -58,7 +61,7 @@ def _unary_handler(spec: TaskSpec) -> Callable[..., Any]:
             await self._fail(context, error)
             raise  # abort_with raised already; this keeps type checkers honest
         _note(generation)
-        return converters.response(spec, generation)
+        return converters.response(spec, generation, used)
 
     handler.__name__ = spec.rpc
     return handler
@@ -69,17 +72,19 @@ def _stream_handler(spec: TaskSpec) -> Callable[..., Any]:
         self: Seq2SeqServicer, request: Any, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.GenerateStreamResponse]:
         try:
+            choice = converters.choice_from_pb(request.options)
+            fields, used = self.fit(spec, converters.fields_from_pb(spec, request), choice)
             stream = self.plane.generate_stream(
                 spec.name,
-                converters.fields_from_pb(spec, request),
-                converters.choice_from_pb(request.options),
+                fields,
+                choice,
                 converters.params_from_pb(request.options),
                 _deadline(context),
             )
             async for item in stream:
                 if isinstance(item, Generation):
                     _note(item)
-                yield converters.stream_event(spec, item)
+                yield converters.stream_event(spec, item, used)
         except Exception as error:
             await self._fail(context, error)
 
@@ -123,6 +128,14 @@ class Seq2SeqServicer(pb_grpc.Seq2SeqServicer):
         self._metrics = metrics
 
     Translate = _translate
+
+    def fit(
+        self, spec: TaskSpec, fields: dict[str, str], choice: ModelChoice
+    ) -> tuple[dict[str, str], InputUsed | None]:
+        """Summarize/Answer over a long text: the part that fits, and what was used."""
+        if spec.language_fields:  # Translate streams one sentence; documents go unary
+            return fields, None
+        return self.documents.fit(spec.name, fields, choice)
 
     async def Detect(
         self, request: pb.DetectRequest, context: grpc.aio.ServicerContext

@@ -23,6 +23,7 @@ from service.http.schemas import (
     TranslateBody,
     generation_json,
     translated_json,
+    used_json,
 )
 from service.serving.documents import TranslateJob
 from service.tasks import TASKS
@@ -103,29 +104,36 @@ def create_app(context: HttpContext) -> Any:
 
     @app.post("/v1/summarize", dependencies=api, tags=["v1"])
     async def summarize(body: SummarizeBody, request: Request) -> JSONResponse:
-        plane = context_of(request).plane
-        generation = await plane.generate(
-            "summarize",
-            {"text": body.text},
-            body.options.choice(),
-            body.options.params(),
-            _deadline(request),
+        """A text longer than the model's limit is summarized from its leading sentences;
+        `input_used` then says which characters were read."""
+        context = context_of(request)
+        choice = body.options.choice()
+        fields, used = context.documents.fit("summarize", {"text": body.text}, choice)
+        generation = await context.plane.generate(
+            "summarize", fields, choice, body.options.params(), _deadline(request)
         )
-        return JSONResponse(generation_json(generation))
+        return JSONResponse({**generation_json(generation), "input_used": used_json(used)})
 
     @app.post("/v1/answer", dependencies=api, tags=["v1"])
     async def answer(body: AnswerBody, request: Request) -> JSONResponse:
-        plane = context_of(request).plane
-        generation = await plane.generate(
-            "answer",
-            {"question": body.question, "context": body.context},
-            body.options.choice(),
-            body.options.params(),
-            _deadline(request),
+        """A context longer than the model's limit is searched for the window of sentences
+        sharing the most words with the question; `input_used` says which."""
+        context = context_of(request)
+        choice = body.options.choice()
+        fields, used = context.documents.fit(
+            "answer", {"question": body.question, "context": body.context}, choice
+        )
+        generation = await context.plane.generate(
+            "answer", fields, choice, body.options.params(), _deadline(request)
         )
         best = generation.hypotheses[0].text if generation.answerable else ""
         return JSONResponse(
-            {"answer": best, "answerable": generation.answerable, **generation_json(generation)}
+            {
+                "answer": best,
+                "answerable": generation.answerable,
+                **generation_json(generation),
+                "input_used": used_json(used),
+            }
         )
 
     @app.post("/v1/detect", dependencies=api, tags=["v1"])

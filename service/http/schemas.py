@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from service.engine.params import DecodingParams
 from service.serving.data_plane import Generation, ModelChoice
 from service.serving.documents import Translated
+from service.serving.long_input import InputUsed
 
 
 class Options(BaseModel):
@@ -132,3 +133,16 @@ def translated_json(result: Translated, details: bool) -> dict[str, Any]:
             {"source": source, **generation_json(generation)} for source, generation in result.parts
         ]
     return body
+
+
+def used_json(used: InputUsed | None) -> dict[str, Any] | None:
+    """What part of a long Summarize text or Answer context was read (None: all of it)."""
+    if used is None:
+        return None
+    return {
+        "field": used.field,
+        "method": used.method,
+        "start": used.start,
+        "end": used.end,
+        "total": used.total,
+    }

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field, replace
 from service.engine.params import DecodingParams
 from service.errors import InvalidArgument, NotFound, ServiceError
 from service.serving.data_plane import DataPlane, Generation, ModelChoice, ModelRef, require_text
+from service.serving.long_input import InputUsed, fit_long_input
+from service.tasks import TASKS
 from service.text.detect import Detection, LanguageDetector
 from service.text.document import Document
 from service.text.markup import split_html
@@ -87,6 +89,20 @@ class Documents:
         if candidates not in self._detectors:
             self._detectors[candidates] = LanguageDetector(candidates)
         return self._detectors[candidates].rank(text, top=top)
+
+    # --- summarize and answer over long texts ------------------------------------------
+    def fit(
+        self, task: str, fields: Mapping[str, str], choice: ModelChoice
+    ) -> tuple[dict[str, str], InputUsed | None]:
+        """Summarize/Answer fields cut to what the model takes (long_input.py), and what was
+        used; texts up to `max_document_chars` are accepted."""
+        spec = TASKS[task]
+        for name in spec.text_fields:
+            require_text(fields.get(name, ""), name, self.limits.max_document_chars)
+        model = self.plane.model_for(task, fields, choice)
+        return fit_long_input(
+            spec, fields, model.bundle.tokenizer.count, model.bundle.manifest.max_source_length
+        )
 
     # --- translating -------------------------------------------------------------------
     async def translate_many(

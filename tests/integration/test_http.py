@@ -68,9 +68,7 @@ async def _post(server, path, body, **kwargs):
 
 
 async def test_a_document_keeps_its_structure(server):
-    status, body = await _post(
-        server, "/v1/translate", {"text": DOCUMENT, "target_language": "fr"}
-    )
+    status, body = await _post(server, "/v1/translate", {"text": DOCUMENT, "target_language": "fr"})
     assert status == 200, body
     assert body["sentences"] == 8
     assert body["model"]["name"] == "translate-en-fr"
@@ -81,7 +79,7 @@ async def test_a_document_keeps_its_structure(server):
         " * ",
         "  1. ",
         "  2. ",
-    ][: 4] or True
+    ][:4] or True
     for line_in, line_out in zip(DOCUMENT.split("\n"), out.split("\n"), strict=True):
         marker = re.match(r"\s*(?:\*|\d\.)?\s*", line_in).group()
         assert line_out.startswith(marker)
@@ -112,9 +110,7 @@ async def test_malformed_html_is_refused_naming_the_place(server):
 
 async def test_many_texts_answer_in_place(server):
     texts = ["A tool to compress files", " ", "Lua bindings for Pure Data", "x\x00y"]
-    status, body = await _post(
-        server, "/v1/translate", {"texts": texts, "target_language": "it"}
-    )
+    status, body = await _post(server, "/v1/translate", {"texts": texts, "target_language": "it"})
     assert status == 200, body
     results = body["results"]
     assert len(results) == 4
@@ -155,22 +151,30 @@ async def test_auto_source_detects_or_names_the_language(server):
     status, body = await _post(
         server,
         "/v1/translate",
-        {"text": "A tool to compress files and directories", "source_language": "auto",
-         "target_language": "fr"},
+        {
+            "text": "A tool to compress files and directories",
+            "source_language": "auto",
+            "target_language": "fr",
+        },
     )
     assert status == 200 and body["detected_language"]["language"] == "en"
     status, body = await _post(
         server,
         "/v1/translate",
-        {"text": "Un outil pour compresser des fichiers et des répertoires",
-         "source_language": "auto", "target_language": "de"},
+        {
+            "text": "Un outil pour compresser des fichiers et des répertoires",
+            "source_language": "auto",
+            "target_language": "de",
+        },
     )
     assert status == 404
     assert "detected language 'fr'" in body["error"]
 
 
 async def test_detect_and_models(server):
-    status, body = await _post(server, "/v1/detect", {"text": "Ein Werkzeug zum Packen von Dateien"})
+    status, body = await _post(
+        server, "/v1/detect", {"text": "Ein Werkzeug zum Packen von Dateien"}
+    )
     assert status == 200 and body["detections"][0]["language"] == "de"
     status, body = await asyncio.to_thread(http, server.http_port, "/v1/models")
     assert status == 200 and {"en", "fr", "de", "it"} <= set(body["languages"])
@@ -180,9 +184,11 @@ async def test_summarize_and_answer_over_http(server):
     status, body = await _post(
         server,
         "/v1/answer",
-        {"question": "Who maintains xfonts-terminus?",
-         "context": "xfonts-terminus is a Debian package in the fonts section. "
-         "It is maintained by Anton Zinoviev."},
+        {
+            "question": "Who maintains xfonts-terminus?",
+            "context": "xfonts-terminus is a Debian package in the fonts section. "
+            "It is maintained by Anton Zinoviev.",
+        },
     )
     assert status == 200 and "answerable" in body
     status, body = await _post(
@@ -195,8 +201,11 @@ async def test_attention_and_n_best_per_sentence(server):
     status, body = await _post(
         server,
         "/v1/translate",
-        {"text": "Lua bindings for Pure Data", "target_language": "fr",
-         "options": {"beam_size": 3, "n_best": 3, "return_attention": True}},
+        {
+            "text": "Lua bindings for Pure Data",
+            "target_language": "fr",
+            "options": {"beam_size": 3, "n_best": 3, "return_attention": True},
+        },
     )
     assert status == 200, body
     part = body["parts"][0]
@@ -269,3 +278,40 @@ async def test_grpc_detect_and_auto(stub):
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await stub.Detect(pb.DetectRequest(text="  "))
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+LONG_CONTEXT = (
+    "xfonts-terminus is a Debian package in the fonts section. "
+    + "xfonts-terminus contains bitmap fonts for the console and for X11 in many sizes. " * 12
+    + "It is maintained by Anton Zinoviev. "
+    + "The homepage of xfonts-terminus is https://terminus-font.sourceforge.net/. " * 6
+)
+
+
+async def test_long_answer_context_uses_the_best_window(server, stub):
+    status, body = await _post(
+        server,
+        "/v1/answer",
+        {"question": "Who maintains xfonts-terminus?", "context": LONG_CONTEXT},
+    )
+    assert status == 200, body
+    used = body["input_used"]
+    assert used["method"] == "window" and used["total"] == len(LONG_CONTEXT)
+    assert "maintained by Anton" in LONG_CONTEXT[used["start"] : used["end"]]
+    reply = await stub.Answer(
+        pb.AnswerRequest(question="Who maintains xfonts-terminus?", context=LONG_CONTEXT)
+    )
+    assert (reply.input_used.start, reply.input_used.end) == (used["start"], used["end"])
+
+
+async def test_long_summary_text_is_truncated_at_a_sentence(server, stub):
+    text = "NaCl is a new easy-to-use high-speed software library. " * 40
+    status, body = await _post(server, "/v1/summarize", {"text": text})
+    assert status == 200, body
+    used = body["input_used"]
+    assert used["method"] == "truncated" and used["start"] == 0
+    assert text[: used["end"]].endswith("library.") and used["end"] < len(text)
+    reply = await stub.Summarize(pb.SummarizeRequest(text=text))
+    assert reply.input_used.method == "truncated" and reply.input_used.end == used["end"]
+    short = await stub.Summarize(pb.SummarizeRequest(text="A short text to summarize."))
+    assert not short.HasField("input_used")

@@ -38,8 +38,12 @@ async def test_json_body_with_a_list_auto_source_and_alternatives(server):
         http,
         server.http_port,
         "/translate",
-        {"q": ["Lua bindings for Pure Data", "A tool to compress files"], "source": "auto",
-         "target": "it", "alternatives": 2},
+        {
+            "q": ["Lua bindings for Pure Data", "A tool to compress files"],
+            "source": "auto",
+            "target": "it",
+            "alternatives": 2,
+        },
     )
     assert status == 200, body
     assert len(body["translatedText"]) == 2
@@ -66,7 +70,9 @@ def _multipart(fields: dict[str, str], name: str, data: bytes) -> tuple[bytes, s
     ]
     parts.append(
         f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
-        f"Content-Type: application/octet-stream\r\n\r\n".encode() + data + b"\r\n"
+        f"Content-Type: application/octet-stream\r\n\r\n".encode()
+        + data
+        + b"\r\n"
     )
     parts.append(f"--{boundary}--\r\n".encode())
     return b"".join(parts), f"multipart/form-data; boundary={boundary}"
@@ -83,7 +89,11 @@ async def _upload(server, name: str, data: bytes) -> tuple[int, dict]:
     ("name", "data", "kept"),
     [
         ("notes.txt", b"A tool to compress files.\n\n * Lua bindings\n", ["\n\n * ", "\n"]),
-        ("page.html", b"<p>A tool to compress files.</p>\n<pre>x</pre>", ["<p>", "</p>\n<pre>x</pre>"]),
+        (
+            "page.html",
+            b"<p>A tool to compress files.</p>\n<pre>x</pre>",
+            ["<p>", "</p>\n<pre>x</pre>"],
+        ),
     ],
 )
 async def test_translate_file_round_trip(server, name, data, kept):
@@ -129,7 +139,9 @@ async def test_api_keys_are_the_servers_bearer_tokens(guarded_server):
         await asyncio.to_thread(_client(guarded_server).translate, "a tool", "en", "fr")
     assert caught.value.code == 403
     assert json.loads(caught.value.read())["error"] == "Invalid API key"
-    text = await asyncio.to_thread(_client(guarded_server, "s3cret").translate, "a tool", "en", "fr")
+    text = await asyncio.to_thread(
+        _client(guarded_server, "s3cret").translate, "a tool", "en", "fr"
+    )
     assert text
     status, _ = await asyncio.to_thread(
         http, guarded_server.http_port, "/v1/detect", {"text": "hello there friends"}
@@ -152,8 +164,10 @@ async def test_drain_answers_503_and_health_flips():
     port = instance.http_port
     slow = asyncio.create_task(
         asyncio.to_thread(
-            http, port, "/v1/translate", {"text": "A tool to compress files. " * 40,
-                                          "target_language": "fr"}
+            http,
+            port,
+            "/v1/translate",
+            {"text": "A tool to compress files. " * 40, "target_language": "fr"},
         )
     )
     await asyncio.sleep(0.05)

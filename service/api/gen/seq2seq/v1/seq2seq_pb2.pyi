@@ -117,7 +117,7 @@ class ModelRef(_message.Message):
     def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., provider: _Optional[str] = ...) -> None: ...
 
 class GenerateResponse(_message.Message):
-    __slots__ = ("hypotheses", "source_tokens", "model", "timing", "results", "detected_language", "sentence_count")
+    __slots__ = ("hypotheses", "source_tokens", "model", "timing", "results", "detected_language", "sentence_count", "input_used")
     HYPOTHESES_FIELD_NUMBER: _ClassVar[int]
     SOURCE_TOKENS_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
@@ -125,6 +125,7 @@ class GenerateResponse(_message.Message):
     RESULTS_FIELD_NUMBER: _ClassVar[int]
     DETECTED_LANGUAGE_FIELD_NUMBER: _ClassVar[int]
     SENTENCE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    INPUT_USED_FIELD_NUMBER: _ClassVar[int]
     hypotheses: _containers.RepeatedCompositeFieldContainer[Hypothesis]
     source_tokens: _containers.RepeatedScalarFieldContainer[str]
     model: ModelRef
@@ -132,7 +133,22 @@ class GenerateResponse(_message.Message):
     results: _containers.RepeatedCompositeFieldContainer[TextResult]
     detected_language: LanguageScore
     sentence_count: int
-    def __init__(self, hypotheses: _Optional[_Iterable[_Union[Hypothesis, _Mapping]]] = ..., source_tokens: _Optional[_Iterable[str]] = ..., model: _Optional[_Union[ModelRef, _Mapping]] = ..., timing: _Optional[_Union[Timing, _Mapping]] = ..., results: _Optional[_Iterable[_Union[TextResult, _Mapping]]] = ..., detected_language: _Optional[_Union[LanguageScore, _Mapping]] = ..., sentence_count: _Optional[int] = ...) -> None: ...
+    input_used: InputUsed
+    def __init__(self, hypotheses: _Optional[_Iterable[_Union[Hypothesis, _Mapping]]] = ..., source_tokens: _Optional[_Iterable[str]] = ..., model: _Optional[_Union[ModelRef, _Mapping]] = ..., timing: _Optional[_Union[Timing, _Mapping]] = ..., results: _Optional[_Iterable[_Union[TextResult, _Mapping]]] = ..., detected_language: _Optional[_Union[LanguageScore, _Mapping]] = ..., sentence_count: _Optional[int] = ..., input_used: _Optional[_Union[InputUsed, _Mapping]] = ...) -> None: ...
+
+class InputUsed(_message.Message):
+    __slots__ = ("field", "method", "start", "end", "total")
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    field: str
+    method: str
+    start: int
+    end: int
+    total: int
+    def __init__(self, field: _Optional[str] = ..., method: _Optional[str] = ..., start: _Optional[int] = ..., end: _Optional[int] = ..., total: _Optional[int] = ...) -> None: ...
 
 class TextResult(_message.Message):
     __slots__ = ("text", "alternatives", "sentence_count", "source_language", "detected_language", "error")
@@ -183,20 +199,22 @@ class DetectResponse(_message.Message):
     def __init__(self, languages: _Optional[_Iterable[_Union[LanguageScore, _Mapping]]] = ...) -> None: ...
 
 class AnswerResponse(_message.Message):
-    __slots__ = ("answer", "answerable", "hypotheses", "source_tokens", "model", "timing")
+    __slots__ = ("input_used", "answer", "answerable", "hypotheses", "source_tokens", "model", "timing")
+    INPUT_USED_FIELD_NUMBER: _ClassVar[int]
     ANSWER_FIELD_NUMBER: _ClassVar[int]
     ANSWERABLE_FIELD_NUMBER: _ClassVar[int]
     HYPOTHESES_FIELD_NUMBER: _ClassVar[int]
     SOURCE_TOKENS_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     TIMING_FIELD_NUMBER: _ClassVar[int]
+    input_used: InputUsed
     answer: str
     answerable: bool
     hypotheses: _containers.RepeatedCompositeFieldContainer[Hypothesis]
     source_tokens: _containers.RepeatedScalarFieldContainer[str]
     model: ModelRef
     timing: Timing
-    def __init__(self, answer: _Optional[str] = ..., answerable: _Optional[bool] = ..., hypotheses: _Optional[_Iterable[_Union[Hypothesis, _Mapping]]] = ..., source_tokens: _Optional[_Iterable[str]] = ..., model: _Optional[_Union[ModelRef, _Mapping]] = ..., timing: _Optional[_Union[Timing, _Mapping]] = ...) -> None: ...
+    def __init__(self, input_used: _Optional[_Union[InputUsed, _Mapping]] = ..., answer: _Optional[str] = ..., answerable: _Optional[bool] = ..., hypotheses: _Optional[_Iterable[_Union[Hypothesis, _Mapping]]] = ..., source_tokens: _Optional[_Iterable[str]] = ..., model: _Optional[_Union[ModelRef, _Mapping]] = ..., timing: _Optional[_Union[Timing, _Mapping]] = ...) -> None: ...
 
 class GenerateStreamResponse(_message.Message):
     __slots__ = ("token", "result", "answer_result")
