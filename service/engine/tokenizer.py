@@ -47,7 +47,27 @@ class TextTokenizer:
 
     def count(self, text: str) -> int:
         """Source tokens `text` would take, EOS included (what `max_tokens` is checked on)."""
-        return len(self._tokenizer.encode(text, add_special_tokens=False).ids) + 1
+        return len(self.encode_plain(text)) + 1
+
+    def encode_plain(self, text: str) -> tuple[int, ...]:
+        """Token ids of `text` as it would appear inside an output: no EOS, no limit."""
+        return tuple(self._tokenizer.encode(text, add_special_tokens=False).ids)
+
+    def token_span(self, text: str, start: int, end: int) -> tuple[int, int]:
+        """The tokens of `encode(text)` that cover characters [start, end): [first, last)."""
+        offsets = self._tokenizer.encode(text, add_special_tokens=False).offsets
+        covering = [i for i, (a, b) in enumerate(offsets) if a < end and b > start]
+        return (covering[0], covering[-1] + 1) if covering else (0, 0)
+
+    @property
+    def unk_id(self) -> int:
+        return self._special.unk_id
+
+    def starts_word(self, token_id: int) -> bool:
+        """The piece begins a new word: SentencePiece's '▁' or byte-level BPE's 'Ġ', or it
+        is punctuation (which may end a span and start the next)."""
+        piece = self.id_to_token(token_id)
+        return piece[:1] in ("▁", "Ġ") or not piece[:1].isalnum()
 
     def id_to_token(self, token_id: int) -> str:
         return self._tokenizer.id_to_token(token_id) or f"<{token_id}>"

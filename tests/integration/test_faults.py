@@ -48,7 +48,7 @@ def _wrap_step(
     server: Seq2SeqServer, name: str, monkeypatch: pytest.MonkeyPatch, before: Callable[[], None]
 ) -> None:
     """Run `before()` ahead of every decoder step of model `name`."""
-    runtime = server.inference.models.find(name, 1).bundle.runtime  # type: ignore[union-attr]
+    runtime = server.plane.models.find(name, 1).bundle.runtime  # type: ignore[union-attr]
     original = runtime.step
 
     def step(*args: Any, **kwargs: Any) -> Any:
@@ -178,7 +178,7 @@ async def test_without_cuda_the_server_falls_back_to_cpu_and_says_so(caplog) -> 
         info = await metric(
             server.metrics_port, "seq2seq_model_info", provider="CPUExecutionProvider"
         )
-        assert info == len(server.inference.models.all())
+        assert info == len(server.plane.models.all())
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any("CPUExecutionProvider" in w and "CUDA" in w for w in warnings), warnings
 

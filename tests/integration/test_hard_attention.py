@@ -7,14 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from service.engine.engine import ModelEngine
-from service.engine.scheduler import Scheduler, SchedulerConfig
 
-from benchmarks.offline import CollectingListener, NullObserver
 from model_export.train import load_checkpoint
-from service.engine.repository import load_bundle
-from service.engine.requests import DecodeParams, Request
-from service.engine.runtime import RuntimeOptions
+from service.engine.offline import Seq2SeqEngine
 from tests.model_export.factories import build_tiny_bundle, make_pairs
 
 
@@ -29,66 +24,33 @@ def hard_bundle(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 def test_engine_decodes_a_hard_attention_bundle(hard_bundle) -> None:
     bundle_dir, _ = hard_bundle
-    bundle = load_bundle(bundle_dir, RuntimeOptions(providers=("cpu",), intra_op_threads=1))
-    assert bundle.manifest.attention.kind == "hard"
-    engine = ModelEngine(
-        bundle.runtime,
-        Scheduler(SchedulerConfig(max_batch_size=8, max_queue_size=32, max_queue_delay=0.0)),
-        NullObserver(),
-    )
+    engine = Seq2SeqEngine(bundle_dir, intra_op_threads=1, max_batch_size=8)
+    assert engine.manifest.attention.kind == "hard"
     texts = [r["source"] for r in make_pairs(12, seed=4)]
-    requests = []
-    for i, text in enumerate(texts):
-        ids = bundle.tokenizer.encode(text, max_tokens=64, field="text").ids
-        params = DecodeParams(
-            max_output_tokens=12, return_attention=True, beam_size=1 + (i % 2) * 2
+    for beam_size in (1, 3):
+        results = engine.generate_batch(
+            texts, max_output_tokens=12, return_attention=True, beam_size=beam_size
         )
-        requests.append(
-            Request(
-                request_id=str(i),
-                source_ids=np.asarray(ids, np.int64),
-                params=params,
-                listener=CollectingListener(),
-            )
-        )
-    for request in requests:
-        engine.scheduler.submit(request)
-    while engine.scheduler.queue_depth or engine.num_running:
-        engine.step()
-    for request in requests:
-        output = request.listener.output
-        assert output is not None, request.listener.error
-        attention = output.best.attention
-        if attention is None:  # an empty output has no attention rows
-            assert output.token_ids == ()
-            continue
-        assert attention.shape == (len(output.token_ids), request.source_length)
-        np.testing.assert_array_equal(attention.max(axis=1), 1.0)  # one position per token
-        np.testing.assert_array_equal(attention.sum(axis=1), 1.0)
+        for text, result in zip(texts, results, strict=True):
+            attention = result.best.attention
+            if attention is None:  # an empty output has no attention rows
+                assert result.best.token_ids == ()
+                continue
+            source_length = len(engine.encode(text))
+            assert attention.shape == (len(result.best.token_ids), source_length)
+            np.testing.assert_array_equal(attention.max(axis=1), 1.0)  # one position per token
+            np.testing.assert_array_equal(attention.sum(axis=1), 1.0)
 
 
 def test_engine_greedy_matches_pytorch_on_hard_attention(hard_bundle) -> None:
     bundle_dir, work = hard_bundle
-    bundle = load_bundle(bundle_dir, RuntimeOptions(providers=("cpu",), intra_op_threads=1))
+    engine = Seq2SeqEngine(bundle_dir, intra_op_threads=1, max_batch_size=4)
     model = load_checkpoint(next(work.rglob("best.pt")))
     model.eval()
-    engine = ModelEngine(
-        bundle.runtime,
-        Scheduler(SchedulerConfig(max_batch_size=4, max_queue_size=32, max_queue_delay=0.0)),
-        NullObserver(),
-    )
+    eos = engine.manifest.special_tokens.eos_id
     for text in [r["source"] for r in make_pairs(6, seed=9)]:
-        ids = bundle.tokenizer.encode(text, max_tokens=64, field="text").ids
-        request = Request(
-            request_id="r",
-            source_ids=np.asarray(ids, np.int64),
-            params=DecodeParams(max_output_tokens=12),
-            listener=CollectingListener(),
-        )
-        engine.scheduler.submit(request)
-        while engine.scheduler.queue_depth or engine.num_running:
-            engine.step()
+        ids = engine.encode(text)
+        (result,) = engine.generate_batch([ids], max_output_tokens=12)
         with torch.inference_mode():
             expected = model.greedy(torch.tensor([ids]), torch.tensor([len(ids)]), max_length=12)
-        eos = bundle.manifest.special_tokens.eos_id
-        assert list(request.listener.output.token_ids) == [t for t in expected[0] if t != eos]
+        assert list(result.best.token_ids) == [t for t in expected[0] if t != eos]

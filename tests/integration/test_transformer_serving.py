@@ -10,20 +10,19 @@ import grpc
 import numpy as np
 import pytest
 import torch
-from service.engine.engine import ModelEngine
-from service.engine.scheduler import Scheduler, SchedulerConfig
 
-from benchmarks.offline import CollectingListener, NullObserver
 from model_export.train import load_checkpoint
 from model_export.transformer import TRANSFORMER_STATES, TransformerSeq2Seq
 from service.api.gen.seq2seq.v1 import seq2seq_pb2 as pb
 from service.api.gen.seq2seq.v1 import seq2seq_pb2_grpc as pb_grpc
 from service.api.server import Seq2SeqServer
+from service.engine.params import DecodingParams
 from service.engine.repository import LoadedBundle, load_bundle
-from service.engine.requests import DecodeParams, Request
+from service.engine.requests import Request
 from service.engine.runtime import RuntimeOptions
 from tests.integration.conftest import make_settings
 from tests.model_export.factories import build_tiny_bundle, make_pairs
+from tests.service.conftest import CollectingListener, make_engine, run_until_idle
 
 MAX_TARGET = 16  # the model's max_target_length: the cache size and the output cap
 HELD_OUT = [r["source"] for r in make_pairs(8, seed=9)]  # not in the training split
@@ -66,7 +65,7 @@ def _request(bundle: LoadedBundle, text: str, name: str, beam_size: int = 1) -> 
     return Request(
         request_id=name,
         source_ids=np.asarray(ids, np.int64),
-        params=DecodeParams(
+        params=DecodingParams(
             max_output_tokens=MAX_TARGET, beam_size=beam_size, n_best=1, return_attention=True
         ),
         listener=CollectingListener(),
@@ -87,20 +86,15 @@ def test_engine_joins_rows_at_different_positions(transformer_bundle) -> None:
     output still equals PyTorch's, and attention rows sum to 1 over the source."""
     bundle_dir, work = transformer_bundle
     bundle = _load(bundle_dir)
-    engine = ModelEngine(
-        bundle.runtime,
-        Scheduler(SchedulerConfig(max_batch_size=16, max_queue_size=32, max_queue_delay=0.0)),
-        NullObserver(),
-    )
+    engine = make_engine(bundle.runtime, max_batch_size=16)
     requests = [
         _request(bundle, text, str(i), beam_size=3 if i % 3 == 2 else 1)
         for i, text in enumerate(HELD_OUT)
     ]
     for request in requests:  # one newcomer per step: each joins at a different position
-        engine.scheduler.submit(request)
+        engine.submit(request)
         engine.step()
-    while engine.scheduler.queue_depth or engine.num_running:
-        engine.step()
+    run_until_idle(engine)
     expected = _pytorch_greedy(work, bundle, HELD_OUT)
     for i, request in enumerate(requests):
         output = request.listener.output

@@ -126,7 +126,7 @@ def test_beam_matches_a_straightforward_reference_beam(k: int, alpha: float) -> 
 
 
 def test_beam_never_does_worse_than_greedy() -> None:
-    ((greedy_tokens, greedy_score, greedy_reason),) = run_search(config(max_tokens=12))
+    ((_, greedy_score, greedy_reason),) = run_search(config(max_tokens=12))
     best = run_search(config(max_tokens=12, beam_size=4))[0]
     assert greedy_reason == "eos" and best[2] == "eos"  # both end: scores compare
     assert best[1] >= greedy_score - 1e-9
