@@ -173,8 +173,13 @@ def document_response(result: Translated) -> pb.GenerateResponse:
     if result.single_sentence:
         response = pb.GenerateResponse(**_common(result.parts[0][1]))
     else:
+        reasons = {g.hypotheses[0].finish_reason for _, g in result.parts}
+        finish = "length" if "length" in reasons else "eos" if reasons else ""
         response = pb.GenerateResponse(
-            hypotheses=[pb.Hypothesis(text=t) for t in (result.text, *result.alternatives)],
+            hypotheses=[
+                pb.Hypothesis(text=t, finish_reason=finish)
+                for t in (result.text, *result.alternatives)
+            ],
             timing=pb.Timing(
                 queue_seconds=result.queue_seconds, compute_seconds=result.compute_seconds
             ),

@@ -151,7 +151,7 @@ class Documents:
 
             if job.format == "html":
                 return split_html(text, source, fits, field=field)
-            return split_text(text, source, fits)
+            return split_text(text, source, fits, whole_line=True)
 
         document = await asyncio.to_thread(split)
         choice = ModelChoice(model.name, model.version)

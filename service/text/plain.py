@@ -1,6 +1,8 @@
 """Plain text -> Document: lines, list markers and sentences, with the structure kept.
 
 Rules (docs/documents.md):
+- Translate sends a one-line text that fits the model whole (`whole_line`); the rules below
+  are for documents: several lines, or a line over the model's limit.
 - Every line break is kept where it is (`\\n`, `\\r\\n`, `\\r` and Unicode line separators),
   so blank lines between paragraphs and the lines of a list survive. A sentence never spans a
   line break: each line is segmented on its own (text hard-wrapped inside a sentence is
@@ -21,6 +23,7 @@ from service.text.document import Document, DocumentBuilder
 from service.text.limit import Fits, split_to_fit
 from service.text.segment import segmenter_for
 
+_BREAK = re.compile(r"[\r\n\u2028\u2029\x85]")
 _LINE = re.compile(r"[^\r\n\u2028\u2029\x85]*(?:\r\n|[\r\n\u2028\u2029\x85])?")
 _MARKER = re.compile(r"\s*(?:[-*+•‣◦·–—]|\d{1,3}[.)]|[a-z]\)|\(\w{1,3}\))(?=\s)\s*|\s*")
 
@@ -29,9 +32,22 @@ def has_letter(text: str) -> bool:
     return any(c.isalpha() for c in text)
 
 
-def split_text(text: str, language: str, fits: Fits) -> Document:
-    """`text` as kept pieces and sentences to translate; `fits` tells a piece's size is ok."""
+def split_text(text: str, language: str, fits: Fits, *, whole_line: bool = False) -> Document:
+    """`text` as kept pieces and sentences to translate; `fits` tells a piece's size is ok.
+
+    With `whole_line`, a text of one line that fits is one piece (its surrounding whitespace
+    kept): Translate sends such a text whole, as TranslateStream and the offline engine do
+    (the default models learned from whole paragraphs); documents of several lines, and
+    lines over the limit, are split into sentences.
+    """
     builder = DocumentBuilder()
+    stripped = text.strip()
+    if whole_line and stripped and not _BREAK.search(stripped) and fits(stripped):
+        start = text.index(stripped)
+        builder.keep(text[:start])
+        builder.translate(stripped)
+        builder.keep(text[start + len(stripped) :])
+        return builder.build()
     add_text(builder, text, language, fits)
     return builder.build()
 

@@ -86,3 +86,14 @@ def test_text_without_letters_has_nothing_to_translate(text):
     document = split_text(text, "en", always)
     assert document.sentences == []
     assert reassemble(document) == text
+
+
+def test_one_line_that_fits_is_one_piece_with_whole_line():
+    text = "  Lua bindings. A tool to compress files.  "
+    document = split_text(text, "en", always, whole_line=True)
+    assert document.sentences == ["Lua bindings. A tool to compress files."]
+    assert reassemble(document) == text
+    too_long = split_text(text, "en", fits_words(3), whole_line=True)
+    assert too_long.sentences == ["Lua bindings.", "A tool to", "compress files."]
+    lines = split_text("One. Two.\nThree.", "en", always, whole_line=True)
+    assert lines.sentences == ["One.", "Two.", "Three."]
