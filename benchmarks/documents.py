@@ -42,8 +42,11 @@ PER_PARAGRAPH = 4
 
 def heldout_sentences(count: int) -> list[str]:
     """`count` distinct held-out English sentences (test split), ending in a full stop."""
-    texts = [r["source"] for d in ("translate-en-fr", "translate-en-de", "translate-en-it")
-             for r in heldout(d)]
+    texts = [
+        r["source"]
+        for d in ("translate-en-fr", "translate-en-de", "translate-en-it")
+        for r in heldout(d)
+    ]
     texts += [r["source"] for r in heldout("summarize")]
     segmenter = segmenter_for("en")
     seen: list[str] = []
@@ -82,8 +85,17 @@ def start_server(threads: int) -> tuple[subprocess.Popen[bytes], int, int]:
         "SEQ2SEQ_LOG_LEVEL": "WARNING",
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "service.main", "--host", "127.0.0.1", "--port", str(grpc_port),
-         "--metrics-port", str(metrics_port)],
+        [
+            sys.executable,
+            "-m",
+            "service.main",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(grpc_port),
+            "--metrics-port",
+            str(metrics_port),
+        ],
         env={**env, "SEQ2SEQ_HTTP_PORT": str(http_port)},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -113,13 +125,16 @@ class HttpConnection:
         payload = json.dumps(body).encode()
         self._writer.write(
             f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(payload)}\r\n\r\n".encode() + payload
+            f"Content-Length: {len(payload)}\r\n\r\n".encode()
+            + payload
         )
         head = await self._reader.readuntil(b"\r\n\r\n")
         lines = head.decode("latin-1").split("\r\n")
         status = int(lines[0].split()[1])
         length = next(
-            int(line.split(":", 1)[1]) for line in lines if line.lower().startswith("content-length")
+            int(line.split(":", 1)[1])
+            for line in lines
+            if line.lower().startswith("content-length")
         )
         return status, json.loads(await self._reader.readexactly(length))
 
@@ -151,8 +166,10 @@ async def document_rounds(grpc_port: int, http_port: int, rounds: int) -> dict[s
 
             started = time.perf_counter()
             await asyncio.gather(
-                *(stub.Translate(pb.TranslateRequest(text=s, target_language="fr"))
-                  for s in sentences)
+                *(
+                    stub.Translate(pb.TranslateRequest(text=s, target_language="fr"))
+                    for s in sentences
+                )
             )
             seconds[f"{SENTENCES} concurrent gRPC calls"].append(time.perf_counter() - started)
 
@@ -177,8 +194,13 @@ async def document_rounds(grpc_port: int, http_port: int, rounds: int) -> dict[s
         }
         for name, runs in seconds.items()
     }
-    return {"sentences": SENTENCES, "pieces_the_server_counted": pieces,
-            "document_chars": len(document), "rounds": rounds, "modes": rows}
+    return {
+        "sentences": SENTENCES,
+        "pieces_the_server_counted": pieces,
+        "document_chars": len(document),
+        "rounds": rounds,
+        "modes": rows,
+    }
 
 
 # --- (b) HTTP vs gRPC at the same concurrency -------------------------------------------------
@@ -232,8 +254,12 @@ async def protocol_rounds(
     await closed_loop_http(http_port, sentences, clients, 1.0)
     rates: dict[str, list[float]] = {"grpc": [], "http": []}
     for _ in range(rounds):
-        rates["grpc"].append(await closed_loop_grpc(grpc_port, sentences, clients, seconds) / seconds)
-        rates["http"].append(await closed_loop_http(http_port, sentences, clients, seconds) / seconds)
+        rates["grpc"].append(
+            await closed_loop_grpc(grpc_port, sentences, clients, seconds) / seconds
+        )
+        rates["http"].append(
+            await closed_loop_http(http_port, sentences, clients, seconds) / seconds
+        )
     grpc_rate, http_rate = statistics.median(rates["grpc"]), statistics.median(rates["http"])
     return {
         "clients": clients,
@@ -274,8 +300,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     print_table(
         ["clients", "gRPC req/s", "HTTP req/s", "HTTP / gRPC"],
-        [[protocols["clients"], protocols["grpc_requests_per_second"],
-          protocols["http_requests_per_second"], protocols["http_vs_grpc"]]],
+        [
+            [
+                protocols["clients"],
+                protocols["grpc_requests_per_second"],
+                protocols["http_requests_per_second"],
+                protocols["http_vs_grpc"],
+            ]
+        ],
     )
     return 0
 
