@@ -145,7 +145,11 @@ class Seq2SeqServicer(pb_grpc.Seq2SeqServicer):
         except Exception as error:
             await self._fail(context, error)
             raise
-        return pb.DetectResponse(languages=[converters.language_score(d) for d in ranked])
+        return pb.DetectResponse(
+            languages=[
+                pb.LanguageScore(language=d.language, confidence=d.confidence) for d in ranked
+            ]
+        )
 
     async def _fail(self, context: grpc.aio.ServicerContext, error: Exception) -> None:
         record = current_call()

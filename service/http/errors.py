@@ -60,7 +60,9 @@ async def on_validation_error(request: Request, error: Exception) -> JSONRespons
     field = ".".join(location)
     message = f"{field}: {first.get('msg')}" if field else str(first.get("msg"))
     if first.get("type") == "json_invalid":
-        message = f"the body is not valid JSON: {first.get('ctx', {}).get('error', '')}".strip()
+        context = first.get("ctx") or {}
+        detail = context.get("error", "") if isinstance(context, dict) else ""
+        message = f"the body is not valid JSON: {detail}".strip()
     return plain_error(400, message, "invalid_argument", field or None)
 
 

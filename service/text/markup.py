@@ -83,11 +83,20 @@ class _Slicer(HTMLParser):
     def handle_data(self, data: str) -> None:
         self.events.append((self._offset(), "text", "", self._skipping))
 
-    def _markup(self, *_: object) -> None:
+    def _markup(self) -> None:
         self.events.append((self._offset(), "markup", "", self._skipping))
 
-    handle_comment = handle_decl = handle_pi = unknown_decl = _markup
-    handle_entityref = handle_charref = handle_data  # only with convert_charrefs=False
+    def handle_comment(self, data: str) -> None:
+        self._markup()
+
+    def handle_decl(self, decl: str) -> None:
+        self._markup()
+
+    def handle_pi(self, data: str) -> None:
+        self._markup()
+
+    def unknown_decl(self, data: str) -> None:
+        self._markup()
 
 
 def split_html(source: str, language: str, fits: Fits, *, field: str = "text") -> Document:
