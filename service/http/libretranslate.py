@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Awaitable, Callable
 from pathlib import PurePath
 from typing import Any
 
@@ -81,6 +82,27 @@ async def _guarded(request: Request) -> tuple[HttpContext, dict[str, Any]] | Res
     return _refused(context, request, fields) or (context, fields)
 
 
+Handler = Callable[[HttpContext, dict[str, Any], Request], Awaitable[Response]]
+
+
+def _endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    """The request's fields parsed and its key checked, then `handler`; a ServiceError
+    becomes its JSON error (no functools.wraps: FastAPI must see `request` only)."""
+
+    async def endpoint(request: Request) -> Response:
+        guarded = await _guarded(request)
+        if isinstance(guarded, Response):
+            return guarded
+        try:
+            return await handler(*guarded, request)
+        except ServiceError as error:
+            return error_response(error)
+
+    endpoint.__name__ = handler.__name__
+    endpoint.__doc__ = handler.__doc__
+    return endpoint
+
+
 def _job(fields: dict[str, Any], fmt: str | None = None) -> TranslateJob:
     alternatives = _int(fields.get("alternatives", 0), "alternatives")
     if alternatives < 0:
@@ -117,34 +139,26 @@ def _detected(result: Translated) -> dict[str, Any] | None:
     }
 
 
-@router.post("/translate", openapi_extra=_BODY_DOC)
-async def translate(request: Request) -> Response:
-    guarded = await _guarded(request)
-    if isinstance(guarded, Response):
-        return guarded
-    context, fields = guarded
-    try:
-        job = _job(fields)
-        q = fields.get("q")
-        if isinstance(q, list):
-            if not all(isinstance(t, str) for t in q):
-                raise InvalidArgument("q must be a string or a list of strings", field="q")
-            results = await context.documents.translate_many(q, job, field="q")
-            failed = next((r for r in results if isinstance(r, ServiceError)), None)
-            if failed is not None:
-                return error_response(failed)
-            done = [r for r in results if isinstance(r, Translated)]
-            body: dict[str, Any] = {"translatedText": [r.text for r in done]}
-            if job.source_language == "auto":
-                body["detectedLanguage"] = [_detected(r) for r in done]
-            if job.params.n_best > 1:
-                body["alternatives"] = [list(r.alternatives) for r in done]
-            return JSONResponse(body)
-        if not isinstance(q, str):
-            raise InvalidArgument("Invalid request: missing q parameter", field="q")
-        result = await context.documents.translate(q, job, field="q")
-    except ServiceError as error:
-        return error_response(error)
+async def translate(context: HttpContext, fields: dict[str, Any], request: Request) -> Response:
+    job = _job(fields)
+    q = fields.get("q")
+    if isinstance(q, list):
+        if not all(isinstance(t, str) for t in q):
+            raise InvalidArgument("q must be a string or a list of strings", field="q")
+        results = await context.documents.translate_many(q, job, field="q")
+        failed = next((r for r in results if isinstance(r, ServiceError)), None)
+        if failed is not None:
+            return error_response(failed)
+        done = [r for r in results if isinstance(r, Translated)]
+        body: dict[str, Any] = {"translatedText": [r.text for r in done]}
+        if job.source_language == "auto":
+            body["detectedLanguage"] = [_detected(r) for r in done]
+        if job.params.n_best > 1:
+            body["alternatives"] = [list(r.alternatives) for r in done]
+        return JSONResponse(body)
+    if not isinstance(q, str):
+        raise InvalidArgument("Invalid request: missing q parameter", field="q")
+    result = await context.documents.translate(q, job, field="q")
     body = {"translatedText": result.text}
     if result.detection is not None:
         body["detectedLanguage"] = _detected(result)
@@ -153,16 +167,8 @@ async def translate(request: Request) -> Response:
     return JSONResponse(body)
 
 
-@router.post("/detect", openapi_extra=_BODY_DOC)
-async def detect(request: Request) -> Response:
-    guarded = await _guarded(request)
-    if isinstance(guarded, Response):
-        return guarded
-    context, fields = guarded
-    try:
-        ranked = context.documents.detect(_required(fields, "q"), field="q")
-    except ServiceError as error:
-        return error_response(error)
+async def detect(context: HttpContext, fields: dict[str, Any], request: Request) -> Response:
+    ranked = context.documents.detect(_required(fields, "q"), field="q")
     return JSONResponse(
         [{"confidence": round(d.confidence * 100, 1), "language": d.language} for d in ranked]
     )
@@ -184,15 +190,12 @@ async def languages(request: Request) -> Response:
     )
 
 
-@router.post("/translate_file")
-async def translate_file(request: Request) -> Response:
-    guarded = await _guarded(request)
-    if isinstance(guarded, Response):
-        return guarded
-    context, fields = guarded
+async def translate_file(
+    context: HttpContext, fields: dict[str, Any], request: Request
+) -> Response:
     upload = fields.get("file")
     if not isinstance(upload, UploadFile):
-        return error_response(InvalidArgument("Invalid request: missing file", field="file"))
+        raise InvalidArgument("Invalid request: missing file", field="file")
     name = PurePath(upload.filename or "file.txt").name
     suffix = PurePath(name).suffix.lower()
     if suffix not in FILE_FORMATS:
@@ -209,17 +212,19 @@ async def translate_file(request: Request) -> Response:
         )
     try:
         text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        return error_response(InvalidArgument("the file is not UTF-8 text", field="file"))
-    try:
-        result = await context.documents.translate(text, _job(fields, FILE_FORMATS[suffix]), "file")
-    except ServiceError as error:
-        return error_response(error)
+    except UnicodeDecodeError as error:
+        raise InvalidArgument("the file is not UTF-8 text", field="file") from error
+    result = await context.documents.translate(text, _job(fields, FILE_FORMATS[suffix]), "file")
     key = f"{secrets.token_urlsafe(12)}.{result.source_language}-{fields['target']}{suffix}"
     context.files[key] = (name, result.text.encode("utf-8"))
     while len(context.files) > KEPT_FILES:
         context.files.pop(next(iter(context.files)))
     return JSONResponse({"translatedFileUrl": f"{request.base_url}download_file/{key}"})
+
+
+router.post("/translate", openapi_extra=_BODY_DOC)(_endpoint(translate))
+router.post("/detect", openapi_extra=_BODY_DOC)(_endpoint(detect))
+router.post("/translate_file")(_endpoint(translate_file))
 
 
 @router.get("/download_file/{key}")
