@@ -237,6 +237,11 @@ class Seq2SeqServer:
             self._http = HttpFrontEnd(settings, self.plane, self.documents, self.metrics)
             try:
                 self.http_port = await self._http.start()
+                log.info(
+                    "HTTP/JSON and LibreTranslate's API on %s:%d",
+                    settings.http_host,
+                    self.http_port,
+                )
             except OSError as error:
                 raise StartupError(
                     f"cannot bind the HTTP port {settings.http_host}:{settings.http_port}: {error}"
@@ -246,11 +251,10 @@ class Seq2SeqServer:
                 self._poll_repository(settings.repository_poll_interval)
             )
         log.info(
-            "serving %d model(s) on %s:%d (HTTP %s), metrics on %s:%d; %d bundle(s) refused",
+            "serving %d model(s) on %s:%d, metrics on %s:%d; %d bundle(s) refused",
             len(self.plane.models.all()),
             settings.host,
             self.port,
-            f"{settings.http_host}:{self.http_port}" if self._http else "off",
             settings.metrics_host,
             self.metrics_port,
             len(self.repository.refused),
