@@ -12,6 +12,7 @@ among en/fr/de/it but may look Latin or Dutch among 97).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -39,8 +40,9 @@ class LanguageDetector:
         self.languages: tuple[str, ...] = tuple(wanted or sorted(known))
 
     @staticmethod
+    @functools.cache
     def supported() -> frozenset[str]:
-        """Every language code the packaged model knows."""
+        """Every language code the packaged model knows (read once: loading takes 0.3 s)."""
         identifier = LanguageIdentifier.from_model_file(MODEL_FILE)
         return frozenset(identifier.labels)
 
