@@ -133,8 +133,8 @@ class Seq2SeqServicer(pb_grpc.Seq2SeqServicer):
         self, spec: TaskSpec, fields: dict[str, str], choice: ModelChoice
     ) -> tuple[dict[str, str], InputUsed | None]:
         """Summarize/Answer over a long text: the part that fits, and what was used."""
-        if spec.language_fields:  # Translate streams one sentence; documents go unary
-            return fields, None
+        if spec.language_fields:  # Translate streams one text; documents go unary
+            return self.documents.resolve_source(fields), None
         return self.documents.fit(spec.name, fields, choice)
 
     async def Detect(

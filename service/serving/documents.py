@@ -104,6 +104,16 @@ class Documents:
             spec, fields, model.bundle.tokenizer.count, model.bundle.manifest.max_source_length
         )
 
+    def resolve_source(self, fields: Mapping[str, str], field: str = "text") -> dict[str, str]:
+        """Translate fields with `source_language: auto` replaced by the detected language
+        (the streaming RPC translates one text and detects the same way)."""
+        job = TranslateJob(
+            source_language=fields.get("source_language", ""),
+            target_language=fields.get("target_language", ""),
+        )
+        source, _ = self._source_language(fields.get(field, ""), job, field)
+        return {**fields, "source_language": source}
+
     # --- translating -------------------------------------------------------------------
     async def translate_many(
         self, texts: Sequence[str], job: TranslateJob, field: str = "texts"

@@ -315,3 +315,15 @@ async def test_long_summary_text_is_truncated_at_a_sentence(server, stub):
     assert reply.input_used.method == "truncated" and reply.input_used.end == used["end"]
     short = await stub.Summarize(pb.SummarizeRequest(text="A short text to summarize."))
     assert not short.HasField("input_used")
+
+
+async def test_grpc_stream_with_auto_source(stub):
+    events = [
+        event
+        async for event in stub.TranslateStream(
+            pb.TranslateRequest(
+                text="A tool to compress files", source_language="auto", target_language="de"
+            )
+        )
+    ]
+    assert events[-1].result.model.name == "translate-en-de"
