@@ -11,7 +11,7 @@ returned in its place; the other texts are answered.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from service.engine.params import DecodingParams
@@ -20,9 +20,9 @@ from service.serving.data_plane import DataPlane, Generation, ModelChoice, Model
 from service.serving.long_input import InputUsed, fit_long_input
 from service.tasks import TASKS
 from service.text.detect import Detection, LanguageDetector
-from service.text.document import Document
+from service.text.document import Document, DocumentBuilder
 from service.text.markup import split_html
-from service.text.plain import split_text
+from service.text.plain import add_text, add_whole, lines
 
 FORMATS = ("text", "html")
 AUTO = "auto"
@@ -155,24 +155,49 @@ class Documents:
         tokenizer = model.bundle.tokenizer
         limit = model.bundle.manifest.max_source_length
 
-        def split() -> Document:
-            def fits(piece: str) -> bool:
-                return tokenizer.count(piece) <= limit
+        def fits(piece: str) -> bool:
+            return tokenizer.count(piece) <= limit
 
-            if job.format == "html":
-                return split_html(text, source, fits, field=field)
-            return split_text(text, source, fits, whole_line=True)
-
-        document = await asyncio.to_thread(split)
         choice = ModelChoice(model.name, model.version)
-        generations = await asyncio.gather(
-            *(self._sentence(s, fields, choice, job, gate) for s in document.sentences)
-        )
+        tasks: list[asyncio.Task[Generation]] = []
+
+        def submit(sentences: list[str]) -> None:
+            for sentence in sentences:
+                tasks.append(
+                    asyncio.ensure_future(self._sentence(sentence, fields, choice, job, gate))
+                )
+
+        try:
+            if job.format == "html":  # one parse over the whole page, off the event loop
+                document = await asyncio.to_thread(split_html, text, source, fits, field=field)
+                submit(document.sentences)
+            else:
+                document = await self._split_streaming(text, source, fits, submit)
+            generations = await asyncio.gather(*tasks)
+        except BaseException:
+            for task in tasks:  # one sentence failed or the caller left: stop the others
+                task.cancel()
+            raise
         single = job.format == "text" and document.sentences == [text.strip()]
         return _translated(document, generations, source, detection, single)
 
-    def __repr__(self) -> str:
-        return f"Documents({self.limits})"
+    @staticmethod
+    async def _split_streaming(
+        text: str, source: str, fits: Callable[[str], bool], submit: Callable[[list[str]], None]
+    ) -> Document:
+        """Plain text split line by line on the event loop, each line's sentences submitted
+        at once, so the engine translates the first paragraphs while later ones are still
+        being segmented (pysbd takes ~1.6 ms per paragraph)."""
+        builder = DocumentBuilder()
+        if add_whole(builder, text, fits):
+            submit(builder.sentences_from(0))
+            return builder.build()
+        for line in lines(text):
+            start = len(builder)
+            add_text(builder, line, source, fits)
+            submit(builder.sentences_from(start))
+            await asyncio.sleep(0)  # let other requests and engine callbacks run
+        return builder.build()
 
     async def _sentence(
         self,

@@ -57,6 +57,14 @@ class DocumentBuilder:
     def translate(self, text: str) -> None:
         self._pieces.append(Piece(text, translate=True))
 
+    def __len__(self) -> int:
+        return len(self._pieces)
+
+    def sentences_from(self, start: int) -> list[str]:
+        """The texts to translate added since the builder held `start` pieces (a kept piece
+        only ever merges into a kept one, so earlier sentences keep their places)."""
+        return [p.text for p in self._pieces[start:] if p.translate]
+
     def build(self, write: Callable[[str], str] | None = None) -> Document:
         if write is None:
             return Document(tuple(self._pieces))

@@ -17,7 +17,7 @@ Rules (docs/documents.md):
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from service.text.document import Document, DocumentBuilder
 from service.text.limit import Fits, split_to_fit
@@ -41,15 +41,30 @@ def split_text(text: str, language: str, fits: Fits, *, whole_line: bool = False
     lines over the limit, are split into sentences.
     """
     builder = DocumentBuilder()
-    stripped = text.strip()
-    if whole_line and stripped and not _BREAK.search(stripped) and fits(stripped):
-        start = text.index(stripped)
-        builder.keep(text[:start])
-        builder.translate(stripped)
-        builder.keep(text[start + len(stripped) :])
-        return builder.build()
-    add_text(builder, text, language, fits)
+    if not (whole_line and add_whole(builder, text, fits)):
+        for line in lines(text):
+            add_text(builder, line, language, fits)
     return builder.build()
+
+
+def add_whole(builder: DocumentBuilder, text: str, fits: Fits) -> bool:
+    """Add `text` as one piece if it is one line that fits; False (nothing added) if not."""
+    stripped = text.strip()
+    if not stripped or _BREAK.search(stripped) or not fits(stripped):
+        return False
+    start = text.index(stripped)
+    builder.keep(text[:start])
+    builder.translate(stripped)
+    builder.keep(text[start + len(stripped) :])
+    return True
+
+
+def lines(text: str) -> Iterator[str]:
+    """The lines of `text`, each with its own line break (a document is split line by line,
+    so that translating can start before the last line is segmented)."""
+    for match in _LINE.finditer(text):
+        if match.group():
+            yield match.group()
 
 
 def add_text(
@@ -63,10 +78,7 @@ def add_text(
     `decode` turning a sentence's character references into the text the model reads;
     kept pieces stay raw."""
     segmenter = segmenter_for(language)
-    for match in _LINE.finditer(text):
-        line = match.group()
-        if not line:
-            continue
+    for line in lines(text):
         body = line.rstrip("\r\n\u2028\u2029\x85")
         prefix = _MARKER.match(body)
         start = prefix.end() if prefix else 0
