@@ -48,10 +48,12 @@ class Settings(BaseSettings):
     )
     max_texts: int = Field(default=128, ge=1, description="Most texts in one Translate call.")
     document_concurrency: int = Field(
-        default=64,
+        default=256,
         ge=1,
-        description="Sentences of one call decoded at once (the rest wait their turn, so a "
-        "long document neither fills the queue nor starves other callers).",
+        description="Sentences of one call in the model's queue or batch at once (the rest "
+        "wait their turn). A document longer than this finishes with a tail: its last sentences "
+        "start only as others end (a 200-sentence document measured 0.4-0.6x the throughput of "
+        "200 separate calls at 64, 0.65-0.9x at 192, 1.1-1.25x at 256).",
     )
     max_file_bytes: int = Field(
         default=1_048_576, ge=1, description="Largest file /translate_file accepts, in bytes."

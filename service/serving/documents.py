@@ -32,7 +32,7 @@ AUTO = "auto"
 class DocumentLimits:
     max_document_chars: int = 100_000  # longest text of a translate call, in characters
     max_texts: int = 128  # most texts in one call
-    document_concurrency: int = 64  # sentences of one call decoded at once
+    document_concurrency: int = 256  # sentences of one call queued or decoding at once
 
 
 @dataclass(frozen=True)
