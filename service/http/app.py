@@ -53,6 +53,8 @@ def _deadline(request: Request) -> float | None:
 
 def create_app(context: HttpContext) -> Any:
     app = FastAPI(
+        docs_url=None,  # FastAPI's /docs and /redoc load their scripts from a CDN; the
+        redoc_url=None,  # description itself is /openapi.json, served from here
         title="seq2seq-serve HTTP API",
         version="1",
         description="Translate (documents, many texts, HTML, auto-detected source), "
