@@ -84,12 +84,12 @@ class ExtractiveSpan:
         if self.closed:
             return np.array([self.eos_id])
         if self.active is None:
-            starts = np.unique(self.context[self.word_start])
+            starts = self.context[self.word_start]  # repeats are harmless to keep_only
             if self.no_answer_id is None:
                 return starts
             return np.append(starts, self.no_answer_id)
         following = self._following()
-        allowed = np.unique(self.context[following])
+        allowed = self.context[following]
         # The span may end where the next context token starts a word, or at the end.
         at_end = bool((self.active + 1 >= self.context.size).any())
         if at_end or bool(self.word_start[following].any()):
