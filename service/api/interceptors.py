@@ -111,6 +111,8 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
             self._traffic.finished()
         self._metrics.grpc_handled.labels(*labels, code).inc()
         self._metrics.grpc_handling.labels(*labels).observe(seconds)
+        self._metrics.requests.labels("grpc", labels[2], code).inc()
+        self._metrics.request_seconds.labels("grpc", labels[2]).observe(seconds)
         level = logging.INFO if record.service in LOGGED_SERVICES else logging.DEBUG
         if not access_log.isEnabledFor(level):
             return

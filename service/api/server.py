@@ -15,7 +15,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
-from service.api.auth import BearerAuthInterceptor
+from service.api.auth import BearerAuthInterceptor, TokenChecker
 from service.api.gen.seq2seq.v1 import seq2seq_pb2 as pb
 from service.api.gen.seq2seq.v1 import seq2seq_pb2_grpc as pb_grpc
 from service.api.interceptors import CallInterceptor
@@ -25,6 +25,7 @@ from service.engine.policy import PolicyConfig
 from service.engine.runtime import RuntimeOptions
 from service.metrics import Metrics
 from service.serving.data_plane import DataPlane, Limits
+from service.serving.documents import DocumentLimits, Documents
 from service.serving.models import BatchingConfig
 from service.serving.reload import ModelRepository
 from service.settings import Settings
@@ -116,6 +117,39 @@ def call_interceptors(
     return interceptors
 
 
+class HttpFrontEnd:
+    """The HTTP/JSON port: the FastAPI app over the same data plane, auth and metrics."""
+
+    def __init__(
+        self, settings: Settings, plane: DataPlane, documents: Documents, metrics: Metrics
+    ) -> None:
+        from service.http.app import create_app
+        from service.http.context import HttpContext
+        from service.http.server import HttpServer
+
+        tokens = settings.bearer_tokens()
+        self.context = HttpContext(
+            plane=plane,
+            documents=documents,
+            metrics=metrics,
+            tokens=TokenChecker(tokens) if tokens else None,
+            max_body_bytes=settings.max_message_bytes,
+            max_file_bytes=settings.max_file_bytes,
+        )
+        self._server = HttpServer(
+            create_app(self.context),
+            settings.http_host,
+            settings.http_port,
+            settings.drain_grace_period,
+        )
+
+    async def start(self) -> int:
+        return await self._server.start()
+
+    async def stop(self) -> None:
+        await self._server.stop()
+
+
 class Seq2SeqServer:
     """One server instance; tests create it on port 0 and read `port` / `metrics_port`."""
 
@@ -126,6 +160,14 @@ class Seq2SeqServer:
             Limits(max_input_chars=settings.max_input_chars, max_beam_size=settings.max_beam_size),
             batching_config(settings),
             settings.default_versions,
+        )
+        self.documents = Documents(
+            self.plane,
+            DocumentLimits(
+                max_document_chars=settings.max_document_chars,
+                max_texts=settings.max_texts,
+                document_concurrency=settings.document_concurrency,
+            ),
         )
         self.health = HealthServicer()
         self.repository = ModelRepository(
@@ -139,6 +181,8 @@ class Seq2SeqServer:
         self._poller: asyncio.Task[None] | None = None
         self.port = 0
         self.metrics_port = 0
+        self.http_port = 0
+        self._http: HttpFrontEnd | None = None
         self._server: grpc.aio.Server | None = None
         self._metrics_http = None
 
@@ -201,7 +245,9 @@ class Seq2SeqServer:
             maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
             options=grpc_server_options(settings),
         )
-        pb_grpc.add_Seq2SeqServicer_to_server(Seq2SeqServicer(self.plane, self.metrics), server)
+        pb_grpc.add_Seq2SeqServicer_to_server(
+            Seq2SeqServicer(self.plane, self.metrics, self.documents), server
+        )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
             (
@@ -223,6 +269,19 @@ class Seq2SeqServer:
         self._server = server
         await self._update_health()
         self.metrics_port = self.metrics.serve_http(settings.metrics_host, settings.metrics_port)
+        if settings.http_enabled:
+            self._http = HttpFrontEnd(settings, self.plane, self.documents, self.metrics)
+            try:
+                self.http_port = await self._http.start()
+                log.info(
+                    "HTTP/JSON and LibreTranslate's API on %s:%d",
+                    settings.http_host,
+                    self.http_port,
+                )
+            except OSError as error:
+                raise StartupError(
+                    f"cannot bind the HTTP port {settings.http_host}:{settings.http_port}: {error}"
+                ) from error
         if settings.repository_poll_interval > 0:
             self._poller = asyncio.get_running_loop().create_task(
                 self._poll_repository(settings.repository_poll_interval)
@@ -254,7 +313,11 @@ class Seq2SeqServer:
             self._poller.cancel()
             await asyncio.gather(self._poller, return_exceptions=True)
         await self.health.enter_graceful_shutdown()
+        if self._http is not None:
+            self._http.context.draining = True
         await self.plane.drain(grace)
+        if self._http is not None:
+            await self._http.stop()
         await self.repository.wait_retired(max(0.0, deadline - time.monotonic()))
         quiet = await self.traffic.wait_quiet(self.settings.drain_quiet_period, deadline)
         log.info(

@@ -150,10 +150,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description="Call the seq2seq gRPC service.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     sub = commands.add_parser("translate", parents=[connection, decoding], help="translate text")
-    sub.add_argument("text", nargs="?", help="the text (or --input)")
+    sub.add_argument("text", nargs="?", help="the text (or --input, or --file)")
     sub.add_argument("--to", required=True, dest="target_language", help="e.g. fr")
-    sub.add_argument("--from", default="", dest="source_language", help="default: en")
+    sub.add_argument(
+        "--from", default="", dest="source_language", help="default: en; auto = detect it"
+    )
     sub.add_argument("--input", metavar="FILE|-", help="many texts, one per line")
+    sub.add_argument(
+        "--file",
+        metavar="FILE|-",
+        help="one document, translated with its lines, paragraphs and lists kept",
+    )
+    sub.add_argument(
+        "--html", action="store_true", help="the text is HTML: only text nodes are translated"
+    )
 
     sub = commands.add_parser("summarize", parents=[connection, decoding], help="summarize text")
     sub.add_argument("text", nargs="?", help="the text (or --input)")
@@ -167,6 +177,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE|-",
         help='JSON lines {"question": ..., "context": ...}; context defaults to --context',
     )
+
+    sub = commands.add_parser("detect", parents=[connection], help="detect the language of a text")
+    sub.add_argument("text", nargs="?", help="the text (or --file)")
+    sub.add_argument("--file", metavar="FILE|-", help="read the text from a file")
+    sub.add_argument("--top", type=_count, default=3, help="languages to rank (%(default)s)")
 
     sub = commands.add_parser("models", parents=[connection], help="list the models")
     sub.add_argument("--task", default="", choices=["", "translate", "summarize", "answer"])
@@ -187,6 +202,11 @@ def _read_text(name: str, what: str) -> str:
 
 
 def _texts(args: argparse.Namespace) -> list[str]:
+    document = getattr(args, "file", None)
+    if document is not None:
+        if args.text is not None or getattr(args, "input", None) is not None:
+            raise UsageError("give a TEXT, --input or --file, not two of them")
+        return [_read_text(document, "file")]
     if args.input is not None and args.text is not None:
         raise UsageError("give a TEXT or --input, not both")
     if args.input is None:
@@ -301,7 +321,8 @@ def _print_result(result: Result, args: argparse.Namespace, out: TextIO) -> None
             if args.scores:
                 out.write(token_scores_table(hypothesis) + "\n")
     else:
-        out.write(_text_of(result) + "\n")
+        text = _text_of(result)  # a document keeps its own last line break
+        out.write(text if text.endswith("\n") else text + "\n")
         if args.scores and result.hypotheses:
             out.write(token_scores_table(result.hypotheses[0]) + "\n")
     out.flush()
@@ -365,7 +386,14 @@ def _calls(
                     client.translate_stream(first, args.target_language, **kwargs), args
                 )
             else:
-                yield _printed(client.translate(first, args.target_language, **kwargs), args)
+                kwargs["text_format"] = "html" if args.html else "text"
+                result = client.translate(first, args.target_language, **kwargs)
+                if result.detected_language is not None and not args.json:
+                    detected = result.detected_language
+                    print(
+                        f"detected {detected.language} ({detected.confidence:.2f})", file=sys.stderr
+                    )
+                yield _printed(result, args)
         elif args.command == "summarize":
             if args.stream:
                 yield _consume_stream(client.summarize_stream(first, options=options), args)
@@ -380,6 +408,21 @@ def _calls(
 def _printed(result: Result, args: argparse.Namespace) -> Result:
     _print_result(result, args, sys.stdout)
     return result
+
+
+def _detect_text(args: argparse.Namespace) -> str:
+    if (args.text is None) == (args.file is None):
+        raise UsageError("give a TEXT argument or --file FILE")
+    return args.text if args.text is not None else _read_text(args.file, "file")
+
+
+def _print_detection(client: Seq2SeqClient, args: argparse.Namespace, text: str) -> None:
+    ranked = client.detect(text, top=args.top)
+    if args.json:
+        _json_line([dataclasses.asdict(score) for score in ranked], sys.stdout)
+        return
+    for score in ranked:
+        print(f"{score.language}\t{score.confidence:.4f}")
 
 
 def _print_models(client: Seq2SeqClient, args: argparse.Namespace) -> None:
@@ -404,6 +447,8 @@ def run(args: argparse.Namespace) -> int:
     inputs: list[tuple[str, str]] = []
     if args.command == "answer":
         inputs = _questions(args)
+    elif args.command == "detect":
+        inputs = [(_detect_text(args), "")]
     elif args.command != "models":
         inputs = [(text, "") for text in _texts(args)]
     try:
@@ -411,6 +456,9 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:  # unreadable or malformed TLS files
         raise UsageError(f"cannot set up TLS: {exc}") from None
     with client:
+        if args.command == "detect":
+            _print_detection(client, args, inputs[0][0])
+            return 0
         if args.command == "models":
             _print_models(client, args)
             return 0

@@ -139,7 +139,11 @@ def test_runtime_stage_runs_as_uid_10001_on_the_settings_ports(variant: str) -> 
     assert words.index("USER") > max(i for i, w in enumerate(words) if w == "RUN")
     exposed = {int(p) for word, args in runtime if word == "EXPOSE" for p in args.split()}
     defaults = Settings.model_fields
-    assert exposed == {defaults["port"].default, defaults["metrics_port"].default}
+    assert exposed == {
+        defaults["port"].default,
+        defaults["http_port"].default,
+        defaults["metrics_port"].default,
+    }
     env = " ".join(args for word, args in runtime if word == "ENV")
     assert "SEQ2SEQ_MODEL_REPOSITORY=/models" in env
     assert "PYTHONDONTWRITEBYTECODE=1" in env  # the root file system is read-only

@@ -93,6 +93,7 @@ def test_probes_are_grpc_on_the_grpc_port(overlay: Rendered) -> None:
     ports = _ports(server)
     assert ports == {
         "grpc": Settings.model_fields["port"].default,
+        "http": Settings.model_fields["http_port"].default,
         "metrics": Settings.model_fields["metrics_port"].default,
     }
     probes = {kind: server[f"{kind}Probe"] for kind in ("startup", "readiness", "liveness")}
@@ -225,7 +226,7 @@ def test_services_headless_and_cluster_ip(overlay: Rendered) -> None:
         assert _matches(service["spec"]["selector"], labels)
         ports = {p["name"]: p for p in service["spec"]["ports"]}
         assert ports["grpc"]["port"] == 50051 and ports["grpc"]["targetPort"] == "grpc"
-    assert {p["name"] for p in cluster_ip["spec"]["ports"]} == {"grpc", "metrics"}
+    assert {p["name"] for p in cluster_ip["spec"]["ports"]} == {"grpc", "http", "metrics"}
 
 
 def _adapter_rules() -> dict[str, dict[str, Any]]:

@@ -238,6 +238,8 @@ def test_require_gpu_without_cuda_refuses_to_start(tmp_path: Path) -> None:
         "0",
         "--metrics-port",
         "0",
+        "--http-port",
+        "0",
         "--providers",
         "cuda,cpu",
         "--model-repository",
