@@ -1,8 +1,9 @@
 """The model bundle contract shared by `model_export` (writes) and `service` (loads).
 
 A model repository is `MODEL_REPO/<name>/<version>/` holding `bundle.json`, `encoder.onnx`,
-`decoder.onnx` and `tokenizer.json`. This module imports nothing but pydantic and the
-standard library so that the export tools can depend on it without pulling in the server.
+`decoder.onnx` and `tokenizer.json`. This module imports nothing but pydantic, the standard
+library and two tiny name tables (service/tasks.py, service/families.py), so that the export
+tools can depend on it without pulling in the server.
 
 ONNX graph contract (names are fixed; all batch and length axes are dynamic):
   encoder.onnx  in : src_ids int64 (B, S), src_lengths int64 (B,)
@@ -18,16 +19,18 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 # Re-exported: model_export builds answer sources through the same function as the server.
+from service.families import Family
 from service.tasks import ANSWER_SEPARATOR_TOKEN, Task, answer_source_text  # noqa: F401
 
 # 1: states with a batch axis only. 2: states may also have a source or a target axis
-# (StateTensor). The server loads both; model_export writes 2.
-BUNDLE_SCHEMA_VERSION = 2
+# (StateTensor). The server loads both; model_export writes the oldest that describes a
+# bundle's states (`schema_version_for`), so a bundle that needs no axis stays at 1.
+BUNDLE_SCHEMA_VERSION: Final = 2
 MANIFEST_FILE = "bundle.json"
 ENCODER_FILE = "encoder.onnx"
 DECODER_FILE = "decoder.onnx"
@@ -134,6 +137,11 @@ class StateTensor(_Strict):
         return self
 
 
+def schema_version_for(states: tuple[StateTensor, ...]) -> Literal[1, 2]:
+    """The oldest schema that can describe these states."""
+    return 2 if any(s.source_axis is not None or s.target_axis is not None for s in states) else 1
+
+
 class DecodingDefaults(_Strict):
     """Per-model defaults of decoding options a request may override."""
 
@@ -170,7 +178,7 @@ class BundleManifest(_Strict):
     version: int = Field(ge=1)
     task: Task
     languages: LanguagePair | None = None
-    architecture: Literal["rnn", "transformer"]
+    architecture: Family  # one of service.families.FAMILIES
     cell: Literal["gru", "lstm"] | None = None
     attention: AttentionSpec
     special_tokens: SpecialTokens
@@ -204,9 +212,7 @@ class BundleManifest(_Strict):
         names = [s.name for s in self.states]
         if len(set(names)) != len(names):
             raise ValueError(f"duplicate state names in {names}")
-        if self.schema_version < 2 and any(
-            s.source_axis is not None or s.target_axis is not None for s in self.states
-        ):
+        if self.schema_version < schema_version_for(self.states):
             raise ValueError("state source_axis / target_axis need schema_version 2")
         return self
 

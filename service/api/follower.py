@@ -40,6 +40,7 @@ def main() -> int:
             "port": config.port,
             "metrics_port": 0,  # the server's /metrics carries our figures
             "frontend_processes": 1,
+            "http_enabled": False,  # the HTTP front end runs in the server process only
             "repository_poll_interval": 0.0,
         }
     )

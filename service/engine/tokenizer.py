@@ -45,6 +45,10 @@ class TextTokenizer:
         tokens = [*encoding.tokens, self.id_to_token(self._special.eos_id)]
         return EncodedText(ids=tuple(ids), tokens=tuple(tokens))
 
+    def count(self, text: str) -> int:
+        """Source tokens `text` would take, EOS included (what `max_tokens` is checked on)."""
+        return len(self.encode_plain(text)) + 1
+
     def encode_plain(self, text: str) -> tuple[int, ...]:
         """Token ids of `text` as it would appear inside an output: no EOS, no limit."""
         return tuple(self._tokenizer.encode(text, add_special_tokens=False).ids)
