@@ -173,7 +173,12 @@ def served(
         *("--max-batch-size", str(plan.max_batch_size), "--log-format", "text"),
         *("--log-level", "INFO"),
     ]
-    env = {**tree_env(tree, plan.threads), "SEQ2SEQ_METRICS_HOST": "127.0.0.1", **(settings or {})}
+    env = {
+        **tree_env(tree, plan.threads),
+        "SEQ2SEQ_METRICS_HOST": "127.0.0.1",
+        "SEQ2SEQ_HTTP_ENABLED": "false",  # gRPC is measured (and 8000 may be taken)
+        **(settings or {}),
+    }
     process = subprocess.Popen(
         command, cwd=tree, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
     )
