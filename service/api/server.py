@@ -319,6 +319,18 @@ class Seq2SeqServer:
                 await self._update_health()
 
     async def start(self) -> None:
+        """Load the models and open the ports; on failure nothing is left running (the
+        engine processes and follower front ends are stopped before the error leaves)."""
+        try:
+            await self._start()
+        except BaseException:
+            if self.frontends is not None:
+                self.frontends.terminate()
+                await self.frontends.close()
+            await self.backend.close()
+            raise
+
+    async def _start(self) -> None:
         await self._load_models()
         settings = self.settings
         server = grpc.aio.server(
