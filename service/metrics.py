@@ -279,6 +279,8 @@ class Metrics:
     # --- EngineProcessObserver -------------------------------------------------------
     def engine_up(self, group: str, up: bool) -> None:
         self.engine_up_gauge.labels(group).set(1 if up else 0)
+        for reason in ("exited", "hung", "start_failed"):  # 0 from the start, not absent
+            self.engine_restarts.labels(group, reason)
 
     def engine_restarted(self, group: str, reason: str) -> None:
         self.engine_restarts.labels(group, reason).inc()
