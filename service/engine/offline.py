@@ -102,6 +102,7 @@ class Seq2SeqEngine:
             max_beam_size=max_beam_size,
             max_batch_size=max_batch_size,
             has_attention=self.manifest.attention.kind != "none",
+            rules=self.manifest.decoding_rules,
         )
         self._ids = itertools.count()
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from service.bundle import BundleManifest
 from service.engine.requests import GenerationOutput
-from service.engine.tokenizer import TextTokenizer
+from service.engine.tokenizer import Tokenizer
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class DecodedOutput:
 
 def decode_output(
     output: GenerationOutput,
-    tokenizer: TextTokenizer,
+    tokenizer: Tokenizer,
     manifest: BundleManifest,
     *,
     return_scores: bool,

@@ -196,6 +196,7 @@ class DataPlane:
                 max_beam_size=self._limits.max_beam_size,
                 max_batch_size=self._batching.policy_config.max_batch_size,
                 has_attention=manifest.attention.kind != "none",
+                rules=manifest.decoding_rules,
             )
         )
         encoded = model.bundle.tokenizer.encode(
