@@ -77,7 +77,7 @@ def _example_inputs(model: EncoderDecoder) -> tuple[tuple[Tensor, ...], tuple[Te
     return (src_ids, src_lengths), (prev, memory, mask, *states)
 
 
-def _export(
+def export_graph(
     module: nn.Module,
     args: tuple[Tensor, ...],
     path: Path,
@@ -169,7 +169,7 @@ def export_onnx(
     dec_axes |= {state_input_name(s): {0: "batch"} for s in states}
     dec_axes |= {state_output_name(s): {0: "batch"} for s in states}
     with torch.no_grad():
-        _export(
+        export_graph(
             _EncoderGraph(model).eval(),  # a fresh wrapper is in training mode
             enc_args,
             out_dir / ENCODER_FILE,
@@ -178,7 +178,7 @@ def export_onnx(
             dynamic_axes=enc_axes,
             exporter=exporter,
         )
-        _export(
+        export_graph(
             model.decoder,
             dec_args,
             out_dir / DECODER_FILE,

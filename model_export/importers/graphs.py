@@ -1,0 +1,132 @@
+"""Export an imported checkpoint's step modules to encoder.onnx / decoder.onnx, and check
+them against the checkpoint's own forward pass."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from model_export.export import Exporter, export_graph, graph_names
+from model_export.importers.stack import (
+    POSITION,
+    ImportedDecoderStep,
+    ImportedEncoder,
+    StackParts,
+    layer_state_names,
+)
+from service.bundle import (
+    DEC_ATTENTION,
+    DEC_LOG_PROBS,
+    DEC_MEMORY,
+    DEC_PREV_IDS,
+    DEC_SRC_MASK,
+    DECODER_FILE,
+    ENC_MEMORY,
+    ENC_SRC_IDS,
+    ENC_SRC_LENGTHS,
+    ENCODER_FILE,
+    init_state_name,
+    state_input_name,
+    state_output_name,
+)
+
+
+def _state_axes(layers: int) -> dict[str, dict[int, str]]:
+    """Dynamic axes of each state as a decoder input (the output's target axis is one longer)."""
+    axes: dict[str, dict[int, str]] = {}
+    for layer in range(layers):
+        self_k, self_v, cross_k, cross_v = layer_state_names(layer)
+        axes |= {n: {0: "batch", 2: "tgt_len"} for n in (self_k, self_v)}
+        axes |= {n: {0: "batch", 2: "src_len"} for n in (cross_k, cross_v)}
+    return axes | {POSITION: {0: "batch"}}
+
+
+def state_names(layers: int) -> tuple[str, ...]:
+    return (*(n for layer in range(layers) for n in layer_state_names(layer)), POSITION)
+
+
+def export_graphs(parts: StackParts, bundle_dir: Path, *, exporter: Exporter) -> None:
+    """Write encoder.onnx and decoder.onnx (fp32) for these parts into `bundle_dir`."""
+    layers = len(parts.decoder_layers)
+    states = state_names(layers)
+    names = graph_names(states)
+    axes = _state_axes(layers)
+    encoder = ImportedEncoder(parts).eval()
+    decoder = ImportedDecoderStep(parts).eval()
+    batch_seq = {0: "batch", 1: "src_len"}
+    enc_axes = {ENC_SRC_IDS: batch_seq, ENC_SRC_LENGTHS: {0: "batch"}, ENC_MEMORY: batch_seq}
+    enc_axes |= {init_state_name(s): {0: "batch", **({2: "src_len"} if "cross" in s else {})}
+                 for s in states}
+    dec_axes = {DEC_PREV_IDS: {0: "batch"}, DEC_MEMORY: batch_seq, DEC_SRC_MASK: batch_seq}
+    dec_axes |= {DEC_LOG_PROBS: {0: "batch"}, DEC_ATTENTION: batch_seq}
+    dec_axes |= {state_input_name(s): a for s, a in axes.items()}
+    dec_axes |= {
+        state_output_name(s): {k: ("tgt_len_next" if v == "tgt_len" else v) for k, v in a.items()}
+        for s, a in axes.items()
+    }
+    # Distinct sizes (B=3, S=7, T=4) and unequal lengths and positions, so that no axis is
+    # traced as a constant.
+    src_ids = torch.randint(4, 12, (3, 7), dtype=torch.long)
+    src_lengths = torch.tensor([7, 5, 2], dtype=torch.long)
+    with torch.no_grad():
+        memory, *initial = encoder(src_ids, src_lengths)
+        step_states = []
+        for name, value in zip(states, initial, strict=True):
+            if name.startswith("self_"):
+                value = torch.randn(value.shape[0], value.shape[1], 4, value.shape[3])
+            step_states.append(value)
+        step_states[-1] = torch.tensor([4, 2, 0], dtype=torch.long)
+        mask = torch.arange(7).unsqueeze(0) < src_lengths.unsqueeze(1)
+        prev = torch.tensor([5, 6, 7], dtype=torch.long)
+        export_graph(
+            encoder,
+            (src_ids, src_lengths),
+            bundle_dir / ENCODER_FILE,
+            input_names=names["encoder_inputs"],
+            output_names=names["encoder_outputs"],
+            dynamic_axes=enc_axes,
+            exporter=exporter,
+        )
+        export_graph(
+            decoder,
+            (prev, memory, mask, *step_states),
+            bundle_dir / DECODER_FILE,
+            input_names=names["decoder_inputs"],
+            output_names=names["decoder_outputs"],
+            dynamic_axes=dec_axes,
+            exporter=exporter,
+        )
+
+
+def teacher_forced_difference(
+    model: Any, runtime: Any, sources: list[list[int]], targets: list[list[int]], start_id: int
+) -> float:
+    """Largest |log-prob difference| between the checkpoint's forward pass (with the decoder
+    step's own suppression applied) and the exported graphs run step by step on the same
+    prefixes, over positions every model allows (forbidden ids are compared as forbidden)."""
+    worst = 0.0
+    lowest = np.finfo(np.float32).min
+    for source, target in zip(sources, targets, strict=True):
+        src = np.asarray([source], np.int64)
+        decoder_in = [start_id, *target]
+        with torch.no_grad():
+            logits = model(
+                input_ids=torch.from_numpy(src),
+                decoder_input_ids=torch.tensor([decoder_in]),
+            ).logits[0]
+        expected = torch.log_softmax(logits.float(), dim=-1).numpy()  # (T, V)
+        encoded = runtime.encode(src, np.asarray([len(source)], np.int64))
+        states = encoded.states
+        mask = np.ones((1, len(source)), bool)
+        for t, token in enumerate(decoder_in):
+            out = runtime.step(np.asarray([token], np.int64), encoded.memory, mask, states)
+            states = out.states
+            got = out.log_probs[0]
+            allowed = got > lowest / 2  # the graph's suppressed / forced-away ids
+            if t == 0 and allowed.sum() == 1:  # a forced first token: nothing to compare
+                continue
+            worst = max(worst, float(np.abs(got[allowed] - expected[t][allowed]).max()))
+    return worst
