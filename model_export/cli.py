@@ -93,6 +93,30 @@ def _parser() -> argparse.ArgumentParser:
     s_.add_argument("--limit", type=int, help="send only the first N test records per bundle")
     s_.add_argument("--tolerance", type=float, default=0.5, help="largest allowed difference")
     s_.add_argument("--out", type=Path, help="write the comparison as JSON")
+    i = sub.add_parser(
+        "import", help="a local Hugging Face checkpoint (Marian, BART, mBART) -> a bundle"
+    )
+    i.add_argument("checkpoint", type=Path, help="folder written by save_pretrained")
+    i.add_argument("--repo", type=Path, required=True, help="model repository to write into")
+    i.add_argument("--name", required=True, help="bundle name, e.g. opus-mt-en-fr")
+    i.add_argument("--version", type=int, default=1)
+    i.add_argument(
+        "--task",
+        choices=["translate", "summarize", "answer"],
+        help="default: by architecture (Marian, mBART: translate; BART: summarize)",
+    )
+    i.add_argument("--languages", help="translate: e.g. en-fr (default: the tokenizer's)")
+    i.add_argument("--max-source-length", type=int, help="tokens (default: the positions)")
+    i.add_argument("--max-target-length", type=int, help="tokens (default: the positions)")
+    i.add_argument(
+        "--texts",
+        type=Path,
+        help="a text per line, checked against transformers' "
+        "tokenizer besides the built-in samples",
+    )
+    i.add_argument("--threads", type=int, default=2)
+    i.add_argument("--exporter", default=PINNED_EXPORTER, choices=["torchscript", "dynamo"])
+    i.add_argument("--overwrite", action="store_true", help="replace an existing bundle")
     return parser
 
 
@@ -177,8 +201,36 @@ def _verify_served(args: argparse.Namespace) -> int:
     return 0
 
 
+def _import(args: argparse.Namespace) -> int:
+    from model_export.importers.importer import import_checkpoint
+
+    texts: tuple[str, ...] = ()
+    if args.texts:
+        try:
+            texts = tuple(t for t in args.texts.read_text(encoding="utf-8").splitlines() if t)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ValueError(f"{args.texts}: cannot read: {exc}") from exc
+    result = import_checkpoint(
+        args.checkpoint,
+        repo=args.repo,
+        name=args.name,
+        version=args.version,
+        task=args.task,
+        languages=args.languages,
+        max_source_length=args.max_source_length,
+        max_target_length=args.max_target_length,
+        texts=texts,
+        threads=args.threads,
+        exporter=args.exporter,
+        overwrite=args.overwrite,
+    )
+    print(_json({"bundle": str(result.bundle_dir), "checks": result.checks}))
+    return 0
+
+
 _COMMANDS = {
     "evaluate": _evaluate,
+    "import": _import,
     "variant": _variant,
     "compare-attention": _compare_attention,
     "verify-served": _verify_served,
@@ -191,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     from model_export.ablation import AblationError
     from model_export.build import BuildError, build_bundle
     from model_export.data import DataError
+    from model_export.importers import ImportCheckpointError
     from model_export.precision import VariantError
     from service.bundle import BundleError
     from service.client.errors import Seq2SeqError
@@ -202,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
             AblationError,
             BundleError,
             DataError,
+            ImportCheckpointError,
             Seq2SeqError,
             VariantError,
             ValueError,

@@ -8,7 +8,7 @@ template adds the special tokens (`<s> text </s>`; mBART: `text </s> en_XX`)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
@@ -42,14 +42,19 @@ class BartEmbedding(nn.Module):
 
 class BartFamily:
     name = "bart"
-    model_types = {"bart": "BartForConditionalGeneration", "mbart": "MBartForConditionalGeneration"}
+    model_types: ClassVar[dict[str, str]] = {
+        "bart": "BartForConditionalGeneration",
+        "mbart": "MBartForConditionalGeneration",
+    }
 
     def write_tokenizer(self, checkpoint: Checkpoint, bundle_dir: Path) -> BundleTokenizer:
         folder = checkpoint.folder
         choices = _TOKENIZER_SOURCES[checkpoint.model_type]
         if not any(all((folder / n).is_file() for n in names) for names in choices):
             wanted = " or ".join(" + ".join(names) for names in choices)
-            raise ImportCheckpointError(f"{folder / choices[0][0]}: missing; the tokenizer needs {wanted}")
+            raise ImportCheckpointError(
+                f"{folder / choices[0][0]}: missing; the tokenizer needs {wanted}"
+            )
         reference = self.reference_tokenizer(folder)
         backend = getattr(reference, "backend_tokenizer", None)
         if backend is None:

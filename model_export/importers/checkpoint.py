@@ -85,7 +85,9 @@ def read_checkpoint(folder: Path) -> Checkpoint:
 def require_files(folder: Path, names: tuple[str, ...], what: str) -> None:
     for name in names:
         if not (folder / name).is_file():
-            raise ImportCheckpointError(f"{folder / name}: missing; {what} needs {', '.join(names)}")
+            raise ImportCheckpointError(
+                f"{folder / name}: missing; {what} needs {', '.join(names)}"
+            )
 
 
 def source_checksums(folder: Path) -> dict[str, str]:
@@ -93,11 +95,21 @@ def source_checksums(folder: Path) -> dict[str, str]:
     return {p.name: sha256_file(p) for p in sorted(folder.iterdir()) if p.is_file()}
 
 
+def _key(entry: Any) -> str:
+    """A loading-info entry: a key, or (key, shape in the file, shape the config wants)."""
+    if isinstance(entry, tuple) and len(entry) == 3:
+        return f"{entry[0]} {tuple(entry[1])} in the file, {tuple(entry[2])} by the config"
+    return str(entry)
+
+
 def load_model(checkpoint: Checkpoint, model_class: type) -> Any:
     """The model in eval mode, float32; refuses weights that do not match the config."""
     try:
         model, info = model_class.from_pretrained(
-            checkpoint.folder, output_loading_info=True, dtype="float32"
+            checkpoint.folder,
+            output_loading_info=True,
+            dtype="float32",
+            ignore_mismatched_sizes=True,  # reported below, naming the tensors
         )
     except (OSError, ValueError, RuntimeError, KeyError) as exc:
         raise ImportCheckpointError(
@@ -108,7 +120,7 @@ def load_model(checkpoint: Checkpoint, model_class: type) -> Any:
     for kind in ("missing_keys", "unexpected_keys", "mismatched_keys", "error_msgs"):
         found = list(info.get(kind) or [])
         if found:
-            shown = ", ".join(str(k) for k in found[:4]) + (" ..." if len(found) > 4 else "")
+            shown = ", ".join(_key(k) for k in found[:3]) + (" ..." if len(found) > 3 else "")
             problems.append(f"{kind.replace('_', ' ')}: {shown}")
     if problems:
         raise ImportCheckpointError(

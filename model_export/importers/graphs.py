@@ -58,8 +58,9 @@ def export_graphs(parts: StackParts, bundle_dir: Path, *, exporter: Exporter) ->
     decoder = ImportedDecoderStep(parts).eval()
     batch_seq = {0: "batch", 1: "src_len"}
     enc_axes = {ENC_SRC_IDS: batch_seq, ENC_SRC_LENGTHS: {0: "batch"}, ENC_MEMORY: batch_seq}
-    enc_axes |= {init_state_name(s): {0: "batch", **({2: "src_len"} if "cross" in s else {})}
-                 for s in states}
+    enc_axes |= {
+        init_state_name(s): {0: "batch", **({2: "src_len"} if "cross" in s else {})} for s in states
+    }
     dec_axes = {DEC_PREV_IDS: {0: "batch"}, DEC_MEMORY: batch_seq, DEC_SRC_MASK: batch_seq}
     dec_axes |= {DEC_LOG_PROBS: {0: "batch"}, DEC_ATTENTION: batch_seq}
     dec_axes |= {state_input_name(s): a for s, a in axes.items()}

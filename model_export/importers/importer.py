@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 import shutil
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -244,6 +245,11 @@ def _build(
 ) -> tuple[BundleManifest, dict[str, object]]:
     import transformers
 
+    # Our log says what was loaded; transformers' progress bars and load reports would
+    # bury a refusal's one line.
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    warnings.filterwarnings("ignore", message="Recommended: pip install sacremoses")
     log(f"[1/4] checkpoint: {checkpoint.folder} ({checkpoint.architecture})")
     tokenizer = family.write_tokenizer(checkpoint, bundle_dir)
     model_class = getattr(transformers, family.model_types[checkpoint.model_type])

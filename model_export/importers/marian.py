@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
@@ -48,7 +48,7 @@ def _read_vocab(path: Path) -> dict[str, int]:
 
 class MarianFamily:
     name = "marian"
-    model_types = {"marian": "MarianMTModel"}
+    model_types: ClassVar[dict[str, str]] = {"marian": "MarianMTModel"}
 
     def write_tokenizer(self, checkpoint: Checkpoint, bundle_dir: Path) -> BundleTokenizer:
         folder = checkpoint.folder

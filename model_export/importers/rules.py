@@ -61,10 +61,10 @@ def imported_rules(generation: Any, vocab_size: int) -> ImportedRules:
     forced_bos = generation.forced_bos_token_id
     forced_eos = generation.forced_eos_token_id
     eos = generation.eos_token_id
-    eos_ids = eos if isinstance(eos, list) else [eos]
-    if forced_eos is not None and (forced_eos if isinstance(forced_eos, int) else -1) not in eos_ids:
-        ignored["forced_eos_token_id"] = forced_eos  # forcing anything but EOS: not reproduced
-    out_of_range = [i for i in [*suppressed, forced_bos] if i is not None and not 0 <= i < vocab_size]
+    if forced_eos is not None and forced_eos != eos:
+        ignored["forced_eos_token_id"] = forced_eos  # forcing anything but THE EOS: not done
+    named = [*suppressed, forced_bos]
+    out_of_range = [i for i in named if i is not None and not 0 <= i < vocab_size]
     if out_of_range:
         raise ValueError(f"token ids {out_of_range} are outside the vocabulary of {vocab_size}")
     # transformers 5 leaves unset values None and resolves them in generate()

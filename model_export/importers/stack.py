@@ -87,21 +87,20 @@ def _attend(
     return attn.out_proj(mixed.reshape(batch, length, -1)), weights
 
 
-def _sublayer(x: Tensor, norm: nn.Module, pre_norm: bool, body) -> tuple[Tensor, Tensor | None]:
-    """Residual around `body`, LayerNorm before (pre-norm) or after (post-norm)."""
-    out, extra = body(norm(x) if pre_norm else x)
-    x = x + out
-    return (x if pre_norm else norm(x)), extra
+def _before(x: Tensor, norm: nn.Module, pre_norm: bool) -> Tensor:
+    """A sublayer's input: normalised first in a pre-norm layer."""
+    return norm(x) if pre_norm else x
+
+
+def _after(x: Tensor, norm: nn.Module, pre_norm: bool) -> Tensor:
+    """The residual sum: normalised after in a post-norm layer."""
+    return x if pre_norm else norm(x)
 
 
 def _feed_forward(layer: nn.Module, x: Tensor, pre_norm: bool) -> Tensor:
-    x, _ = _sublayer(
-        x,
-        layer.final_layer_norm,
-        pre_norm,
-        lambda h: (layer.fc2(layer.activation_fn(layer.fc1(h))), None),
-    )
-    return x
+    norm = layer.final_layer_norm
+    h = _before(x, norm, pre_norm)
+    return _after(x + layer.fc2(layer.activation_fn(layer.fc1(h))), norm, pre_norm)
 
 
 class ImportedEncoder(nn.Module):
@@ -122,13 +121,11 @@ class ImportedEncoder(nn.Module):
         allowed = mask.unsqueeze(1)  # (B, 1, S)
         x = self.embed(src_ids, positions.unsqueeze(0).expand_as(src_ids))  # (B, S, H)
         for layer in self.layers:
-            attn = layer.self_attn
-
-            def self_attention(h: Tensor, attn: nn.Module = attn) -> tuple[Tensor, None]:
-                keys, values = _project_keys_values(attn, h)
-                return _attend(attn, h, keys, values, allowed)[0], None
-
-            x, _ = _sublayer(x, layer.self_attn_layer_norm, self.pre_norm, self_attention)
+            norm = layer.self_attn_layer_norm
+            h = _before(x, norm, self.pre_norm)
+            keys, values = _project_keys_values(layer.self_attn, h)  # (B, h, S, d)
+            attended, _ = _attend(layer.self_attn, h, keys, values, allowed)  # (B, S, H)
+            x = _after(x + attended, norm, self.pre_norm)
             x = _feed_forward(layer, x, self.pre_norm)
         if self.final_norm is not None:
             x = self.final_norm(x)
@@ -180,26 +177,19 @@ class ImportedDecoderStep(nn.Module):
         weights = src_mask.new_zeros(())  # replaced by every layer; the last one is reported
         for index, layer in enumerate(self.layers):
             cached_keys, cached_values, cross_keys, cross_values = states[4 * index : 4 * index + 4]
-            grown: list[Tensor] = []
-
-            def self_attention(
-                h: Tensor, attn: nn.Module = layer.self_attn, k=cached_keys, v=cached_values
-            ) -> tuple[Tensor, None]:
-                new_keys, new_values = _project_keys_values(attn, h)  # (B, h, 1, d)
-                keys = torch.cat([k, new_keys], dim=2)  # (B, h, T+1, d)
-                values = torch.cat([v, new_values], dim=2)
-                grown.extend([keys, values])
-                return _attend(attn, h, keys, values, self_allowed)[0], None
-
-            def cross_attention(
-                h: Tensor, attn: nn.Module = layer.encoder_attn, k=cross_keys, v=cross_values
-            ) -> tuple[Tensor, Tensor]:
-                return _attend(attn, h, k, v, src_allowed)
-
-            x, _ = _sublayer(x, layer.self_attn_layer_norm, self.pre_norm, self_attention)
-            x, weights = _sublayer(x, layer.encoder_attn_layer_norm, self.pre_norm, cross_attention)
+            norm = layer.self_attn_layer_norm
+            h = _before(x, norm, self.pre_norm)
+            new_keys, new_values = _project_keys_values(layer.self_attn, h)  # (B, h, 1, d)
+            keys = torch.cat([cached_keys, new_keys], dim=2)  # (B, h, T+1, d)
+            values = torch.cat([cached_values, new_values], dim=2)
+            attended, _ = _attend(layer.self_attn, h, keys, values, self_allowed)  # (B, 1, H)
+            x = _after(x + attended, norm, self.pre_norm)
+            norm = layer.encoder_attn_layer_norm
+            h = _before(x, norm, self.pre_norm)
+            crossed, weights = _attend(layer.encoder_attn, h, cross_keys, cross_values, src_allowed)
+            x = _after(x + crossed, norm, self.pre_norm)
             x = _feed_forward(layer, x, self.pre_norm)
-            new_states += [*grown, cross_keys, cross_values]
+            new_states += [keys, values, cross_keys, cross_values]
         if self.final_norm is not None:
             x = self.final_norm(x)
         logits = self.lm_head(x.squeeze(1)) + self.logits_bias  # (B, V)
