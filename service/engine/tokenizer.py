@@ -144,6 +144,7 @@ class SentencePieceTokenizer:
         self._joiner = self._source if spec.target_vocab is None else target
         self._special = special
         self._unk_id = special.unk_id
+        self._unk_text = next((p for p, i in self._vocab.items() if i == special.unk_id), "")
         texts = sorted(spec.special_tokens, key=len, reverse=True)
         self._special_ids = {t: self._vocab[t] for t in texts if t in self._vocab}
         self._splitter = re.compile("(" + "|".join(map(re.escape, texts)) + ")") if texts else None
@@ -171,6 +172,7 @@ class SentencePieceTokenizer:
                 tokens.extend(self._chunk_pieces(chunk))
         ids = [self._vocab.get(t, self._unk_id) for t in tokens]
         ids.append(self._special.eos_id)
+        tokens = [t if t in self._vocab else self._unk_text for t in tokens]
         tokens.append(self.id_to_token(self._special.eos_id))
         _refuse_long(ids, max_tokens, field)
         return EncodedText(ids=tuple(ids), tokens=tuple(tokens))
