@@ -2,8 +2,8 @@
 
 Tokenizers are trained in a second on the Debian fixture text (minus the held-out texts):
 Marian's two SentencePiece models with a joint `vocab.json`, and BART's byte-level BPE.
-Models come from configs with a large init (std 0.3) and a raised EOS bias, so that their
-outputs are varied and end at varied lengths (the default init repeats one token).
+Models come from configs with a large init (std 0.3) and an EOS bias calibrated so that
+their outputs are varied and end at varied lengths (the default init repeats one token).
 """
 
 from __future__ import annotations
@@ -118,16 +118,39 @@ def write_bart_tokenizer(folder: Path, *, vocab_size: int = 600) -> Any:
     return tokenizer
 
 
-def _randomise_head(model: Any, eos_id: int, eos_bias: float, seed: int) -> None:
-    """A varied final_logits_bias, with EOS raised so that outputs end at varied lengths."""
+def _randomise_head(model: Any, tokenizer: Any, ended: float, seed: int) -> None:
+    """A varied final_logits_bias, with EOS raised so that about `ended` of the fixture
+    sources end by EOS within 16 greedy steps and the rest at the length cap.
+
+    A random model's EOS logit trails the best one by a margin that changes little from
+    step to step but much from source to source; the bias is set from the quantile of each
+    source's smallest margin (steps a processor forces left out).
+    """
     generator = torch.Generator().manual_seed(seed)
+    eos = tokenizer.eos_token_id
     with torch.no_grad():
         bias = model.final_logits_bias
         bias.copy_(torch.randn(bias.shape, generator=generator) * INIT_STD)
-        bias[0, eos_id] += eos_bias
+        bias[0, eos] = -1e4  # measure the margins on full-length outputs
+        batch = tokenizer(list(fixture_lines("en")[:64]), padding=True, return_tensors="pt")
+        out = model.eval().generate(
+            **batch,
+            do_sample=False,
+            num_beams=1,
+            max_new_tokens=17,
+            output_scores=True,
+            return_dict_in_generate=True,
+        )
+        scores = torch.stack(out.scores[:-1])  # (steps, B, V); the last one forces EOS
+        eos_logits = scores[..., eos].clone()
+        scores[..., eos] = -torch.inf
+        margins = scores.max(dim=-1).values - eos_logits  # (steps, B)
+        margins[torch.isfinite(scores).sum(dim=-1) <= 1] = torch.inf  # a forced step
+        # EOS wins where its bias exceeds -1e4 + the margin
+        bias[0, eos] += float(torch.quantile(margins.min(dim=0).values, ended))
 
 
-def make_marian(folder: Path, *, seed: int = 0, eos_bias: float = 4.0, **config: Any) -> Path:
+def make_marian(folder: Path, *, seed: int = 0, ended: float = 0.4, **config: Any) -> Path:
     """A random-weight MarianMTModel + its tokenizer, saved; `config` overrides the shape."""
     from transformers import MarianConfig, MarianMTModel
 
@@ -152,14 +175,14 @@ def make_marian(folder: Path, *, seed: int = 0, eos_bias: float = 4.0, **config:
     }
     torch.manual_seed(seed)
     model = MarianMTModel(MarianConfig(**(fields | config)))
-    _randomise_head(model, tokenizer.eos_token_id, eos_bias, seed)
     model.generation_config.bad_words_ids = [[pad]]  # as every OPUS-MT checkpoint has it
+    _randomise_head(model, tokenizer, ended, seed)
     model.save_pretrained(folder)
     return folder
 
 
 def make_bart(
-    folder: Path, *, mbart: bool = False, seed: int = 0, eos_bias: float = 3.0, **config: Any
+    folder: Path, *, mbart: bool = False, seed: int = 0, ended: float = 0.4, **config: Any
 ) -> Path:
     """A random-weight BART (or mBART: pre-norm) + a byte-level BPE tokenizer, saved, with
     `<s>` as the forced first token."""
@@ -195,7 +218,7 @@ def make_bart(
     )
     torch.manual_seed(seed)
     model = model_class(config_class(**(fields | config)))
-    _randomise_head(model, tokenizer.eos_token_id, eos_bias, seed)
     model.generation_config.forced_bos_token_id = tokenizer.bos_token_id
+    _randomise_head(model, tokenizer, ended, seed)
     model.save_pretrained(folder)
     return folder
