@@ -174,12 +174,15 @@ class TokenizerSpec(_Strict):
         return tuple(dict.fromkeys(f for f in named if f is not None))
 
 
-class DecodingRules(_Strict):
-    """How this model's outputs are decided, where models differ; our own models keep the
-    defaults. An imported checkpoint gets Hugging Face `generate()`'s rules (`beam` "hf":
-    score = sum of log-probs / length ** length_penalty, with its `early_stopping` rule,
-    instead of our GNMT penalty and stopping rule), so the server returns its outputs."""
+class DecodingDefaults(_Strict):
+    """Per-model defaults of decoding options a request may override, and how the model's
+    outputs are decided where models differ. Our own models keep the defaults; an imported
+    checkpoint gets Hugging Face `generate()`'s rules (`beam` "hf": score = sum of log-probs /
+    length ** length_penalty with its `early_stopping` rule, instead of our GNMT penalty and
+    stopping rule; EOS forced at the length limit), so the server returns its outputs."""
 
+    # Every output a span of the context part of the source; None = on for answer models.
+    extractive: bool | None = None
     beam: Literal["gnmt", "hf"] = "gnmt"  # the beam search a beam request gets
     length_penalty: float = Field(default=0.0, ge=0.0)  # when a request sets none (0)
     # hf beam only: "heuristic" (HF early_stopping=False), "full" (True), "never"
@@ -225,7 +228,7 @@ class Evaluation(_Strict):
 class BundleManifest(_Strict):
     """Everything the server must know about a bundle before it loads a single file."""
 
-    schema_version: Literal[1, 2] = BUNDLE_SCHEMA_VERSION
+    schema_version: Literal[1, 2] = 2  # BUNDLE_SCHEMA_VERSION
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")
     version: int = Field(ge=1)
     task: Task
@@ -241,7 +244,7 @@ class BundleManifest(_Strict):
     precision: Precision = "fp32"
     states: tuple[StateTensor, ...]
     tokenizer: TokenizerSpec = TokenizerSpec()
-    decoding_rules: DecodingRules = DecodingRules()
+    decoding: DecodingDefaults = DecodingDefaults()
     imported_from: ImportedFrom | None = None  # set for imported checkpoints
     evaluation: Evaluation | None = None
     training: dict[str, object] = Field(default_factory=dict)  # config and run summary

@@ -288,7 +288,7 @@ def _build(
         "precision": "fp32",
         "states": state_specs(len(model.model.decoder.layers)),
         "tokenizer": tokenizer.spec,
-        "decoding_rules": rules.decoding.model_dump(),
+        "decoding": rules.decoding.model_dump(),
         "imported_from": {
             "architecture": checkpoint.architecture,
             "model_type": checkpoint.model_type,

@@ -3,7 +3,7 @@
 Hugging Face's `generate()` applies logits processors that come from the checkpoint's
 config. Those that hold at every step for every request are built into the exported
 decoder step (suppressed ids, a forced first token); the rest become the manifest's
-`DecodingRules` (HF beam scoring and stopping, EOS forced at the length limit). Settings we
+`DecodingDefaults` (HF beam scoring and stopping, EOS forced at the length limit). Settings we
 do not reproduce are recorded in the manifest (`imported_from.ignored_generation`).
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from service.bundle import DecodingRules
+from service.bundle import DecodingDefaults
 
 _EARLY_STOPPING = {False: "heuristic", True: "full", "never": "never"}
 # generate() settings and the value at which they change nothing
@@ -38,7 +38,7 @@ class ImportedRules:
     decoder_start_id: int
     suppressed_ids: tuple[int, ...]  # built into the decoder step
     forced_bos_id: int | None  # built into the decoder step
-    decoding: DecodingRules  # the manifest's decoding_rules
+    decoding: DecodingDefaults  # the manifest's `decoding`
     defaults: dict[str, Any]  # the checkpoint's own num_beams / max_length, for the record
     ignored: dict[str, Any]  # settings generate() would apply that the bundle does not
 
@@ -74,7 +74,7 @@ def imported_rules(generation: Any, vocab_size: int) -> ImportedRules:
         decoder_start_id=int(generation.decoder_start_token_id),
         suppressed_ids=tuple(sorted(set(suppressed))),
         forced_bos_id=None if forced_bos is None else int(forced_bos),
-        decoding=DecodingRules(
+        decoding=DecodingDefaults(
             beam="hf",
             length_penalty=penalty,
             early_stopping=early,  # type: ignore[arg-type]

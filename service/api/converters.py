@@ -5,6 +5,8 @@ Request fields are read by name from the task table, so a new task needs no code
 
 from __future__ import annotations
 
+from typing import Any
+
 from google.protobuf.message import Message
 
 from service.api.gen.seq2seq.v1 import seq2seq_pb2 as pb
@@ -37,6 +39,10 @@ def params_from_pb(message: pb.DecodingOptions) -> DecodingParams:
         seed=message.seed if message.HasField("seed") else None,
         return_attention=message.return_attention,
         return_scores=message.return_scores,
+        extractive=message.extractive if message.HasField("extractive") else None,
+        target_prefix=message.target_prefix,
+        protected_terms=tuple(message.protected_terms),
+        glossary=tuple(sorted(message.glossary.items())),
     )
 
 
@@ -56,7 +62,7 @@ def _hypothesis_pb(hypothesis: TextHypothesis) -> pb.Hypothesis:
     return message
 
 
-def _common(generation: Generation) -> dict[str, object]:
+def _common(generation: Generation) -> dict[str, Any]:
     """The fields GenerateResponse and AnswerResponse share."""
     return {
         "hypotheses": [_hypothesis_pb(h) for h in generation.hypotheses],

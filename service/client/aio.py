@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, TypeVar
 
 import grpc
@@ -27,6 +27,7 @@ from service.client.types import (
     ModelInfo,
     TokenEvent,
 )
+from service.tasks import TASKS
 
 T = TypeVar("T")
 
@@ -78,14 +79,17 @@ class AsyncSeq2SeqClient:
         options: DecodeOptions | None = None,
         timeout: float | None = None,
     ) -> GenerateResult:
-        request = messages.translate_request(text, target_language, source_language, options)
-        return messages.generate_result(await self._unary(self._stub.Translate, request, timeout))
+        fields = {
+            "text": text,
+            "target_language": target_language,
+            "source_language": source_language,
+        }
+        return await self.generate("translate", fields, options=options, timeout=timeout)  # type: ignore[return-value]
 
     async def summarize(
         self, text: str, *, options: DecodeOptions | None = None, timeout: float | None = None
     ) -> GenerateResult:
-        request = messages.summarize_request(text, options)
-        return messages.generate_result(await self._unary(self._stub.Summarize, request, timeout))
+        return await self.generate("summarize", {"text": text}, options=options, timeout=timeout)  # type: ignore[return-value]
 
     async def answer(
         self,
@@ -95,8 +99,8 @@ class AsyncSeq2SeqClient:
         options: DecodeOptions | None = None,
         timeout: float | None = None,
     ) -> AnswerResult:
-        request = messages.answer_request(question, context, options)
-        return messages.answer_result(await self._unary(self._stub.Answer, request, timeout))
+        fields = {"question": question, "context": context}
+        return await self.generate("answer", fields, options=options, timeout=timeout)  # type: ignore[return-value]
 
     def translate_stream(
         self,
@@ -108,19 +112,18 @@ class AsyncSeq2SeqClient:
         timeout: float | None = None,
     ) -> AsyncIterator[TokenEvent | GenerateResult]:
         """TokenEvents as tokens are decoded, then one GenerateResult (`async for`)."""
-        request = messages.translate_request(text, target_language, source_language, options)
-        return self._stream(
-            self._stub.TranslateStream, request, timeout, messages.generate_stream_event
-        )
+        fields = {
+            "text": text,
+            "target_language": target_language,
+            "source_language": source_language,
+        }
+        return self.generate_stream("translate", fields, options=options, timeout=timeout)  # type: ignore[return-value]
 
     def summarize_stream(
         self, text: str, *, options: DecodeOptions | None = None, timeout: float | None = None
     ) -> AsyncIterator[TokenEvent | GenerateResult]:
         """TokenEvents as tokens are decoded, then one GenerateResult (`async for`)."""
-        request = messages.summarize_request(text, options)
-        return self._stream(
-            self._stub.SummarizeStream, request, timeout, messages.generate_stream_event
-        )
+        return self.generate_stream("summarize", {"text": text}, options=options, timeout=timeout)  # type: ignore[return-value]
 
     def answer_stream(
         self,
@@ -131,8 +134,36 @@ class AsyncSeq2SeqClient:
         timeout: float | None = None,
     ) -> AsyncIterator[TokenEvent | AnswerResult]:
         """TokenEvents as tokens are decoded, then one AnswerResult (`async for`)."""
-        request = messages.answer_request(question, context, options)
-        return self._stream(self._stub.AnswerStream, request, timeout, messages.answer_stream_event)
+        fields = {"question": question, "context": context}
+        return self.generate_stream("answer", fields, options=options, timeout=timeout)  # type: ignore[return-value]
+
+    async def generate(
+        self,
+        task: str,
+        fields: Mapping[str, str],
+        *,
+        options: DecodeOptions | None = None,
+        timeout: float | None = None,
+    ) -> GenerateResult | AnswerResult:
+        """Any task of the task table by name, its request fields by name."""
+        spec = TASKS[task]
+        request = messages.task_request(spec, fields, options)
+        reply = await self._unary(getattr(self._stub, spec.rpc), request, timeout)
+        return messages.task_result(spec)(reply)
+
+    def generate_stream(
+        self,
+        task: str,
+        fields: Mapping[str, str],
+        *,
+        options: DecodeOptions | None = None,
+        timeout: float | None = None,
+    ) -> AsyncIterator[TokenEvent | GenerateResult | AnswerResult]:
+        """TokenEvents as tokens are decoded, then the task's result."""
+        spec = TASKS[task]
+        request = messages.task_request(spec, fields, options)
+        method = getattr(self._stub, spec.stream_rpc)
+        return self._stream(method, request, timeout, messages.task_stream_event(spec))
 
     async def list_models(self, task: str = "", *, timeout: float | None = None) -> list[ModelInfo]:
         """The models the server holds; `task` filters ("translate", "summarize", "answer")."""

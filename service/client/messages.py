@@ -1,6 +1,13 @@
-"""Protobuf <-> client dataclasses, shared by the sync and asyncio clients."""
+"""Protobuf <-> client dataclasses, shared by the sync and asyncio clients.
+
+Requests and results are built from the task table (`service.tasks`): a task's request
+message and fields by name, its response shape by `TaskSpec.answers`.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from service.api.gen.seq2seq.v1 import seq2seq_pb2 as pb
 from service.client.types import (
@@ -14,39 +21,52 @@ from service.client.types import (
     Timing,
     TokenEvent,
 )
+from service.tasks import TaskSpec
 
 
 def decoding_options(options: DecodeOptions | None) -> pb.DecodingOptions:
     o = options or DecodeOptions()
-    return pb.DecodingOptions(
+    message = pb.DecodingOptions(
         model=o.model,
         model_version=o.model_version,
         beam_size=o.beam_size,
         n_best=o.n_best,
         max_output_tokens=o.max_output_tokens,
+        min_output_tokens=o.min_output_tokens,
         length_penalty=o.length_penalty,
+        top_k=o.top_k,
         return_attention=o.return_attention,
         return_scores=o.return_scores,
+        target_prefix=o.target_prefix,
+        protected_terms=list(o.protected_terms),
+        glossary=dict(o.glossary),
     )
+    for name in ("temperature", "top_p", "seed", "extractive"):  # optional: only when given
+        value = getattr(o, name)
+        if value is not None:
+            setattr(message, name, value)
+    return message
 
 
-def translate_request(
-    text: str, target_language: str, source_language: str, options: DecodeOptions | None
-) -> pb.TranslateRequest:
-    return pb.TranslateRequest(
-        text=text,
-        source_language=source_language,
-        target_language=target_language,
-        options=decoding_options(options),
-    )
+def task_request(spec: TaskSpec, fields: Mapping[str, str], options: DecodeOptions | None) -> Any:
+    """The task's request message with its fields by name (missing ones left empty)."""
+    unknown = set(fields) - set(spec.fields)
+    if unknown:
+        raise TypeError(f"{spec.name} has no field(s) {sorted(unknown)}; it has {spec.fields}")
+    message_type = getattr(pb, spec.request_message)
+    return message_type(**fields, options=decoding_options(options))
 
 
-def summarize_request(text: str, options: DecodeOptions | None) -> pb.SummarizeRequest:
-    return pb.SummarizeRequest(text=text, options=decoding_options(options))
+def task_result(spec: TaskSpec) -> Callable[[Any], GenerateResult | AnswerResult]:
+    """Converts the task's unary reply."""
+    return answer_result if spec.answers else generate_result  # type: ignore[return-value]
 
 
-def answer_request(question: str, context: str, options: DecodeOptions | None) -> pb.AnswerRequest:
-    return pb.AnswerRequest(question=question, context=context, options=decoding_options(options))
+def task_stream_event(
+    spec: TaskSpec,
+) -> Callable[[pb.GenerateStreamResponse], TokenEvent | GenerateResult | AnswerResult]:
+    """Converts one message of the task's stream."""
+    return answer_stream_event if spec.answers else generate_stream_event  # type: ignore[return-value]
 
 
 def _hypothesis(h: pb.Hypothesis) -> Hypothesis:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
 import grpc
@@ -27,6 +27,7 @@ from service.client.types import (
     ModelInfo,
     TokenEvent,
 )
+from service.tasks import TASKS
 
 T = TypeVar("T")
 
@@ -81,14 +82,17 @@ class Seq2SeqClient:
         options: DecodeOptions | None = None,
         timeout: float | None = None,
     ) -> GenerateResult:
-        request = messages.translate_request(text, target_language, source_language, options)
-        return messages.generate_result(self._unary(self._stub.Translate, request, timeout))
+        fields = {
+            "text": text,
+            "target_language": target_language,
+            "source_language": source_language,
+        }
+        return self.generate("translate", fields, options=options, timeout=timeout)  # type: ignore[return-value]
 
     def summarize(
         self, text: str, *, options: DecodeOptions | None = None, timeout: float | None = None
     ) -> GenerateResult:
-        request = messages.summarize_request(text, options)
-        return messages.generate_result(self._unary(self._stub.Summarize, request, timeout))
+        return self.generate("summarize", {"text": text}, options=options, timeout=timeout)  # type: ignore[return-value]
 
     def answer(
         self,
@@ -98,8 +102,8 @@ class Seq2SeqClient:
         options: DecodeOptions | None = None,
         timeout: float | None = None,
     ) -> AnswerResult:
-        request = messages.answer_request(question, context, options)
-        return messages.answer_result(self._unary(self._stub.Answer, request, timeout))
+        fields = {"question": question, "context": context}
+        return self.generate("answer", fields, options=options, timeout=timeout)  # type: ignore[return-value]
 
     def translate_stream(
         self,
@@ -111,19 +115,18 @@ class Seq2SeqClient:
         timeout: float | None = None,
     ) -> Iterator[TokenEvent | GenerateResult]:
         """TokenEvents as tokens are decoded, then one GenerateResult."""
-        request = messages.translate_request(text, target_language, source_language, options)
-        return self._stream(
-            self._stub.TranslateStream, request, timeout, messages.generate_stream_event
-        )
+        fields = {
+            "text": text,
+            "target_language": target_language,
+            "source_language": source_language,
+        }
+        return self.generate_stream("translate", fields, options=options, timeout=timeout)  # type: ignore[return-value]
 
     def summarize_stream(
         self, text: str, *, options: DecodeOptions | None = None, timeout: float | None = None
     ) -> Iterator[TokenEvent | GenerateResult]:
         """TokenEvents as tokens are decoded, then one GenerateResult."""
-        request = messages.summarize_request(text, options)
-        return self._stream(
-            self._stub.SummarizeStream, request, timeout, messages.generate_stream_event
-        )
+        return self.generate_stream("summarize", {"text": text}, options=options, timeout=timeout)  # type: ignore[return-value]
 
     def answer_stream(
         self,
@@ -134,8 +137,36 @@ class Seq2SeqClient:
         timeout: float | None = None,
     ) -> Iterator[TokenEvent | AnswerResult]:
         """TokenEvents as tokens are decoded, then one AnswerResult."""
-        request = messages.answer_request(question, context, options)
-        return self._stream(self._stub.AnswerStream, request, timeout, messages.answer_stream_event)
+        fields = {"question": question, "context": context}
+        return self.generate_stream("answer", fields, options=options, timeout=timeout)  # type: ignore[return-value]
+
+    def generate(
+        self,
+        task: str,
+        fields: Mapping[str, str],
+        *,
+        options: DecodeOptions | None = None,
+        timeout: float | None = None,
+    ) -> GenerateResult | AnswerResult:
+        """Any task of the task table by name, its request fields by name."""
+        spec = TASKS[task]
+        request = messages.task_request(spec, fields, options)
+        reply = self._unary(getattr(self._stub, spec.rpc), request, timeout)
+        return messages.task_result(spec)(reply)
+
+    def generate_stream(
+        self,
+        task: str,
+        fields: Mapping[str, str],
+        *,
+        options: DecodeOptions | None = None,
+        timeout: float | None = None,
+    ) -> Iterator[TokenEvent | GenerateResult | AnswerResult]:
+        """TokenEvents as tokens are decoded, then the task's result."""
+        spec = TASKS[task]
+        request = messages.task_request(spec, fields, options)
+        method = getattr(self._stub, spec.stream_rpc)
+        return self._stream(method, request, timeout, messages.task_stream_event(spec))
 
     def list_models(self, task: str = "", *, timeout: float | None = None) -> list[ModelInfo]:
         """The models the server holds; `task` filters ("translate", "summarize", "answer")."""

@@ -17,6 +17,16 @@ class DecodeOptions:
     length_penalty: float = 0.0  # GNMT alpha; 0 = none
     return_attention: bool = False  # fill Hypothesis.attention
     return_scores: bool = False  # fill Hypothesis.token_scores
+    min_output_tokens: int = 0  # end-of-sequence suppressed until this many tokens; 0 = none
+    # Sampling (any of these set = draw tokens at random instead of the argmax):
+    temperature: float | None = None  # > 0; None = 1 when sampling
+    top_k: int = 0  # draw among the k most likely tokens; 0 = all
+    top_p: float | None = None  # nucleus mass in (0, 1]; None = 1
+    seed: int | None = None  # same seed, same output; None = a fresh random seed
+    extractive: bool | None = None  # outputs are spans of the context; None = model default
+    target_prefix: str = ""  # the output starts with this text
+    protected_terms: tuple[str, ...] = ()  # spans of the input kept verbatim in the output
+    glossary: tuple[tuple[str, str], ...] = ()  # (source term, required target term)
 
 
 @dataclass(frozen=True)

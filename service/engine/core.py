@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol, cast
 
 import numpy as np
 
 from service.bundle import BundleManifest
 from service.engine.batch import BatchArrays, RunningBatch, StateAxes
+from service.engine.constraints import restrict_row
 from service.engine.policy import BatchingPolicy
 from service.engine.queue import QueueObserver, RequestQueue
 from service.engine.requests import Request, RequestStatus, TokenEvent
@@ -41,22 +43,15 @@ class EngineObserver(QueueObserver, Protocol):
     def model_failure(self) -> None: ...
 
 
+def _ignore(*args: object) -> None:
+    return None
+
+
 class NullObserver:
-    """Reports nowhere (the offline API)."""
+    """Reports nowhere (the offline API): every EngineObserver call is a no-op."""
 
-    def queue_changed(self, waiting: int) -> None: ...
-
-    def encoder_batch(self, size: int, seconds: float, tokens: int) -> None: ...
-
-    def decoder_step(self, size: int, seconds: float) -> None: ...
-
-    def request_admitted(self, queue_seconds: float) -> None: ...
-
-    def request_finished(self, status: RequestStatus, output_tokens: int) -> None: ...
-
-    def queue_depth(self, waiting: int, running: int) -> None: ...
-
-    def model_failure(self) -> None: ...
+    def __getattr__(self, name: str) -> Callable[..., None]:
+        return _ignore
 
 
 def state_axes(manifest: BundleManifest) -> dict[str, StateAxes]:
@@ -80,7 +75,7 @@ class EngineCore:
         self.manifest: BundleManifest = model.manifest
         self.policy = policy
         self.queue = queue
-        self._observer: EngineObserver = observer or NullObserver()
+        self._observer = observer or cast(EngineObserver, NullObserver())
         self._batch = RunningBatch(state_axes(self.manifest), to_host=model.to_host)
 
     # --- what the serving layer reads -----------------------------------------------------
@@ -139,6 +134,7 @@ class EngineCore:
             src_ids[row, : request.source_length] = request.source_ids
             request.admitted_at = now
             request.status = RequestStatus.RUNNING
+            request.row_constraints = [request.constraints] if request.constraints else []
             request.search = make_search(
                 SearchContext(
                     params=request.params,
@@ -182,8 +178,8 @@ class EngineCore:
         batch = self._batch
         blocked = [r.params.min_output_tokens > r.generated_tokens for r in batch.requests]
         forced = [
-            r.params.rules is not None
-            and r.params.rules.eos_at_limit
+            r.params.defaults is not None
+            and r.params.defaults.eos_at_limit
             and r.generated_tokens + 1 >= r.params.max_output_tokens
             for r in batch.requests
         ]
@@ -198,6 +194,22 @@ class EngineCore:
         log_probs[rows, eos] = 0.0
         return log_probs
 
+    def _apply_constraints(self, log_probs: np.ndarray, attention: np.ndarray) -> np.ndarray:
+        """Each constrained row's constraints lower what they forbid (extractive spans,
+        target prefixes, required terms); unconstrained batches pass untouched."""
+        batch = self._batch
+        if not any(r.row_constraints for r in batch.requests):
+            return log_probs
+        log_probs = log_probs if log_probs.flags.writeable else log_probs.copy()
+        eos = self.manifest.special_tokens.eos_id
+        start = 0
+        for request, count in zip(batch.requests, batch.row_counts, strict=True):
+            for offset, states in enumerate(request.row_constraints):
+                row = start + offset
+                restrict_row(log_probs[row], attention[row, : request.source_length], states, eos)
+            start += count
+        return log_probs
+
     def _update_requests(
         self,
         log_probs: np.ndarray,
@@ -206,7 +218,7 @@ class EngineCore:
         seconds: float,
     ) -> None:
         """The one loop over a step's requests: advance, stream, retire, and regroup rows."""
-        log_probs = self._eos_rules(log_probs)
+        log_probs = self._apply_constraints(self._eos_rules(log_probs), attention)
         best_ids = log_probs.argmax(axis=-1)  # greedy rows need nothing more per request
         best_log_probs = log_probs[np.arange(log_probs.shape[0]), best_ids]
         parents: list[np.ndarray] = []
@@ -237,6 +249,11 @@ class EngineCore:
                 self._observer.request_finished(request.status, request.generated_tokens)
                 finished.append(request)
                 continue
+            if request.row_constraints:  # follow the rows: reorder, then extend
+                request.row_constraints = [
+                    tuple(c.after(int(token)) for c in request.row_constraints[int(parent)])
+                    for parent, token in zip(advance.parents, advance.next_ids, strict=True)
+                ]
             parents.append(advance.parents + block.start)
             next_ids.append(advance.next_ids)
             kept.append(request)

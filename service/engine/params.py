@@ -11,11 +11,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from service.bundle import DecodingRules
+from service.bundle import DecodingDefaults
 from service.errors import InvalidArgument
 
-OUR_RULES = DecodingRules()  # our own models' (the manifest's default)
+OUR_DEFAULTS = DecodingDefaults()  # our own models' (the manifest's default)
 _FIELD = "options."  # errors name the request field, e.g. "options.top_p"
+MAX_OPTION_CHARS = 1000  # longest target_prefix, protected term or glossary term
+MAX_TERMS = 64  # most protected terms plus glossary entries per request
 
 
 def _invalid(name: str, message: str) -> InvalidArgument:
@@ -30,7 +32,7 @@ class ModelLimits:
     max_beam_size: int  # the server's cap
     max_batch_size: int  # a beam needs this many rows at most
     has_attention: bool = True  # False for the no-attention baseline
-    rules: DecodingRules = OUR_RULES  # the model's (bundle manifest)
+    defaults: DecodingDefaults = OUR_DEFAULTS  # the model's (bundle manifest)
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,11 @@ class DecodingParams:
     seed: int | None = None  # sampling: same seed, same output; None = a fresh random seed
     return_attention: bool = False  # keep each hypothesis' (T, S) attention matrix
     return_scores: bool = False  # return per-token log-probabilities
-    rules: DecodingRules | None = None  # the model's decoding rules; None = the model's
+    extractive: bool | None = None  # every output a span of the context; None = model default
+    target_prefix: str = ""  # the output starts with this text; the rest is decoded
+    protected_terms: tuple[str, ...] = ()  # spans of the source that reach the output verbatim
+    glossary: tuple[tuple[str, str], ...] = ()  # (source term, required target term)
+    defaults: DecodingDefaults | None = None  # the model's decoding defaults; set by for_model
 
     def __post_init__(self) -> None:
         # Normalise the API's zero defaults once, so that nothing downstream writes max(1, x).
@@ -82,6 +88,21 @@ class DecodingParams:
             raise _invalid(
                 "beam_size", "cannot be combined with sampling (temperature, top_k, top_p, seed)"
             )
+        if len(self.target_prefix) > MAX_OPTION_CHARS:
+            raise _invalid("target_prefix", f"has more than {MAX_OPTION_CHARS} characters")
+        if len(self.protected_terms) + len(self.glossary) > MAX_TERMS:
+            raise _invalid("protected_terms", f"and glossary hold more than {MAX_TERMS} terms")
+        texts = [*self.protected_terms, *(t for pair in self.glossary for t in pair)]
+        if any(len(t) > MAX_OPTION_CHARS for t in texts):
+            raise _invalid("protected_terms", f"hold a term over {MAX_OPTION_CHARS} characters")
+        for index, term in enumerate(self.protected_terms):
+            if not term.strip():
+                raise _invalid(f"protected_terms[{index}]", "is empty")
+        if len(set(self.protected_terms)) != len(self.protected_terms):
+            raise _invalid("protected_terms", "lists a term twice")
+        for source, target in self.glossary:
+            if not source.strip() or not target.strip():
+                raise _invalid("glossary", "has an empty source or target term")
         if self.max_output_tokens and self.min_output_tokens > self.max_output_tokens:
             raise _invalid(
                 "min_output_tokens",
@@ -129,10 +150,10 @@ class DecodingParams:
                 "return_attention",
                 "cannot be set: the model has no attention (a no-attention baseline)",
             )
-        rules = self.rules or limits.rules
+        defaults = self.defaults or limits.defaults
         return replace(
             self,
             max_output_tokens=self.max_output_tokens or limits.max_output_tokens,
-            rules=rules,
-            length_penalty=self.length_penalty or rules.length_penalty,
+            defaults=defaults,
+            length_penalty=self.length_penalty or defaults.length_penalty,
         )

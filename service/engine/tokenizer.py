@@ -12,7 +12,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from tokenizers import Tokenizer as HFTokenizer
 
@@ -36,6 +36,21 @@ class Tokenizer(Protocol):
         """Ids of `text`, EOS last; refuses (naming `field`) rather than truncates."""
         ...
 
+    def encode_plain(self, text: str) -> tuple[int, ...]:
+        """Token ids of `text` as it would appear inside an output: no EOS, no limit."""
+        ...
+
+    def token_span(self, text: str, start: int, end: int) -> tuple[int, int]:
+        """The tokens of `encode(text)` that cover characters [start, end): [first, last)."""
+        ...
+
+    @property
+    def unk_id(self) -> int: ...
+
+    def starts_word(self, token_id: int) -> bool:
+        """The piece begins a new word, or is punctuation."""
+        ...
+
     def id_to_token(self, token_id: int) -> str: ...
 
     def is_skipped(self, token_id: int) -> bool:
@@ -47,6 +62,18 @@ class Tokenizer(Protocol):
         ...
 
     def decode(self, ids: list[int] | tuple[int, ...]) -> str: ...
+
+
+def _starts_word(piece: str) -> bool:
+    """The piece begins a new word: SentencePiece's '▁' or byte-level BPE's 'Ġ', or it is
+    punctuation (which may end a span and start the next)."""
+    return piece[:1] in ("▁", "Ġ") or not piece[:1].isalnum()
+
+
+def _covering(spans: list[tuple[int, int]], start: int, end: int) -> tuple[int, int]:
+    """[first, last) of the (start, end) character spans that overlap [start, end)."""
+    covering = [i for i, (a, b) in enumerate(spans) if a < end and b > start]
+    return (covering[0], covering[-1] + 1) if covering else (0, 0)
 
 
 def _refuse_long(ids: list[int], max_tokens: int, field: str) -> None:
@@ -91,6 +118,26 @@ class TextTokenizer:
         _refuse_long(ids, max_tokens, field)
         return EncodedText(ids=tuple(ids), tokens=tuple(tokens))
 
+    def encode_plain(self, text: str) -> tuple[int, ...]:
+        """Token ids of `text` as it would appear inside an output: no EOS, no limit."""
+        return tuple(self._tokenizer.encode(text, add_special_tokens=False).ids)
+
+    def token_span(self, text: str, start: int, end: int) -> tuple[int, int]:
+        """The tokens of `encode(text)` that cover characters [start, end): [first, last)."""
+        encoding = self._tokenizer.encode(text, add_special_tokens=self._post_processor)
+        spans = [
+            (a, b) if not special else (0, 0)
+            for (a, b), special in zip(encoding.offsets, encoding.special_tokens_mask, strict=True)
+        ]
+        return _covering(spans, start, end)
+
+    @property
+    def unk_id(self) -> int:
+        return self._special.unk_id
+
+    def starts_word(self, token_id: int) -> bool:
+        return _starts_word(self.id_to_token(token_id))
+
     def id_to_token(self, token_id: int) -> str:
         return self._tokenizer.id_to_token(token_id) or f"<{token_id}>"
 
@@ -132,7 +179,7 @@ class SentencePieceTokenizer:
         self._source = sentencepiece.SentencePieceProcessor(
             model_file=str(bundle_dir / spec.source_model)
         )
-        target = sentencepiece.SentencePieceProcessor(
+        self._target = sentencepiece.SentencePieceProcessor(
             model_file=str(bundle_dir / spec.target_model)
         )
         self._vocab = _read_vocab(bundle_dir / spec.vocab)
@@ -141,7 +188,7 @@ class SentencePieceTokenizer:
         )
         self._pieces = {i: piece for piece, i in target_vocab.items()}
         # transformers joins pieces with the source model when both sides share a vocabulary
-        self._joiner = self._source if spec.target_vocab is None else target
+        self._joiner = self._source if spec.target_vocab is None else self._target
         self._special = special
         self._unk_id = special.unk_id
         self._unk_text = next((p for p, i in self._vocab.items() if i == special.unk_id), "")
@@ -156,26 +203,51 @@ class SentencePieceTokenizer:
         """Ids the tokenizer can produce or read: one past the largest."""
         return max(max(self._vocab.values()), max(self._pieces)) + 1
 
-    def _chunk_pieces(self, chunk: str) -> list[str]:
-        code: list[str] = []
-        if chunk.startswith(">>") and (end := chunk.find("<<")) != -1:
-            code, chunk = [chunk[: end + 2]], chunk[end + 2 :]
-        return code + self._source.encode(chunk, out_type=str)
+    def _pieces(self, text: str, model: Any) -> list[tuple[str, int, int]]:
+        """(piece, first character, end character) of `text` cut by `model`."""
+        pieces: list[tuple[str, int, int]] = []
+        offset = 0
+        for chunk in self._splitter.split(text) if self._splitter else [text]:
+            start, offset = offset, offset + len(chunk)
+            if chunk in self._special_ids:
+                pieces.append((chunk, start, offset))
+                continue
+            if chunk.startswith(">>") and (end := chunk.find("<<")) != -1:
+                pieces.append((chunk[: end + 2], start, start + end + 2))
+                start, chunk = start + end + 2, chunk[end + 2 :]
+            if not chunk:
+                continue
+            char_of_byte = [i for i, c in enumerate(chunk) for _ in c.encode("utf-8")]
+            char_of_byte.append(len(chunk))
+            for piece in model.encode(chunk, return_type="proto").pieces:
+                first, last = char_of_byte[piece.begin], char_of_byte[piece.end]
+                pieces.append((piece.piece, start + first, start + last))
+        return pieces
+
+    def _ids(self, pieces: list[tuple[str, int, int]]) -> list[int]:
+        return [self._vocab.get(p, self._unk_id) for p, _, _ in pieces]
 
     def encode(self, text: str, *, max_tokens: int, field: str) -> EncodedText:
-        chunks = self._splitter.split(text) if self._splitter else [text]
-        tokens: list[str] = []
-        for chunk in chunks:
-            if chunk in self._special_ids:
-                tokens.append(chunk)
-            elif chunk:
-                tokens.extend(self._chunk_pieces(chunk))
-        ids = [self._vocab.get(t, self._unk_id) for t in tokens]
-        ids.append(self._special.eos_id)
-        tokens = [t if t in self._vocab else self._unk_text for t in tokens]
+        pieces = self._pieces(text, self._source)
+        ids = [*self._ids(pieces), self._special.eos_id]
+        tokens = [p if p in self._vocab else self._unk_text for p, _, _ in pieces]
         tokens.append(self.id_to_token(self._special.eos_id))
         _refuse_long(ids, max_tokens, field)
         return EncodedText(ids=tuple(ids), tokens=tuple(tokens))
+
+    def encode_plain(self, text: str) -> tuple[int, ...]:
+        """Ids of `text` as the target side spells it (transformers' `text_target`)."""
+        return tuple(self._ids(self._pieces(text, self._target)))
+
+    def token_span(self, text: str, start: int, end: int) -> tuple[int, int]:
+        return _covering([(a, b) for _, a, b in self._pieces(text, self._source)], start, end)
+
+    @property
+    def unk_id(self) -> int:
+        return self._unk_id
+
+    def starts_word(self, token_id: int) -> bool:
+        return _starts_word(self.id_to_token(token_id))
 
     def id_to_token(self, token_id: int) -> str:
         return self._pieces.get(token_id) or f"<{token_id}>"

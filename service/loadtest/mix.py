@@ -23,17 +23,18 @@ from pathlib import Path
 from typing import Any
 
 from service.client.types import DecodeOptions, ModelInfo
+from service.tasks import TASKS
 
-RPC_TASKS = {"Translate": "translate", "Summarize": "summarize", "Answer": "answer"}
-REQUIRED = {  # rpc -> fields a line must have (strings)
-    "Translate": ("text", "target_language"),
-    "Summarize": ("text",),
-    "Answer": ("question", "context"),
-}
-OPTIONAL_TEXT = {"Translate": ("source_language",), "Summarize": (), "Answer": ()}
+# From the task table: rpc -> task, the fields a line must have, the ones it may have.
+RPC_TASKS = {spec.rpc: spec.name for spec in TASKS.values()}
+REQUIRED = {spec.rpc: (*spec.text_fields, *spec.language_fields[1:]) for spec in TASKS.values()}
+OPTIONAL_TEXT = {spec.rpc: spec.language_fields[:1] for spec in TASKS.values()}
 COMMON = ("rpc", "options", "weight", "id")
 MAX_WEIGHT = 1000  # per line; keeps one pass over the file (the sum of weights) bounded
-OPTION_TYPES = {f.name: str(f.type) for f in dataclasses.fields(DecodeOptions)}  # name -> "int"
+# name -> "int" / "float" / "str" / "bool" (an optional field takes its value's type)
+OPTION_TYPES = {
+    f.name: str(f.type).replace(" | None", "") for f in dataclasses.fields(DecodeOptions)
+}
 DEFAULT_MIX = "default"  # the --mix value that names the bundled mix
 
 
@@ -177,6 +178,13 @@ def _option_value(name: str, kind: str, value: Any) -> Any:
         return value
     if kind == "str" and isinstance(value, str):
         return value
+    strings = isinstance(value, list | dict) and all(
+        isinstance(v, str) for v in (value.values() if isinstance(value, dict) else value)
+    )
+    if kind == "tuple[str, ...]" and isinstance(value, list) and strings:
+        return tuple(value)
+    if kind == "tuple[tuple[str, str], ...]" and isinstance(value, dict) and strings:
+        return tuple(sorted(value.items()))
     if kind == "int" and isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value
     if (
@@ -186,7 +194,12 @@ def _option_value(name: str, kind: str, value: Any) -> Any:
         and math.isfinite(value)
     ):
         return float(value)
-    wanted = {"int": "a whole number >= 0", "float": "a finite number"}.get(kind, f"a {kind}")
+    wanted = {
+        "int": "a whole number >= 0",
+        "float": "a finite number",
+        "tuple[str, ...]": "a list of strings",
+        "tuple[tuple[str, str], ...]": "an object of strings",
+    }.get(kind, f"a {kind}")
     raise MixError(f"option {name!r} must be {wanted}, not {json.dumps(value)}")
 
 

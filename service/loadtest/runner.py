@@ -22,9 +22,10 @@ from service.client.aio import AsyncSeq2SeqClient
 from service.client.channel import TlsConfig
 from service.client.errors import Seq2SeqError
 from service.client.types import AnswerResult, GenerateResult, ModelInfo
-from service.loadtest.mix import Mix, MixEntry, missing_models
+from service.loadtest.mix import RPC_TASKS, Mix, MixEntry, missing_models
 from service.loadtest.results import OK, Outcome, RunStats
 from service.loadtest.schedule import MODES, Bounds, Phase, Phases, arrival_offsets
+from service.tasks import TASKS
 
 ProgressCallback = Callable[[RunStats, float], None]  # (stats so far, seconds since start)
 
@@ -100,25 +101,11 @@ async def preflight(client: AsyncSeq2SeqClient, mix: Mix, timeout: float) -> lis
 # ---------------------------------------------------------------- one call per RPC
 
 
-def _translate(client: AsyncSeq2SeqClient, e: MixEntry, timeout: float) -> Awaitable[Any]:
-    return client.translate(
-        e.text,
-        e.target_language,
-        source_language=e.source_language,
-        options=e.options,
-        timeout=timeout,
-    )
-
-
-def _summarize(client: AsyncSeq2SeqClient, e: MixEntry, timeout: float) -> Awaitable[Any]:
-    return client.summarize(e.text, options=e.options, timeout=timeout)
-
-
-def _answer(client: AsyncSeq2SeqClient, e: MixEntry, timeout: float) -> Awaitable[Any]:
-    return client.answer(e.question, e.context, options=e.options, timeout=timeout)
-
-
-SEND = {"Translate": _translate, "Summarize": _summarize, "Answer": _answer}
+def send(client: AsyncSeq2SeqClient, entry: MixEntry, timeout: float) -> Awaitable[Any]:
+    """One call of the entry's RPC, its fields read by the task table's names."""
+    spec = TASKS[RPC_TASKS[entry.rpc]]
+    fields = {name: getattr(entry, name) for name in spec.fields}
+    return client.generate(spec.name, fields, options=entry.options, timeout=timeout)
 
 
 class LoadRun:
@@ -202,7 +189,7 @@ class LoadRun:
         sent = self._now()
         code, tokens, server_total, server_queue = OK, 0, None, None
         try:
-            result = await SEND[entry.rpc](self.client, entry, self.config.deadline)
+            result = await send(self.client, entry, self.config.deadline)
         except Seq2SeqError as exc:
             code = exc.code.name
         else:

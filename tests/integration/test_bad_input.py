@@ -176,6 +176,68 @@ CASES += [
     ]
 ]
 
+CASES += (
+    [  # sampling and min_output_tokens (issue: "the house")
+        (
+            f"temperature-{name}",
+            "Summarize",
+            _summarize(temperature=value),
+            INVALID,
+            "options.temperature",
+            "finite number > 0",
+        )
+        for name, value in [
+            ("zero", 0.0),
+            ("negative", -1.0),
+            ("nan", float("nan")),
+            ("inf", float("inf")),
+        ]
+    ]
+    + [
+        (
+            f"top-p-{name}",
+            "Summarize",
+            _summarize(top_p=value),
+            INVALID,
+            "options.top_p",
+            "in (0, 1]",
+        )
+        for name, value in [
+            ("zero", 0.0),
+            ("above-one", 1.5),
+            ("negative", -0.1),
+            ("nan", float("nan")),
+        ]
+    ]
+    + [
+        ("top-k-negative", "Summarize", _summarize(top_k=-3), INVALID, "options.top_k", ">= 0"),
+        (
+            "sampling-with-beam",
+            "Summarize",
+            _summarize(beam_size=4, seed=1),
+            INVALID,
+            "options.beam_size",
+            "cannot be combined with sampling",
+        ),
+        (
+            "min-above-max",
+            "Summarize",
+            _summarize(min_output_tokens=10, max_output_tokens=5),
+            INVALID,
+            "options.min_output_tokens",
+            "above max_output_tokens 5",
+        ),
+        (
+            "min-above-model",
+            "Summarize",
+            _summarize(min_output_tokens=49),
+            INVALID,
+            "options.min_output_tokens",
+            "limit of 48",
+        ),
+    ]
+)
+
 
 def _field_violation(error: grpc.aio.AioRpcError) -> str:
     for key, value in error.trailing_metadata() or ():

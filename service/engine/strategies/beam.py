@@ -57,7 +57,7 @@ class _Candidates(NamedTuple):
 class BeamSearch:
     @staticmethod
     def applies(params: DecodingParams) -> bool:
-        return params.beam_size > 1 and (params.rules is None or params.rules.beam == "gnmt")
+        return params.beam_size > 1 and (params.defaults is None or params.defaults.beam == "gnmt")
 
     def __init__(self, context: SearchContext) -> None:
         self._context = context

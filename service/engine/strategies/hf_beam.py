@@ -1,5 +1,5 @@
 """Hugging Face `generate()`'s beam search, for imported checkpoints (the model's
-`decoding_rules.beam` is "hf"), so that the server returns the outputs their users know.
+`decoding.beam` is "hf"), so that the server returns the outputs their users know.
 
 Where it differs from our beam (`beam.py`), as transformers 5 does it:
 - score of an ended hypothesis = sum of log-probs / length ** length_penalty (length
@@ -31,16 +31,16 @@ _FORBIDDEN = -1e30  # below this a log-prob is the lowest-finite "never" of a pr
 class HFBeamSearch(BeamSearch):
     @staticmethod
     def applies(params: DecodingParams) -> bool:
-        return params.beam_size > 1 and params.rules is not None and params.rules.beam == "hf"
+        return params.beam_size > 1 and params.defaults is not None and params.defaults.beam == "hf"
 
     def _penalty(self, length: int) -> float:
         return float(length) ** self._context.params.length_penalty
 
     def _may_end(self) -> bool:
         """New hypotheses may still enter the ended ones (HF's is_early_stop...)."""
-        assert self._context.params.rules is not None
+        assert self._context.params.defaults is not None
         full = len(self._ended) >= self._context.params.beam_size
-        return not (full and self._context.params.rules.early_stopping == "full")
+        return not (full and self._context.params.defaults.early_stopping == "full")
 
     def advance(self, step: StepView) -> Advance:
         context = self._context
@@ -78,13 +78,13 @@ class HFBeamSearch(BeamSearch):
 
     def _cannot_improve(self) -> bool:
         params = self._context.params
-        assert params.rules is not None
+        assert params.defaults is not None
         if len(self._ended) < params.beam_size:
             return False
-        if params.rules.early_stopping == "full":
+        if params.defaults.early_stopping == "full":
             return True
         length = len(self._steps)
-        if params.rules.early_stopping == "never" and params.length_penalty > 0:
+        if params.defaults.early_stopping == "never" and params.length_penalty > 0:
             length = params.max_output_tokens
         best_live = float(self._totals[0]) / float(length) ** params.length_penalty
         return best_live <= min(e.score for e in self._ended)

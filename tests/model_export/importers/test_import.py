@@ -31,7 +31,7 @@ def test_manifest_records_the_source_and_the_decoding_rules(
     assert marian.special_tokens.bos_id == marian.special_tokens.pad_id  # the decoder's start
     assert marian.tokenizer.kind == "sentencepiece"
     assert {"source.spm", "target.spm", "vocab.json"} <= set(marian.files)
-    rules = marian.decoding_rules
+    rules = marian.decoding
     assert (rules.beam, rules.length_penalty, rules.eos_at_limit) == ("hf", 1.0, True)
     axes = {s.name: (s.source_axis, s.target_axis) for s in marian.states}
     assert axes["self_keys_0"] == (None, 2) and axes["cross_values_0"] == (2, None)
