@@ -203,7 +203,7 @@ class SentencePieceTokenizer:
         """Ids the tokenizer can produce or read: one past the largest."""
         return max(max(self._vocab.values()), max(self._pieces)) + 1
 
-    def _pieces(self, text: str, model: Any) -> list[tuple[str, int, int]]:
+    def _cut(self, text: str, model: Any) -> list[tuple[str, int, int]]:
         """(piece, first character, end character) of `text` cut by `model`."""
         pieces: list[tuple[str, int, int]] = []
         offset = 0
@@ -228,7 +228,7 @@ class SentencePieceTokenizer:
         return [self._vocab.get(p, self._unk_id) for p, _, _ in pieces]
 
     def encode(self, text: str, *, max_tokens: int, field: str) -> EncodedText:
-        pieces = self._pieces(text, self._source)
+        pieces = self._cut(text, self._source)
         ids = [*self._ids(pieces), self._special.eos_id]
         tokens = [p if p in self._vocab else self._unk_text for p, _, _ in pieces]
         tokens.append(self.id_to_token(self._special.eos_id))
@@ -237,10 +237,10 @@ class SentencePieceTokenizer:
 
     def encode_plain(self, text: str) -> tuple[int, ...]:
         """Ids of `text` as the target side spells it (transformers' `text_target`)."""
-        return tuple(self._ids(self._pieces(text, self._target)))
+        return tuple(self._ids(self._cut(text, self._target)))
 
     def token_span(self, text: str, start: int, end: int) -> tuple[int, int]:
-        return _covering([(a, b) for _, a, b in self._pieces(text, self._source)], start, end)
+        return _covering([(a, b) for _, a, b in self._cut(text, self._source)], start, end)
 
     @property
     def unk_id(self) -> int:

@@ -74,3 +74,21 @@ def test_over_long_text_is_refused_naming_the_field(imported: dict[str, ImportRe
     with pytest.raises(InvalidArgument, match=r"text is \d+ tokens long; .* at most 3") as caught:
         ours.encode("a sentence of several words", max_tokens=3, field="text")
     assert caught.value.field == "text"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_what_constraints_use_agrees_with_transformers(
+    name: str, imported: dict[str, ImportResult], checkpoints: dict[str, Path]
+) -> None:
+    """Plain ids are the target side's (transformers' `text_target`) without specials; a
+    word's token span covers exactly the pieces that spell it."""
+    ours, theirs = _ours(imported[name]), _theirs(checkpoints[name])
+    for text in heldout_texts()[:60]:
+        expected = theirs(text_target=text, add_special_tokens=False)["input_ids"]
+        assert list(ours.encode_plain(text)) == list(expected), text
+        encoded = ours.encode(text, max_tokens=10**6, field="text")
+        for word in {w for w in text.split() if w.isalpha() and len(w) > 3}:
+            start = text.index(word)
+            first, last = ours.token_span(text, start, start + len(word))
+            spelt = theirs.convert_tokens_to_string(list(encoded.tokens[first:last])).strip()
+            assert word in spelt and len(spelt) < len(word) + 8, (text, word, spelt)
