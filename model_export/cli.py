@@ -93,6 +93,14 @@ def _parser() -> argparse.ArgumentParser:
     s_.add_argument("--limit", type=int, help="send only the first N test records per bundle")
     s_.add_argument("--tolerance", type=float, default=0.5, help="largest allowed difference")
     s_.add_argument("--out", type=Path, help="write the comparison as JSON")
+    m = sub.add_parser(
+        "train-marian", help="a small MarianMTModel trained with transformers on our data"
+    )
+    m.add_argument("--data", type=Path, default=Path("data/prepared"), help="prepared data folder")
+    m.add_argument("--languages", default="en-fr")
+    m.add_argument("--out", type=Path, required=True, help="checkpoint folder to write")
+    m.add_argument("--minutes", type=float, default=25.0, help="training time budget, minutes")
+    m.add_argument("--threads", type=int, default=2)
     i = sub.add_parser(
         "import", help="a local Hugging Face checkpoint (Marian, BART, mBART) -> a bundle"
     )
@@ -113,6 +121,12 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         help="a text per line, checked against transformers' "
         "tokenizer besides the built-in samples",
+    )
+    i.add_argument(
+        "--data",
+        type=Path,
+        help="prepared data folder: score the bundle on its "
+        "test split (greedy, as the build does) and record it in bundle.json",
     )
     i.add_argument("--threads", type=int, default=2)
     i.add_argument("--exporter", default=PINNED_EXPORTER, choices=["torchscript", "dynamo"])
@@ -220,6 +234,7 @@ def _import(args: argparse.Namespace) -> int:
         max_source_length=args.max_source_length,
         max_target_length=args.max_target_length,
         texts=texts,
+        data_dir=args.data,
         threads=args.threads,
         exporter=args.exporter,
         overwrite=args.overwrite,
@@ -228,7 +243,18 @@ def _import(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_marian(args: argparse.Namespace) -> int:
+    from model_export.hf_marian import train_marian
+
+    summary = train_marian(
+        args.data, args.out, languages=args.languages, minutes=args.minutes, threads=args.threads
+    )
+    print(_json({k: v for k, v in summary.items() if k != "history"}))
+    return 0
+
+
 _COMMANDS = {
+    "train-marian": _train_marian,
     "evaluate": _evaluate,
     "import": _import,
     "variant": _variant,

@@ -162,6 +162,38 @@ def _checks(
     }
 
 
+def evaluate_bundle(loaded: LoadedBundle, data_dir: Path, threads: int) -> dict[str, object]:
+    """Greedy over the test split through the offline engine, scored as the build scores our
+    own bundles (sources over the model's limit cut to it, as the build's evaluation does)."""
+    from model_export import data as prepared
+    from model_export import evaluate as ev
+    from model_export.build import _provenance
+    from model_export.bundle_eval import dataset_of, score_predictions
+
+    manifest = loaded.manifest
+    dataset = dataset_of(manifest)
+    test = prepared.load_split(data_dir, dataset, "test")
+    train = prepared.load_split(data_dir, dataset, "train")
+    limit, eos = manifest.max_source_length, manifest.special_tokens.eos_id
+    sources = []
+    for record in test:
+        ids = loaded.tokenizer.encode(
+            ev.source_text(manifest.task, record), max_tokens=10**9, field="source"
+        ).ids
+        sources.append(ids if len(ids) <= limit else (*ids[: limit - 1], eos))
+    engine = Seq2SeqEngine.from_bundle(loaded, max_batch_size=32)
+    predictions = [r.best.text for r in engine.generate_batch(sources)]
+    scores = score_predictions(manifest.task, test, predictions)
+    return {
+        "num_examples": len(test),
+        "metrics": scores.metrics,
+        "baselines": ev.baselines(manifest.task, train, test),
+        "by_source_length": scores.by_source_length,
+        "decoding": "greedy",
+        "data": _provenance(data_dir, dataset),
+    }
+
+
 def import_checkpoint(
     hf_dir: Path,
     *,
@@ -173,6 +205,7 @@ def import_checkpoint(
     max_source_length: int | None = None,
     max_target_length: int | None = None,
     texts: tuple[str, ...] = (),
+    data_dir: Path | None = None,
     threads: int = 2,
     exporter: Exporter = PINNED_EXPORTER,
     overwrite: bool = False,
@@ -211,6 +244,7 @@ def import_checkpoint(
             languages=language_pair,
             lengths=(max_source_length, max_target_length),
             texts=(*SAMPLE_TEXTS, *texts),
+            data_dir=data_dir,
             threads=threads,
             exporter=exporter,
             log=log,
@@ -239,6 +273,7 @@ def _build(
     languages: dict[str, str] | None,
     lengths: tuple[int | None, int | None],
     texts: tuple[str, ...],
+    data_dir: Path | None,
     threads: int,
     exporter: Exporter,
     log: Callable[[str], None],
@@ -309,7 +344,7 @@ def _build(
         "torch": torch.__version__,
         "numpy": np.__version__,
     }
-    manifest = write_manifest(bundle_dir, fields | {"training": training})
+    manifest = write_manifest(bundle_dir, fields | {"training": training})  # the checks read it
 
     log("[3/4] checks: tokenizer ids, log-probs and greedy outputs against transformers")
     options = RuntimeOptions(providers=("cpu",), intra_op_threads=threads)
@@ -321,6 +356,10 @@ def _build(
     )
     checks = _checks(checkpoint, family, model, loaded, rules, texts, threads)
     log(f"      {checks}")
-    log("[4/4] manifest")
-    manifest = write_manifest(bundle_dir, fields | {"training": training | {"checks": checks}})
+    fields["training"] = training | {"checks": checks}
+    if data_dir is not None:
+        log(f"[4/4] evaluate: greedy over the test split of {data_dir}")
+        fields["evaluation"] = evaluate_bundle(loaded, Path(data_dir), threads)
+        log(f"      {fields['evaluation']['metrics']}")  # type: ignore[index]
+    manifest = write_manifest(bundle_dir, fields)
     return manifest, checks
