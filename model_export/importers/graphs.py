@@ -102,32 +102,44 @@ def export_graphs(parts: StackParts, bundle_dir: Path, *, exporter: Exporter) ->
         )
 
 
+def step_log_probs(runtime: Any, source: list[int], decoder_in: list[int]) -> np.ndarray:
+    """The exported graphs run step by step on one source, fed `decoder_in` (the start
+    token, then a target prefix): log-probs (T, V)."""
+    src = np.asarray([source], np.int64)
+    encoded = runtime.encode(src, np.asarray([len(source)], np.int64))
+    states, mask = encoded.states, np.ones((1, len(source)), bool)
+    rows = []
+    for token in decoder_in:
+        out = runtime.step(np.asarray([token], np.int64), encoded.memory, mask, states)
+        states = out.states
+        rows.append(out.log_probs[0])
+    return np.stack(rows)
+
+
+def allowed_difference(got: np.ndarray, expected: np.ndarray) -> float:
+    """Largest |difference| over the ids `got` allows (the graph's suppressed and forced-
+    away ids hold the lowest value); steps with a single allowed id (forced) are skipped."""
+    worst = 0.0
+    for row, reference in zip(got, expected, strict=True):
+        allowed = row > np.finfo(np.float32).min / 2
+        if allowed.sum() > 1:
+            worst = max(worst, float(np.abs(row[allowed] - reference[allowed]).max()))
+    return worst
+
+
 def teacher_forced_difference(
     model: Any, runtime: Any, sources: list[list[int]], targets: list[list[int]], start_id: int
 ) -> float:
-    """Largest |log-prob difference| between the checkpoint's forward pass (with the decoder
-    step's own suppression applied) and the exported graphs run step by step on the same
-    prefixes, over positions every model allows (forbidden ids are compared as forbidden)."""
+    """Largest |log-prob difference| between the checkpoint's forward pass and the exported
+    graphs on the same prefixes, over the ids the graph allows."""
     worst = 0.0
-    lowest = np.finfo(np.float32).min
     for source, target in zip(sources, targets, strict=True):
-        src = np.asarray([source], np.int64)
         decoder_in = [start_id, *target]
         with torch.no_grad():
             logits = model(
-                input_ids=torch.from_numpy(src),
-                decoder_input_ids=torch.tensor([decoder_in]),
+                input_ids=torch.tensor([source]), decoder_input_ids=torch.tensor([decoder_in])
             ).logits[0]
         expected = torch.log_softmax(logits.float(), dim=-1).numpy()  # (T, V)
-        encoded = runtime.encode(src, np.asarray([len(source)], np.int64))
-        states = encoded.states
-        mask = np.ones((1, len(source)), bool)
-        for t, token in enumerate(decoder_in):
-            out = runtime.step(np.asarray([token], np.int64), encoded.memory, mask, states)
-            states = out.states
-            got = out.log_probs[0]
-            allowed = got > lowest / 2  # the graph's suppressed / forced-away ids
-            if t == 0 and allowed.sum() == 1:  # a forced first token: nothing to compare
-                continue
-            worst = max(worst, float(np.abs(got[allowed] - expected[t][allowed]).max()))
+        got = step_log_probs(runtime, source, decoder_in)
+        worst = max(worst, allowed_difference(got, expected))
     return worst

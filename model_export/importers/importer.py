@@ -162,9 +162,37 @@ def _checks(
     }
 
 
-def evaluate_bundle(loaded: LoadedBundle, data_dir: Path, threads: int) -> dict[str, object]:
-    """Greedy over the test split through the offline engine, scored as the build scores our
-    own bundles (sources over the model's limit cut to it, as the build's evaluation does)."""
+def loaded_from(folder: Path, manifest: BundleManifest, threads: int) -> LoadedBundle:
+    """A bundle folder opened with a given manifest (one being written has none yet)."""
+    options = RuntimeOptions(providers=("cpu",), intra_op_threads=threads)
+    return LoadedBundle(
+        manifest=manifest,
+        path=folder,
+        runtime=OnnxSeq2Seq(folder, manifest, options),
+        tokenizer=open_tokenizer(folder, manifest),
+    )
+
+
+def greedy_texts(loaded: LoadedBundle, records: list[dict]) -> list[str]:
+    """Greedy outputs through the offline engine; a source over the model's limit is cut
+    to it (EOS kept), as the build's evaluation of our own bundles does."""
+    from model_export import evaluate as ev
+
+    manifest = loaded.manifest
+    limit, eos = manifest.max_source_length, manifest.special_tokens.eos_id
+    sources = []
+    for record in records:
+        ids = loaded.tokenizer.encode(
+            ev.source_text(manifest.task, record), max_tokens=10**9, field="source"
+        ).ids
+        sources.append(ids if len(ids) <= limit else (*ids[: limit - 1], eos))
+    engine = Seq2SeqEngine.from_bundle(loaded, max_batch_size=32)
+    return [r.best.text for r in engine.generate_batch(sources)]
+
+
+def evaluate_bundle(loaded: LoadedBundle, data_dir: Path) -> dict[str, object]:
+    """The manifest's `evaluation`: greedy over the test split, scored as the build scores
+    our own bundles, beside the same trivial baselines."""
     from model_export import data as prepared
     from model_export import evaluate as ev
     from model_export.build import _provenance
@@ -174,16 +202,7 @@ def evaluate_bundle(loaded: LoadedBundle, data_dir: Path, threads: int) -> dict[
     dataset = dataset_of(manifest)
     test = prepared.load_split(data_dir, dataset, "test")
     train = prepared.load_split(data_dir, dataset, "train")
-    limit, eos = manifest.max_source_length, manifest.special_tokens.eos_id
-    sources = []
-    for record in test:
-        ids = loaded.tokenizer.encode(
-            ev.source_text(manifest.task, record), max_tokens=10**9, field="source"
-        ).ids
-        sources.append(ids if len(ids) <= limit else (*ids[: limit - 1], eos))
-    engine = Seq2SeqEngine.from_bundle(loaded, max_batch_size=32)
-    predictions = [r.best.text for r in engine.generate_batch(sources)]
-    scores = score_predictions(manifest.task, test, predictions)
+    scores = score_predictions(manifest.task, test, greedy_texts(loaded, test))
     return {
         "num_examples": len(test),
         "metrics": scores.metrics,
@@ -347,19 +366,13 @@ def _build(
     manifest = write_manifest(bundle_dir, fields | {"training": training})  # the checks read it
 
     log("[3/4] checks: tokenizer ids, log-probs and greedy outputs against transformers")
-    options = RuntimeOptions(providers=("cpu",), intra_op_threads=threads)
-    loaded = LoadedBundle(
-        manifest=manifest,
-        path=bundle_dir,
-        runtime=OnnxSeq2Seq(bundle_dir, manifest, options),
-        tokenizer=open_tokenizer(bundle_dir, manifest),
-    )
+    loaded = loaded_from(bundle_dir, manifest, threads)
     checks = _checks(checkpoint, family, model, loaded, rules, texts, threads)
     log(f"      {checks}")
     fields["training"] = training | {"checks": checks}
     if data_dir is not None:
         log(f"[4/4] evaluate: greedy over the test split of {data_dir}")
-        fields["evaluation"] = evaluate_bundle(loaded, Path(data_dir), threads)
+        fields["evaluation"] = evaluate_bundle(loaded, Path(data_dir))
         log(f"      {fields['evaluation']['metrics']}")  # type: ignore[index]
     manifest = write_manifest(bundle_dir, fields)
     return manifest, checks
