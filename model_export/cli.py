@@ -99,7 +99,8 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("--data", type=Path, default=Path("data/prepared"), help="prepared data folder")
     m.add_argument("--languages", default="en-fr")
     m.add_argument("--out", type=Path, required=True, help="checkpoint folder to write")
-    m.add_argument("--minutes", type=float, default=25.0, help="training time budget, minutes")
+    m.add_argument("--steps", type=int, default=2400, help="optimizer steps")
+    m.add_argument("--minutes", type=float, default=60.0, help="wall-clock cap, minutes")
     m.add_argument("--threads", type=int, default=2)
     i = sub.add_parser(
         "import", help="a local Hugging Face checkpoint (Marian, BART, mBART) -> a bundle"
@@ -246,8 +247,15 @@ def _import(args: argparse.Namespace) -> int:
 def _train_marian(args: argparse.Namespace) -> int:
     from model_export.hf_marian import train_marian
 
+    from model_export.hf_marian import MarianRecipe
+
     summary = train_marian(
-        args.data, args.out, languages=args.languages, minutes=args.minutes, threads=args.threads
+        args.data,
+        args.out,
+        languages=args.languages,
+        minutes=args.minutes,
+        threads=args.threads,
+        recipe=MarianRecipe(max_steps=args.steps),
     )
     print(_json({k: v for k, v in summary.items() if k != "history"}))
     return 0
