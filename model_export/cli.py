@@ -245,9 +245,7 @@ def _import(args: argparse.Namespace) -> int:
 
 
 def _train_marian(args: argparse.Namespace) -> int:
-    from model_export.hf_marian import train_marian
-
-    from model_export.hf_marian import MarianRecipe
+    from model_export.hf_marian import MarianRecipe, train_marian
 
     summary = train_marian(
         args.data,
