@@ -58,7 +58,7 @@ def opus_checkpoint(folder: Path) -> Path:
         folder,
         [r["source"] for r in records],
         [r["target"] for r in records],
-        MarianRecipe(spm_vocab_size=1000),
+        MarianRecipe(spm_vocab_size=500),
         "en-fr",
     )
     vocab = json.loads((folder / "vocab.json").read_text(encoding="utf-8"))
@@ -67,7 +67,15 @@ def opus_checkpoint(folder: Path) -> Path:
         vocab[f"\u2581filler{len(vocab)}"] = len(vocab)
     vocab["<pad>"] = 58100
     (folder / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
-    tokenizer = MarianTokenizer.from_pretrained(folder)
+    for stale in ("tokenizer_config.json", "special_tokens_map.json"):  # the old <pad> id
+        (folder / stale).unlink(missing_ok=True)
+    tokenizer = MarianTokenizer(
+        source_spm=str(folder / "source.spm"),
+        target_spm=str(folder / "target.spm"),
+        vocab=str(folder / "vocab.json"),
+        source_lang="en",
+        target_lang="fr",
+    )
     config = MarianConfig(
         vocab_size=58101,
         d_model=512,
