@@ -154,11 +154,13 @@ class ImportedDecoderStep(nn.Module):
         self.pre_norm = parts.pre_norm
         vocab = parts.logits_bias.shape[0]
         self.register_buffer("logits_bias", parts.logits_bias.detach().clone())
-        suppressed = torch.zeros(vocab, dtype=torch.bool)
-        suppressed[list(parts.suppressed_ids)] = True
+        lowest = torch.finfo(torch.float32).min
+        suppressed = torch.zeros(vocab)  # added after the log-softmax: an Add, not a Where
+        suppressed[list(parts.suppressed_ids)] = lowest  # lowest + a log-prob stays lowest
         self.register_buffer("suppressed", suppressed)
+        self.has_suppressed = bool(parts.suppressed_ids)
         self.forced_bos = parts.forced_bos_id is not None
-        forced = torch.full((vocab,), torch.finfo(torch.float32).min)
+        forced = torch.full((vocab,), lowest)
         if parts.forced_bos_id is not None:
             forced[parts.forced_bos_id] = 0.0
         self.register_buffer("forced_row", forced)
@@ -195,7 +197,8 @@ class ImportedDecoderStep(nn.Module):
         logits = self.lm_head(x.squeeze(1)) + self.logits_bias  # (B, V)
         log_probs = torch.log_softmax(logits.float(), dim=-1)
         # Hugging Face applies its logits processors after the log-softmax (no renormalising)
-        log_probs = log_probs.masked_fill(self.suppressed, torch.finfo(torch.float32).min)
+        if self.has_suppressed:
+            log_probs = log_probs + self.suppressed
         if self.forced_bos:
             first = (position == 0).unsqueeze(1)  # (B, 1)
             log_probs = torch.where(first, self.forced_row, log_probs)
