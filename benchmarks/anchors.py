@@ -307,20 +307,23 @@ def measure(
     rounds: int,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Interleaved rounds: in each, every engine decodes every configuration once."""
+    """Interleaved rounds: in each, every engine decodes every configuration once (after a
+    short warm-up of every engine and configuration)."""
+    for config, beam, batch in CONFIGS:
+        for run in runners.values():
+            run(sources[batch][:2], beam, batch, 4)
     seconds: dict[str, dict[str, list[float]]] = {}
     lengths: dict[str, dict[str, list[int]]] = {}
-    for round_index in range(rounds + 1):  # round 0 warms every engine up, unrecorded
+    for round_index in range(1, rounds + 1):
         for config, beam, batch in CONFIGS:
             key = f"{config}_bs{batch}"
             for name, run in runners.items():
                 started = time.perf_counter()
                 out = run(sources[batch], beam, batch, tokens)
                 took = time.perf_counter() - started
-                if round_index:
-                    seconds.setdefault(key, {}).setdefault(name, []).append(took)
-                    lengths.setdefault(key, {})[name] = sorted(set(out))
-                    log(f"round {round_index} {key:12s} {name:18s} {took:7.2f} s")
+                seconds.setdefault(key, {}).setdefault(name, []).append(took)
+                lengths.setdefault(key, {})[name] = sorted(set(out))
+                log(f"round {round_index} {key:12s} {name:18s} {took:7.2f} s")
     results: dict[str, Any] = {}
     for key, by_engine in seconds.items():
         count = len(sources[int(key.rsplit("bs", 1)[1])])
