@@ -309,7 +309,7 @@ def measure(
 ) -> dict[str, Any]:
     """Interleaved rounds: in each, every engine decodes every configuration once (after a
     short warm-up of every engine and configuration)."""
-    for config, beam, batch in CONFIGS:
+    for _, beam, batch in CONFIGS:
         for run in runners.values():
             run(sources[batch][:2], beam, batch, 4)
     seconds: dict[str, dict[str, list[float]]] = {}
