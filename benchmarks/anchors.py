@@ -5,6 +5,9 @@ gRPC.
 
     python -m benchmarks.anchors OUT_DIR [--shape opus|trained] [--checkpoint DIR]
 
+Optimum's ONNX Runtime seq2seq model joins with `--optimum-overlay DIR` (it needs
+transformers < 4.58, kept in DIR and used by a worker process: `anchors_optimum.py`).
+
 Shapes: `opus` is OPUS-MT's (d_model 512, 6+6 layers, 8 heads, ffn 2048, vocabulary 58,101)
 with random weights, built here; `trained` is a checkpoint folder (`--checkpoint`, e.g. the
 one `seq2seq-export train-marian` writes). Every engine decodes the same held-out sources
@@ -225,6 +228,40 @@ def ours_runner(bundle: Path, threads: int) -> Runner:
     return run
 
 
+class OptimumWorker:
+    """Optimum's ORTModelForSeq2SeqLM in its own process (transformers < 4.58 from an
+    overlay folder), fed over a pipe (`anchors_optimum.py`)."""
+
+    def __init__(self, checkpoint: Path, export_dir: Path, threads: int, overlay: Path) -> None:
+        env = os.environ | {"PYTHONPATH": f"{overlay.resolve()}{os.pathsep}{REPO_ROOT}"}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.anchors_optimum", str(checkpoint),
+             str(export_dir), str(threads)],
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        assert self.process.stdout is not None and self.process.stdin is not None
+        if json.loads(self.process.stdout.readline() or "{}").get("ready") is not True:
+            raise RuntimeError("the Optimum worker did not start")
+
+    def runner(self) -> Runner:
+        def run(sources: list[Source], beam: int, batch: int, tokens: int) -> list[int]:
+            assert self.process.stdin is not None and self.process.stdout is not None
+            request = {"sources": [ids for _, ids in sources], "beam": beam, "batch": batch}
+            self.process.stdin.write(json.dumps(request | {"tokens": tokens}) + "\n")
+            self.process.stdin.flush()
+            return list(json.loads(self.process.stdout.readline())["lengths"])
+
+        return run
+
+    def close(self) -> None:
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        self.process.wait(timeout=60)
+
+
 class Server:
     """`seq2seq-serve` in its own process over one bundle (2 threads), called over gRPC."""
 
@@ -364,6 +401,7 @@ def run(
     rounds: int,
     threads: int,
     skip: Sequence[str] = (),
+    optimum_overlay: Path | None = None,
 ) -> dict[str, Any]:
     from service.bundle import read_manifest
     from service.engine.tokenizer import open_tokenizer
@@ -383,16 +421,21 @@ def run(
         "ours_offline_fp32": ours_runner(paths["bundle_fp32"], threads),
         "ours_offline_int8": ours_runner(paths["bundle_int8"], threads),
     }
+    optimum = None
+    if optimum_overlay is not None and "optimum_ort" not in skip:
+        optimum = OptimumWorker(checkpoint, work / "optimum", threads, optimum_overlay)
+        runners["optimum_ort"] = optimum.runner()
     server = None
-    if "server" not in skip:
+    if "ours_server_fp32" not in skip:
         server = Server(paths["repo"], threads, rows=32 * 4)
         runners["ours_server_fp32"] = server.runner(version=1)
     runners = {k: v for k, v in runners.items() if k not in skip}
     try:
         results = measure(runners, sources, tokens, rounds)
     finally:
-        if server is not None:
-            server.close()
+        for worker in (server, optimum):
+            if worker is not None:
+                worker.close()
     report = {
         "shape": shape,
         "checkpoint": str(checkpoint),
@@ -434,6 +477,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--skip", action="append", default=[], help="an engine to leave out")
+    parser.add_argument(
+        "--optimum-overlay",
+        type=Path,
+        help="a folder holding optimum-onnx and transformers < 4.58 (docs/benchmarks.md)",
+    )
     args = parser.parse_args(argv)
     work = args.work or Path(tempfile.gettempdir()) / f"anchors-{args.shape}"
     run(
@@ -445,6 +493,7 @@ def main(argv: list[str] | None = None) -> int:
         rounds=args.rounds,
         threads=args.threads,
         skip=args.skip,
+        optimum_overlay=args.optimum_overlay,
     )
     return 0
 
