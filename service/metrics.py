@@ -108,6 +108,20 @@ class Metrics:
             buckets=RPC_BUCKETS,
             registry=self.registry,
         )
+        # Every front end (gRPC, HTTP, LibreTranslate's API) in one family, by protocol.
+        self.requests = Counter(
+            "seq2seq_requests_total",
+            "Requests completed by any front end, by protocol, method and status.",
+            ["protocol", "method", "code"],
+            registry=self.registry,
+        )
+        self.request_seconds = Histogram(
+            "seq2seq_request_seconds",
+            "Request latency from arrival to response, by protocol and method, in seconds.",
+            ["protocol", "method"],
+            buckets=RPC_BUCKETS,
+            registry=self.registry,
+        )
         self.queue_seconds = Histogram(
             "seq2seq_queue_seconds",
             "Time from arrival to joining a decode batch.",

@@ -54,3 +54,15 @@ def test_layer_walls(folder: str, forbidden: str) -> None:
         if pattern.search(path.read_text(encoding="utf-8"))
     ]
     assert crossings == []
+
+
+def test_the_docs_stand_alone() -> None:
+    """The project's documents describe the project; none points outside the repository."""
+    documents = [ROOT / "README.md", *ROOT.glob("*/**/*.md")]
+    outside = re.compile(r"\.\./shared/|DESIGN\.md")
+    offenders = [
+        str(path.relative_to(ROOT))
+        for path in documents
+        if ".venv" not in path.parts and outside.search(path.read_text(encoding="utf-8"))
+    ]
+    assert offenders == []

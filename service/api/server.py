@@ -4,22 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+import sys
+import time
+from typing import NoReturn
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
-from service.api.auth import BearerAuthInterceptor
+from service.api.auth import BearerAuthInterceptor, TokenChecker
 from service.api.gen.seq2seq.v1 import seq2seq_pb2 as pb
 from service.api.gen.seq2seq.v1 import seq2seq_pb2_grpc as pb_grpc
 from service.api.interceptors import CallInterceptor
 from service.api.servicer import Seq2SeqServicer
+from service.api.traffic import Traffic
 from service.engine.policy import PolicyConfig
 from service.engine.runtime import RuntimeOptions
 from service.metrics import Metrics
 from service.serving.data_plane import DataPlane, Limits
+from service.serving.documents import DocumentLimits, Documents
 from service.serving.models import BatchingConfig
 from service.serving.reload import ModelRepository
 from service.settings import Settings
@@ -42,7 +48,15 @@ def batching_config(settings: Settings) -> BatchingConfig:
 
 
 class StartupError(RuntimeError):
-    """The server cannot start as configured (e.g. a GPU was required and is missing)."""
+    """The server cannot start as configured (e.g. a GPU was required and is missing).
+
+    `exit_status` is what `seq2seq-serve` exits with: 2 for a setting the user got wrong
+    (a model repository that is missing or loads nothing), 1 for what the machine lacks.
+    """
+
+    def __init__(self, message: str, exit_status: int = 1) -> None:
+        super().__init__(message)
+        self.exit_status = exit_status
 
 
 def runtime_options(settings: Settings) -> RuntimeOptions:
@@ -86,18 +100,54 @@ def server_credentials(settings: Settings) -> grpc.ServerCredentials | None:
     )
 
 
-def call_interceptors(settings: Settings, metrics: Metrics) -> list[grpc.aio.ServerInterceptor]:
-    """Metrics and access log outermost, then bearer auth when tokens are configured.
+def call_interceptors(
+    settings: Settings, metrics: Metrics, traffic: Traffic
+) -> list[grpc.aio.ServerInterceptor]:
+    """Metrics, access log and call counting outermost, then bearer auth when tokens are
+    configured.
 
     Auth sits inside `CallInterceptor`, so refused calls are still counted and logged
     with code UNAUTHENTICATED.
     """
-    interceptors: list[grpc.aio.ServerInterceptor] = [CallInterceptor(metrics)]
+    interceptors: list[grpc.aio.ServerInterceptor] = [CallInterceptor(metrics, traffic)]
     tokens = settings.bearer_tokens()
     if tokens:
         interceptors.append(BearerAuthInterceptor(tokens, settings.auth_exempt_services))
     log.info("bearer-token authentication %s", f"on ({len(tokens)} token(s))" if tokens else "off")
     return interceptors
+
+
+class HttpFrontEnd:
+    """The HTTP/JSON port: the FastAPI app over the same data plane, auth and metrics."""
+
+    def __init__(
+        self, settings: Settings, plane: DataPlane, documents: Documents, metrics: Metrics
+    ) -> None:
+        from service.http.app import create_app
+        from service.http.context import HttpContext
+        from service.http.server import HttpServer
+
+        tokens = settings.bearer_tokens()
+        self.context = HttpContext(
+            plane=plane,
+            documents=documents,
+            metrics=metrics,
+            tokens=TokenChecker(tokens) if tokens else None,
+            max_body_bytes=settings.max_message_bytes,
+            max_file_bytes=settings.max_file_bytes,
+        )
+        self._server = HttpServer(
+            create_app(self.context),
+            settings.http_host,
+            settings.http_port,
+            settings.drain_grace_period,
+        )
+
+    async def start(self) -> int:
+        return await self._server.start()
+
+    async def stop(self) -> None:
+        await self._server.stop()
 
 
 class Seq2SeqServer:
@@ -111,6 +161,14 @@ class Seq2SeqServer:
             batching_config(settings),
             settings.default_versions,
         )
+        self.documents = Documents(
+            self.plane,
+            DocumentLimits(
+                max_document_chars=settings.max_document_chars,
+                max_texts=settings.max_texts,
+                document_concurrency=settings.document_concurrency,
+            ),
+        )
         self.health = HealthServicer()
         self.repository = ModelRepository(
             settings.model_repository,
@@ -119,15 +177,37 @@ class Seq2SeqServer:
             self.metrics,
             retire_grace=settings.drain_grace_period,
         )
+        self.traffic = Traffic()
         self._poller: asyncio.Task[None] | None = None
         self.port = 0
         self.metrics_port = 0
+        self.http_port = 0
+        self._http: HttpFrontEnd | None = None
         self._server: grpc.aio.Server | None = None
         self._metrics_http = None
-        self._stopped = asyncio.Event()
 
     async def _load_models(self) -> None:
+        root = self.settings.model_repository
+        empty_ok = self.settings.allow_empty_repository
+        if not root.is_dir() and not empty_ok:
+            raise StartupError(
+                f"model repository {root} is not a folder; point --model-repository "
+                "(SEQ2SEQ_MODEL_REPOSITORY) at a folder of <name>/<version>/ bundles",
+                exit_status=2,
+            )
         await self.repository.sync()
+        if not self.plane.models.all() and not empty_ok:
+            refused = self.repository.refused
+            reason = (
+                f"all {len(refused)} bundle(s) in it were refused (the log says why)"
+                if refused
+                else "it holds no <name>/<version>/bundle.json"
+            )
+            raise StartupError(
+                f"no model loaded from model repository {root}: {reason}; "
+                "allow_empty_repository starts an empty server for hot reload",
+                exit_status=2,
+            )
         if not self.settings.require_gpu:
             return
         for model in self.plane.models.all():
@@ -161,11 +241,13 @@ class Seq2SeqServer:
         await self._load_models()
         settings = self.settings
         server = grpc.aio.server(
-            interceptors=call_interceptors(settings, self.metrics),
+            interceptors=call_interceptors(settings, self.metrics, self.traffic),
             maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
             options=grpc_server_options(settings),
         )
-        pb_grpc.add_Seq2SeqServicer_to_server(Seq2SeqServicer(self.plane, self.metrics), server)
+        pb_grpc.add_Seq2SeqServicer_to_server(
+            Seq2SeqServicer(self.plane, self.metrics, self.documents), server
+        )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
             (
@@ -187,6 +269,19 @@ class Seq2SeqServer:
         self._server = server
         await self._update_health()
         self.metrics_port = self.metrics.serve_http(settings.metrics_host, settings.metrics_port)
+        if settings.http_enabled:
+            self._http = HttpFrontEnd(settings, self.plane, self.documents, self.metrics)
+            try:
+                self.http_port = await self._http.start()
+                log.info(
+                    "HTTP/JSON and LibreTranslate's API on %s:%d",
+                    settings.http_host,
+                    self.http_port,
+                )
+            except OSError as error:
+                raise StartupError(
+                    f"cannot bind the HTTP port {settings.http_host}:{settings.http_port}: {error}"
+                ) from error
         if settings.repository_poll_interval > 0:
             self._poller = asyncio.get_running_loop().create_task(
                 self._poll_repository(settings.repository_poll_interval)
@@ -201,37 +296,84 @@ class Seq2SeqServer:
             len(self.repository.refused),
         )
 
-    async def drain_and_stop(self, grace: float | None = None) -> None:
-        """Health NOT_SERVING, new calls UNAVAILABLE, in-flight calls finish within `grace`."""
+    async def drain(self, grace: float | None = None) -> bool:
+        """Health NOT_SERVING, new calls UNAVAILABLE, in-flight calls finish within `grace`,
+        then wait until no call has arrived for `drain_quiet_period`.
+
+        Returns True when the clients went quiet within `grace`. Why wait: grpc-core's stop
+        cancels (CANCELLED) every call it has received but not yet handed to us, and every
+        call that arrives before its GOAWAY reaches the client. So the port stays open,
+        answering UNAVAILABLE, until the clients have stopped calling (health-checking
+        clients, such as the SDK's, stop at once on NOT_SERVING).
+        """
         grace = self.settings.drain_grace_period if grace is None else grace
+        deadline = time.monotonic() + grace
+        arrivals = self.traffic.arrivals
         if self._poller is not None:
             self._poller.cancel()
             await asyncio.gather(self._poller, return_exceptions=True)
         await self.health.enter_graceful_shutdown()
+        if self._http is not None:
+            self._http.context.draining = True
         await self.plane.drain(grace)
-        await self.repository.wait_retired(grace)
-        if self._server is not None:
-            await self._server.stop(grace=1.0)
-        self._stopped.set()
+        if self._http is not None:
+            await self._http.stop()
+        await self.repository.wait_retired(max(0.0, deadline - time.monotonic()))
+        quiet = await self.traffic.wait_quiet(self.settings.drain_quiet_period, deadline)
+        log.info(
+            "drained: %d call(s) arrived while draining, %d in flight; clients %s",
+            self.traffic.arrivals - arrivals,
+            self.traffic.in_flight,
+            "went quiet" if quiet else f"still calling after {grace:.1f} s",
+        )
+        return quiet
 
-    async def wait(self) -> None:
-        await self._stopped.wait()
+    async def close(self) -> None:
+        """Stop gRPC (after `drain`): streams still open (health watches) are cancelled
+        after `drain_quiet_period`."""
+        if self._server is not None:
+            await self._server.stop(grace=self.settings.drain_quiet_period)
+
+    async def drain_and_stop(self, grace: float | None = None) -> bool:
+        """`drain`, then `close`; returns whether the clients went quiet first."""
+        quiet = await self.drain(grace)
+        await self.close()
+        return quiet
+
+
+def _exit_process(status: int) -> NoReturn:
+    """End the process now, without grpc-core's stop: the kernel closes every connection,
+    so calls still in transit fail UNAVAILABLE (connection closed) at the client."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
 
 
 async def serve(settings: Settings) -> None:
-    """Run until SIGTERM or SIGINT, then drain."""
+    """Run until SIGTERM or SIGINT, then drain and stop.
+
+    Clients that keep calling through the whole grace period (ones that ignore health and
+    retry at once) would race with gRPC's stop and see CANCELLED; for them the process
+    ends without it, and their connections simply close (UNAVAILABLE). Every accepted call
+    has finished by then.
+    """
     server = Seq2SeqServer(settings)
     await server.start()
     loop = asyncio.get_running_loop()
-    draining: list[asyncio.Task[None]] = []
+    signalled = asyncio.Event()
 
     def on_signal(signum: int) -> None:
-        if draining:
-            return
-        log.info("signal %d: draining for up to %.1f s", signum, settings.drain_grace_period)
-        draining.append(loop.create_task(server.drain_and_stop()))
+        if not signalled.is_set():
+            log.info("signal %d: draining for up to %.1f s", signum, settings.drain_grace_period)
+            signalled.set()
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal, signum)
-    await server.wait()
+    await signalled.wait()
+    quiet = await server.drain()
+    if not quiet:
+        log.info("stopped (connections closed with the process)")
+        _exit_process(0)
+    await server.close()
     log.info("stopped")

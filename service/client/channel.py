@@ -79,10 +79,13 @@ def _read(path: Path | None) -> bytes | None:
 
 
 def service_config(retry: RetryPolicy | None, load_balancing: str | None) -> dict[str, Any]:
-    """The channel's default service config: a retry policy for every Seq2Seq method and
-    the load-balancing policy (round_robin spreads calls over every address a
-    `dns:///name:port` target resolves to; pick_first uses one)."""
-    config: dict[str, Any] = {}
+    """The channel's default service config: a retry policy for every Seq2Seq method, the
+    load-balancing policy (round_robin spreads calls over every address a
+    `dns:///name:port` target resolves to; pick_first uses one) and client-side health
+    checking: a server that reports NOT_SERVING for the Seq2Seq service (it is draining
+    after SIGTERM) gets no more calls, so none race with its shutdown. gRPC does the
+    health watch under every policy but pick_first."""
+    config: dict[str, Any] = {"healthCheckConfig": {"serviceName": SERVICE_NAME}}
     if retry is not None:
         config["methodConfig"] = [
             {"name": [{"service": SERVICE_NAME}], "retryPolicy": retry.as_config()}

@@ -118,6 +118,10 @@ class TextTokenizer:
         _refuse_long(ids, max_tokens, field)
         return EncodedText(ids=tuple(ids), tokens=tuple(tokens))
 
+    def count(self, text: str) -> int:
+        """Source tokens `text` would take, EOS included (what `max_tokens` is checked on)."""
+        return len(self.encode_plain(text)) + 1
+
     def encode_plain(self, text: str) -> tuple[int, ...]:
         """Token ids of `text` as it would appear inside an output: no EOS, no limit."""
         return tuple(self._tokenizer.encode(text, add_special_tokens=False).ids)

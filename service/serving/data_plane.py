@@ -109,7 +109,7 @@ def _require_name(value: str, field: str) -> str:
     return _require_no_controls(value, field)
 
 
-def _require_text(value: str, field: str, limit: int) -> str:
+def require_text(value: str, field: str, limit: int) -> str:
     """Non-empty (format characters such as U+200B do not count), within `limit`, no controls."""
     if not any(not c.isspace() and unicodedata.category(c) != "Cf" for c in value):
         raise InvalidArgument(f"{field} is empty; send some text", field=field)
@@ -176,6 +176,10 @@ class DataPlane:
             else:
                 yield self._generation(prepared, item)
 
+    def model_for(self, task: str, fields: Mapping[str, str], choice: ModelChoice) -> ServedModel:
+        """The model a request with these fields would get (documents size their pieces)."""
+        return self._model_for(TASKS[task], fields, choice)
+
     # --- preparing ---------------------------------------------------------------------
     def _prepare(
         self,
@@ -188,7 +192,7 @@ class DataPlane:
     ) -> _Prepared:
         started = time.monotonic()
         for name in spec.text_fields:
-            _require_text(fields.get(name, ""), name, self._limits.max_input_chars)
+            require_text(fields.get(name, ""), name, self._limits.max_input_chars)
         model = self._model_for(spec, fields, choice)
         manifest = model.bundle.manifest
         resolved = params.for_model(

@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -161,6 +162,48 @@ def test_sigterm_under_load_answers_or_refuses_every_call(tmp_path: Path) -> Non
             process.kill()
 
 
+def test_sigterm_with_clients_that_never_stop_answers_or_refuses_every_call(
+    tmp_path: Path,
+) -> None:
+    """Clients that ignore health and retry at once keep calling through the whole grace
+    period; the process still ends with exit 0 and none of their calls is CANCELLED."""
+    process, port = _start(tmp_path, env={"SEQ2SEQ_DRAIN_GRACE_PERIOD": "1.5"})
+    codes: list[grpc.StatusCode] = []
+    lock = threading.Lock()
+
+    def hammer() -> None:
+        request = pb.SummarizeRequest(text=SOURCE)
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = pb_grpc.Seq2SeqStub(channel)
+            while process.poll() is None:
+                try:
+                    stub.Summarize(request, timeout=30)
+                    code = grpc.StatusCode.OK
+                except grpc.RpcError as error:
+                    code = error.code()
+                with lock:
+                    codes.append(code)
+
+    clients = [threading.Thread(target=hammer) for _ in range(6)]
+    try:
+        for client in clients:
+            client.start()
+        wait_until = time.monotonic() + 30
+        while codes.count(grpc.StatusCode.OK) < 12 and time.monotonic() < wait_until:
+            time.sleep(0.05)  # polling a counter another thread fills: there is no event
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+        for client in clients:
+            client.join(60)
+    assert set(codes) <= {grpc.StatusCode.OK, grpc.StatusCode.UNAVAILABLE}, set(codes)
+    assert codes.count(grpc.StatusCode.OK) >= 12
+    log = (tmp_path / "server.log").read_text()
+    assert "clients still calling after 1.5 s" in log  # the path this test is about
+
+
 def _code(call: grpc.Future) -> grpc.StatusCode:
     """The call's status; DEADLINE_EXCEEDED (a hang) fails the test's status check."""
     error = call.exception(timeout=60)
@@ -168,8 +211,8 @@ def _code(call: grpc.Future) -> grpc.StatusCode:
 
 
 @on_session_loop
-async def test_without_cuda_the_server_falls_back_to_cpu_and_says_so(caplog) -> None:
-    caplog.set_level(logging.WARNING)
+async def test_without_cuda_the_server_runs_on_cpu_and_says_why(caplog) -> None:
+    caplog.set_level(logging.INFO)
     async with _serving(providers=("cuda", "cpu")) as (server, stub):
         response = await stub.Summarize(pb.SummarizeRequest(text=SOURCE), timeout=30)
         assert response.model.provider in {"CPUExecutionProvider", "CUDAExecutionProvider"}
@@ -179,8 +222,11 @@ async def test_without_cuda_the_server_falls_back_to_cpu_and_says_so(caplog) -> 
             server.metrics_port, "seq2seq_model_info", provider="CPUExecutionProvider"
         )
         assert info == len(server.plane.models.all())
-    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert any("CPUExecutionProvider" in w and "CUDA" in w for w in warnings), warnings
+    lines = [r.getMessage() for r in caplog.records if r.name == "service.engine.runtime"]
+    why = [line for line in lines if "runs on CPUExecutionProvider; cuda left out: " in line]
+    assert len(why) == len(server.plane.models.all()), lines  # one line per model
+    loud = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert loud == []
 
 
 def test_require_gpu_without_cuda_refuses_to_start(tmp_path: Path) -> None:
@@ -191,6 +237,8 @@ def test_require_gpu_without_cuda_refuses_to_start(tmp_path: Path) -> None:
         "--port",
         "0",
         "--metrics-port",
+        "0",
+        "--http-port",
         "0",
         "--providers",
         "cuda,cpu",
