@@ -36,6 +36,10 @@ class Tokenizer(Protocol):
         """Ids of `text`, EOS last; refuses (naming `field`) rather than truncates."""
         ...
 
+    def count(self, text: str) -> int:
+        """Source tokens `text` would take, EOS included (what `max_tokens` is checked on)."""
+        ...
+
     def encode_plain(self, text: str) -> tuple[int, ...]:
         """Token ids of `text` as it would appear inside an output: no EOS, no limit."""
         ...
@@ -120,6 +124,8 @@ class TextTokenizer:
 
     def count(self, text: str) -> int:
         """Source tokens `text` would take, EOS included (what `max_tokens` is checked on)."""
+        if self._post_processor:
+            return len(self._tokenizer.encode(text, add_special_tokens=True).ids)
         return len(self.encode_plain(text)) + 1
 
     def encode_plain(self, text: str) -> tuple[int, ...]:
@@ -238,6 +244,9 @@ class SentencePieceTokenizer:
         tokens.append(self.id_to_token(self._special.eos_id))
         _refuse_long(ids, max_tokens, field)
         return EncodedText(ids=tuple(ids), tokens=tuple(tokens))
+
+    def count(self, text: str) -> int:
+        return len(self._cut(text, self._source)) + 1
 
     def encode_plain(self, text: str) -> tuple[int, ...]:
         """Ids of `text` as the target side spells it (transformers' `text_target`)."""

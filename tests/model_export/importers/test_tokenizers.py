@@ -49,6 +49,7 @@ def test_ids_and_pieces_equal_transformers_on_held_out_text(
         expected = list(theirs(text)["input_ids"])
         encoded = ours.encode(text, max_tokens=10**6, field="text")
         assert list(encoded.ids) == expected, text
+        assert ours.count(text) == len(expected), text
         assert list(encoded.tokens) == theirs.convert_ids_to_tokens(expected), text
     assert ours.vocab_size == len(theirs)
 
