@@ -132,6 +132,18 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("--threads", type=int, default=2)
     i.add_argument("--exporter", default=PINNED_EXPORTER, choices=["torchscript", "dynamo"])
     i.add_argument("--overwrite", action="store_true", help="replace an existing bundle")
+    vp = sub.add_parser(
+        "verify-parity",
+        help="an imported bundle through a RUNNING server vs transformers' generate()",
+    )
+    vp.add_argument("checkpoint", type=Path, help="the Hugging Face folder it was imported from")
+    vp.add_argument("bundle", type=Path, help="the bundle folder the server serves")
+    vp.add_argument("--target", default="localhost:50051", help="the server's host:port")
+    vp.add_argument("--data", type=Path, default=Path("data/prepared"), help="test split source")
+    vp.add_argument("--texts", type=Path, help="a text per line instead of the test split")
+    vp.add_argument("--count", type=int, default=200, help="texts to send")
+    vp.add_argument("--max-tokens", type=int, default=64, help="output cap of every request")
+    vp.add_argument("--out", type=Path, help="write the report as JSON")
     return parser
 
 
@@ -259,8 +271,35 @@ def _train_marian(args: argparse.Namespace) -> int:
     return 0
 
 
+def _verify_parity(args: argparse.Namespace) -> int:
+    from model_export import data as prepared
+    from model_export import evaluate as ev
+    from model_export.bundle_eval import dataset_of
+    from model_export.importers.served_parity import check_parity
+    from service.bundle import read_manifest
+
+    if args.texts:
+        texts = [t for t in args.texts.read_text(encoding="utf-8").splitlines() if t.strip()]
+    else:
+        manifest = read_manifest(args.bundle)
+        records = prepared.load_split(args.data, dataset_of(manifest), "test")
+        texts = [ev.source_text(manifest.task, r) for r in records]
+    report = check_parity(
+        args.target, args.checkpoint, args.bundle, texts[: args.count], max_tokens=args.max_tokens
+    )
+    print(_json(report.as_dict()))
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(_json(report.as_dict()) + "\n", encoding="utf-8")
+    if any(report.mismatches.values()):
+        print("seq2seq-export: served tokens differ from transformers'", file=sys.stderr)
+        return 1
+    return 0
+
+
 _COMMANDS = {
     "train-marian": _train_marian,
+    "verify-parity": _verify_parity,
     "evaluate": _evaluate,
     "import": _import,
     "variant": _variant,
