@@ -285,7 +285,12 @@ def _verify_parity(args: argparse.Namespace) -> int:
         records = prepared.load_split(args.data, dataset_of(manifest), "test")
         texts = [ev.source_text(manifest.task, r) for r in records]
     report = check_parity(
-        args.target, args.checkpoint, args.bundle, texts[: args.count], max_tokens=args.max_tokens
+        args.target,
+        args.checkpoint,
+        args.bundle,
+        texts,
+        max_tokens=args.max_tokens,
+        count=args.count,
     )
     print(_json(report.as_dict()))
     if args.out:

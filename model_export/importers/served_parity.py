@@ -9,6 +9,7 @@ texts, batched; every response's tokens must equal its output.
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ class ParityReport:
     max_output_tokens: int
     mismatches: dict[str, list[int]]  # "greedy" / "beam4" -> indices of differing texts
     example: dict[str, object] | None  # the first difference, for the reader
+    lengths: dict[str, dict[int, int]]  # mode -> transformers' output length (no EOS) -> texts
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -33,6 +35,7 @@ class ParityReport:
             "max_output_tokens": self.max_output_tokens,
             "mismatches": {k: len(v) for k, v in self.mismatches.items()},
             "example": self.example,
+            "output_lengths": self.lengths,
         }
 
 
@@ -66,9 +69,16 @@ async def _served_tokens(
 
 
 def check_parity(
-    target: str, checkpoint: Path, bundle_dir: Path, texts: list[str], *, max_tokens: int = 64
+    target: str,
+    checkpoint: Path,
+    bundle_dir: Path,
+    texts: list[str],
+    *,
+    max_tokens: int = 64,
+    count: int = 200,
 ) -> ParityReport:
-    """Greedy and beam-4 tokens of `texts` through the server vs transformers' generate()."""
+    """Greedy and beam-4 tokens through the server vs transformers' generate(), for the
+    first `count` of `texts` within the model's source limit."""
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
     manifest = read_manifest(bundle_dir)
@@ -76,10 +86,11 @@ def check_parity(
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
     sources = [tokenizer(t)["input_ids"] for t in texts]
     fits = [len(s) <= manifest.max_source_length for s in sources]
-    texts = [t for t, ok in zip(texts, fits, strict=True) if ok]
-    sources = [s for s, ok in zip(sources, fits, strict=True) if ok]
+    texts = [t for t, ok in zip(texts, fits, strict=True) if ok][:count]
+    sources = [s for s, ok in zip(sources, fits, strict=True) if ok][:count]
     special: dict[str, Any] = {"pad_id": tokenizer.pad_token_id, "eos_id": tokenizer.eos_token_id}
     mismatches: dict[str, list[int]] = {}
+    lengths: dict[str, dict[int, int]] = {}
     example = None
     for name, beam in (("greedy", 1), ("beam4", 4)):
         expected = generated_ids(
@@ -97,10 +108,12 @@ def check_parity(
                     "served": tokens,
                 }
         mismatches[name] = wrong
+        lengths[name] = dict(sorted(Counter(len(ids) for ids in expected).items()))
     return ParityReport(
         bundle=f"{manifest.name}/{manifest.version}",
         texts=len(texts),
         max_output_tokens=max_tokens,
         mismatches=mismatches,
         example=example,
+        lengths=lengths,
     )

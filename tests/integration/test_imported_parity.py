@@ -15,7 +15,6 @@ import asyncio
 import json
 import shutil
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,7 @@ import pytest
 import pytest_asyncio
 
 from model_export.importers.importer import import_checkpoint
-from model_export.importers.reference import generated_ids
+from model_export.importers.served_parity import check_parity
 from service.api.gen.seq2seq.v1 import seq2seq_pb2 as pb
 from service.api.gen.seq2seq.v1 import seq2seq_pb2_grpc as pb_grpc
 from service.api.server import Seq2SeqServer
@@ -59,47 +58,16 @@ SHAPES: dict[str, tuple[Any, dict[str, Any]]] = {
 }
 
 
-@dataclass(frozen=True)
-class Reference:
-    texts: list[str]
-    greedy: list[list[str]]  # HF's tokens per text
-    beam: list[list[str]]
-    beam_text: list[str]  # HF's decoded best beam hypothesis
-
-
-def _reference(folder: Path, max_source_length: int) -> Reference:
-    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
-
-    model = AutoModelForSeq2SeqLM.from_pretrained(folder).eval()
-    tokenizer = AutoTokenizer.from_pretrained(folder)
-    texts = [t for t in heldout_texts() if len(tokenizer(t)["input_ids"]) <= max_source_length]
-    texts = texts[:SOURCES]
-    assert len(texts) == SOURCES, f"only {len(texts)} held-out texts fit"
-    sources = [tokenizer(t)["input_ids"] for t in texts]
-    special = {"pad_id": tokenizer.pad_token_id, "eos_id": tokenizer.eos_token_id}
-    ids = {
-        beam: generated_ids(
-            model, sources, batch_size=50, num_beams=beam, max_new_tokens=MAX_TOKENS, **special
-        )
-        for beam in (1, 4)
-    }
-    return Reference(
-        texts=texts,
-        greedy=[tokenizer.convert_ids_to_tokens(list(i)) for i in ids[1]],
-        beam=[tokenizer.convert_ids_to_tokens(list(i)) for i in ids[4]],
-        beam_text=[tokenizer.decode(list(i), skip_special_tokens=True).strip() for i in ids[4]],
-    )
-
-
 @pytest.fixture(scope="module")
-def imported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Reference]]:
+def imported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Path]]:
+    """The repository, and each bundle's checkpoint folder."""
     root = tmp_path_factory.mktemp("imported-parity")
     repo = root / "models"
-    references = {}
+    checkpoints = {}
     for name, (make, options) in SHAPES.items():
         folder = make(root / "checkpoints" / name, **options)
         task = "translate" if name.startswith("marian") else "summarize"
-        result = import_checkpoint(
+        import_checkpoint(
             folder,
             repo=repo,
             name=name,
@@ -108,13 +76,13 @@ def imported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, 
             threads=1,
             log=lambda _: None,
         )
-        references[name] = _reference(folder, result.manifest.max_source_length)
+        checkpoints[name] = folder
     # A broken twin: its manifest claims one more token than its vocab.json holds.
     broken = repo / "marian-broken" / "1"
     shutil.copytree(repo / "marian-shared" / "1", broken)
     vocab_size = json.loads((broken / "bundle.json").read_text())["vocab_size"]
     rewrite_manifest(broken, name="marian-broken", vocab_size=vocab_size + 1)
-    return repo, references
+    return repo, checkpoints
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -131,29 +99,22 @@ async def stub(imported) -> AsyncIterator[tuple[pb_grpc.Seq2SeqStub, Seq2SeqServ
         await server.drain_and_stop(grace=2.0)
 
 
-async def _call(stub: pb_grpc.Seq2SeqStub, name: str, text: str, beam: int) -> Any:
-    options = pb.DecodingOptions(model=name, beam_size=beam, max_output_tokens=MAX_TOKENS)
-    if name.startswith("marian"):
-        request = pb.TranslateRequest(text=text, target_language="fr", options=options)
-        return await stub.Translate(request, timeout=120)
-    return await stub.Summarize(pb.SummarizeRequest(text=text, options=options), timeout=120)
-
-
 @pytest.mark.parametrize("name", SHAPES)
 async def test_greedy_and_beam_4_equal_transformers_generate(name: str, imported, stub) -> None:
-    _, references = imported
-    reference = references[name]
-    client, _ = stub
-    calls = [_call(client, name, text, beam) for beam in (1, 4) for text in reference.texts]
-    responses = await asyncio.gather(*calls)
-    greedy, beam = responses[:SOURCES], responses[SOURCES:]
-    for i, text in enumerate(reference.texts):
-        assert list(greedy[i].hypotheses[0].target_tokens) == reference.greedy[i], text
-        best = beam[i].hypotheses[0]
-        assert list(best.target_tokens) == reference.beam[i], text
-        assert best.text == reference.beam_text[i], text
-    for outputs in (reference.greedy, reference.beam):  # both ways of ending were exercised
-        lengths = {len(tokens) for tokens in outputs}
+    repo, checkpoints = imported
+    _, server = stub
+    report = await asyncio.to_thread(
+        check_parity,
+        f"127.0.0.1:{server.port}",
+        checkpoints[name],
+        repo / name / "1",
+        list(heldout_texts()),
+        max_tokens=MAX_TOKENS,
+        count=SOURCES,
+    )
+    assert report.texts == SOURCES
+    assert report.mismatches == {"greedy": [], "beam4": []}, report.example
+    for lengths in report.lengths.values():  # both ways of ending were exercised
         assert MAX_TOKENS - 1 in lengths and min(lengths) < MAX_TOKENS - 1  # EOS forced last
 
 
