@@ -16,10 +16,11 @@ from pydantic import ValidationError
 
 from model_export import data as prepared
 from model_export import evaluate as ev
+from model_export.base import count_parameters
 from model_export.bundle_eval import DecodeSpec, greedy_predictions, score_predictions, subset
 from model_export.config import ModelConfig, TrainConfig
 from model_export.export import OPSET, PINNED_EXPORTER, Exporter, export_onnx
-from model_export.model import build_model, count_parameters
+from model_export.families import build_model
 from model_export.parity import check_parity
 from model_export.tokenizer import (
     BOS_ID,
@@ -39,6 +40,7 @@ from service.bundle import (
     SpecialTokens,
     Task,
     files_bytes,
+    schema_version_for,
     write_manifest,
 )
 
@@ -275,7 +277,8 @@ def build_bundle(
             "max_source_length": model_cfg.max_source_length,
             "max_target_length": model_cfg.max_target_length,
             "precision": "fp32",
-            "states": [{"name": s, "batch_axis": 0} for s in model.state_names()],
+            "schema_version": schema_version_for(model.state_specs()),
+            "states": [s.model_dump(exclude_none=True) for s in model.state_specs()],
             "evaluation": evaluation,
             "training": {
                 "model_config": model_cfg.model_dump(mode="json"),

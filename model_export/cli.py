@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from model_export.export import PINNED_EXPORTER
+from model_export.families import FAMILIES
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -25,9 +26,7 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--vocab-size", type=int, default=4000)
     b.add_argument("--embedding-size", type=int, default=128)
     b.add_argument("--hidden-size", type=int, default=256)
-    b.add_argument(
-        "--architecture", default="rnn", choices=["rnn", "transformer"], help="model family"
-    )
+    b.add_argument("--architecture", default="rnn", choices=list(FAMILIES), help="model family")
     b.add_argument("--cell", choices=["gru", "lstm"], help="rnn: recurrent cell (default gru)")
     b.add_argument(
         "--attention-kind",

@@ -2,8 +2,9 @@
 
 A model repository is `MODEL_REPO/<name>/<version>/` holding `bundle.json`, `encoder.onnx`,
 `decoder.onnx` and the tokenizer's files (`tokenizer.json` for our own models; an imported
-checkpoint keeps its own, see `TokenizerSpec`). This module imports nothing but pydantic and the
-standard library so that the export tools can depend on it without pulling in the server.
+checkpoint keeps its own, see `TokenizerSpec`). This module imports nothing but pydantic, the
+standard library and two tiny name tables (service/tasks.py, service/families.py), so that the
+export tools can depend on it without pulling in the server.
 
 ONNX graph contract (names are fixed; all batch and length axes are dynamic):
   encoder.onnx  in : src_ids int64 (B, S), src_lengths int64 (B,)
@@ -19,16 +20,18 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 # Re-exported: model_export builds answer sources through the same function as the server.
+from service.families import Family
 from service.tasks import ANSWER_SEPARATOR_TOKEN, Task, answer_source_text  # noqa: F401
 
 # 1: states with a batch axis only. 2: states may also have a source or a target axis
-# (StateTensor). The server loads both; model_export writes 2.
-BUNDLE_SCHEMA_VERSION = 2
+# (StateTensor). The server loads both; model_export writes the oldest that describes a
+# bundle's states (`schema_version_for`), so a bundle that needs no axis stays at 1.
+BUNDLE_SCHEMA_VERSION: Final = 2
 MANIFEST_FILE = "bundle.json"
 ENCODER_FILE = "encoder.onnx"
 DECODER_FILE = "decoder.onnx"
@@ -135,6 +138,11 @@ class StateTensor(_Strict):
         return self
 
 
+def schema_version_for(states: tuple[StateTensor, ...]) -> Literal[1, 2]:
+    """The oldest schema that can describe these states."""
+    return 2 if any(s.source_axis is not None or s.target_axis is not None for s in states) else 1
+
+
 class TokenizerSpec(_Strict):
     """How text becomes token ids and back; the default is our own models' tokenizer.json.
 
@@ -233,7 +241,7 @@ class BundleManifest(_Strict):
     version: int = Field(ge=1)
     task: Task
     languages: LanguagePair | None = None
-    architecture: Literal["rnn", "transformer", "marian", "bart"]
+    architecture: Family  # one of service.families.FAMILIES
     cell: Literal["gru", "lstm"] | None = None
     attention: AttentionSpec
     special_tokens: SpecialTokens
@@ -269,9 +277,7 @@ class BundleManifest(_Strict):
         names = [s.name for s in self.states]
         if len(set(names)) != len(names):
             raise ValueError(f"duplicate state names in {names}")
-        if self.schema_version < 2 and any(
-            s.source_axis is not None or s.target_axis is not None for s in self.states
-        ):
+        if self.schema_version < schema_version_for(self.states):
             raise ValueError("state source_axis / target_axis need schema_version 2")
         return self
 

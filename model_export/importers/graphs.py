@@ -9,13 +9,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from model_export.export import Exporter, export_graph, graph_names
+from model_export.export import Exporter, export_graph, graph_names, state_axes
 from model_export.importers.stack import (
     POSITION,
     ImportedDecoderStep,
     ImportedEncoder,
     StackParts,
     layer_state_names,
+    state_specs,
 )
 from service.bundle import (
     DEC_ATTENTION,
@@ -28,20 +29,11 @@ from service.bundle import (
     ENC_SRC_IDS,
     ENC_SRC_LENGTHS,
     ENCODER_FILE,
+    StateTensor,
     init_state_name,
     state_input_name,
     state_output_name,
 )
-
-
-def _state_axes(layers: int) -> dict[str, dict[int, str]]:
-    """Dynamic axes of each state as a decoder input (the output's target axis is one longer)."""
-    axes: dict[str, dict[int, str]] = {}
-    for layer in range(layers):
-        self_k, self_v, cross_k, cross_v = layer_state_names(layer)
-        axes |= {n: {0: "batch", 2: "tgt_len"} for n in (self_k, self_v)}
-        axes |= {n: {0: "batch", 2: "src_len"} for n in (cross_k, cross_v)}
-    return axes | {POSITION: {0: "batch"}}
 
 
 def state_names(layers: int) -> tuple[str, ...]:
@@ -52,8 +44,8 @@ def export_graphs(parts: StackParts, bundle_dir: Path, *, exporter: Exporter) ->
     """Write encoder.onnx and decoder.onnx (fp32) for these parts into `bundle_dir`."""
     layers = len(parts.decoder_layers)
     states = state_names(layers)
+    specs = [StateTensor.model_validate(spec) for spec in state_specs(layers)]
     names = graph_names(states)
-    axes = _state_axes(layers)
     encoder = ImportedEncoder(parts).eval()
     decoder = ImportedDecoderStep(parts).eval()
     batch_seq = {0: "batch", 1: "src_len"}
@@ -63,11 +55,8 @@ def export_graphs(parts: StackParts, bundle_dir: Path, *, exporter: Exporter) ->
     }
     dec_axes = {DEC_PREV_IDS: {0: "batch"}, DEC_MEMORY: batch_seq, DEC_SRC_MASK: batch_seq}
     dec_axes |= {DEC_LOG_PROBS: {0: "batch"}, DEC_ATTENTION: batch_seq}
-    dec_axes |= {state_input_name(s): a for s, a in axes.items()}
-    dec_axes |= {
-        state_output_name(s): {k: ("tgt_len_next" if v == "tgt_len" else v) for k, v in a.items()}
-        for s, a in axes.items()
-    }
+    dec_axes |= {state_input_name(s.name): state_axes(s) for s in specs}
+    dec_axes |= {state_output_name(s.name): state_axes(s, step_output=True) for s in specs}
     # Distinct sizes (B=3, S=7, T=4) and unequal lengths and positions, so that no axis is
     # traced as a constant.
     src_ids = torch.randint(4, 12, (3, 7), dtype=torch.long)

@@ -140,10 +140,10 @@ class ImportedEncoder(nn.Module):
 
 
 class ImportedDecoderStep(nn.Module):
-    """ONE decoder step: prev_ids (B,), memory (B, S, H) (unused: the cross-attention
-    keys/values are states), src_mask (B, S) bool, then the states in `state_specs` order
-    -> log_probs (B, V) float32, attention (B, S) (the last layer's cross-attention, mean
-    over heads), then every state updated."""
+    """ONE decoder step: prev_ids (B,), memory (B, S, H) (unread: the cross-attention
+    keys/values are states; export keeps the declared input), src_mask (B, S) bool, then
+    the states in `state_specs` order -> log_probs (B, V) float32, attention (B, S) (the
+    last layer's cross-attention, mean over heads), then every state updated."""
 
     def __init__(self, parts: StackParts) -> None:
         super().__init__()
@@ -203,8 +203,4 @@ class ImportedDecoderStep(nn.Module):
             first = (position == 0).unsqueeze(1)  # (B, 1)
             log_probs = torch.where(first, self.forced_row, log_probs)
         attention = weights.mean(dim=1).squeeze(1).float()  # (B, h, 1, S) -> (B, S)
-        # The contract feeds `memory` to every step; the cached keys/values make it unused,
-        # and an unused input would be dropped from the graph. Adding 0 * one column of it
-        # keeps the input (a few multiplies per step).
-        attention = attention + 0.0 * memory[:, :, 0]
         return (log_probs, attention, *new_states, position + 1)
