@@ -18,7 +18,12 @@ its own subprocess with cwd and PYTHONPATH set to its tree, so each imports its 
            THIS tree's load tester (`python -m service.loadtest.cli`) with one Translate mix
            of the held-out en->fr sources for both
 
-Both use the same onnxruntime thread count (`--threads`) and max_batch_size 32.
+Both use the same onnxruntime thread count (`--threads`) and max_batch_size 32. Server CPU
+seconds count the server process and its child processes (engine-core processes and
+follower front ends), split into front end (the server process) and children.
+`--old-env` / `--new-env KEY=VALUE` set settings of one tree's server (e.g.
+`SEQ2SEQ_ENGINE_MODE=thread` to compare the engine modes of one commit, with `--old HEAD`);
+`--connections` spreads the load over several connections (several front-end processes).
 """
 
 from __future__ import annotations
@@ -74,6 +79,8 @@ class Plan:
     concurrency: int = 32  # closed-loop clients
     warmup_seconds: float = 2.0  # served warm-up, not measured
     served: bool = True  # False: the offline measurements only
+    connections: int = 1  # load tester connections (several front ends need several)
+    env: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()  # tree -> extra settings
     offline_warmup: int = 64  # offline requests decoded before the timed run
     offline: tuple[OfflineCase, ...] = (
         OfflineCase("greedy_bs32", 32, 1, 512),
@@ -142,16 +149,31 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def children(pid: int) -> list[int]:
+    """The child processes of `pid` (engine-core processes, follower front ends)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+def process_tree_cpu(pid: int) -> dict[int, float]:
+    """CPU seconds of `pid` and of each of its children, by pid."""
+    return {p: cpu_seconds(p) for p in (pid, *children(pid))}
+
+
 @contextmanager
-def served(tree: Path, plan: Plan, repository: Path) -> Iterator[Server]:
-    """`tree`'s server on 127.0.0.1 (ports picked by the OS)."""
+def served(
+    tree: Path, plan: Plan, repository: Path, settings: dict[str, str] | None = None
+) -> Iterator[Server]:
+    """`tree`'s server on 127.0.0.1 (ports picked by the OS); `settings`: SEQ2SEQ_* env."""
     command = [
         *(sys.executable, "-m", "service.main", "--model-repository", str(repository)),
         *("--host", "127.0.0.1", "--port", "0", "--metrics-port", "0", "--providers", "cpu"),
         *("--max-batch-size", str(plan.max_batch_size), "--log-format", "text"),
         *("--log-level", "INFO"),
     ]
-    env = {**tree_env(tree, plan.threads), "SEQ2SEQ_METRICS_HOST": "127.0.0.1"}
+    env = {**tree_env(tree, plan.threads), "SEQ2SEQ_METRICS_HOST": "127.0.0.1", **(settings or {})}
     process = subprocess.Popen(
         command, cwd=tree, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
     )
@@ -190,6 +212,7 @@ def _load_tester(server: Server, mix: Path, plan: Plan, seconds: float, *extra: 
         *(sys.executable, "-m", "service.loadtest.cli", "--target", server.target),
         *("--mix", str(mix), "--concurrency", str(plan.concurrency)),
         *("--duration", str(seconds), "--warmup-seconds", "0", "--quiet", *extra),
+        *(("--connections", str(plan.connections)) if plan.connections > 1 else ()),
     ]
     done = subprocess.run(
         command, cwd=ROOT, env=tree_env(ROOT, plan.threads), capture_output=True, text=True
@@ -202,13 +225,17 @@ def load_run(server: Server, mix: Path, plan: Plan, out: Path) -> dict[str, Any]
     """This tree's load tester, closed loop: a warm-up run, then the measured one with the
     server's CPU seconds around it (waiting for a core does not count there)."""
     _load_tester(server, mix, plan, plan.warmup_seconds)
-    cpu = cpu_seconds(server.pid)
+    before = process_tree_cpu(server.pid)
     _load_tester(server, mix, plan, plan.duration, "--json", str(out))
-    cpu = cpu_seconds(server.pid) - cpu
+    after = process_tree_cpu(server.pid)
+    spent = {pid: after[pid] - before.get(pid, 0.0) for pid in after}
+    cpu = sum(spent.values())
     figures = report_figures(json.loads(out.read_text()))
     return {
         **figures,
-        "server_cpu_seconds": round(cpu, 3),
+        "server_cpu_seconds": round(cpu, 3),  # the server process and its children
+        "frontend_cpu_seconds": round(spent[server.pid], 3),  # the server process alone
+        "child_cpu_seconds": round(cpu - spent[server.pid], 3),  # engine processes, followers
         "tokens_per_server_cpu_second": round(figures["output_tokens"] / cpu, 1) if cpu else None,
     }
 
@@ -251,8 +278,12 @@ def measure_round(
             runs[tree][case.name] = timed(
                 f"{tree} {case.name}", offline_run, trees[tree], case, sources, plan
             )
+    settings = {tree: dict(env) for tree, env in plan.env}
     for tree in order if plan.served else ():
-        with tempfile.TemporaryDirectory() as tmp, served(trees[tree], plan, repos[tree]) as server:
+        with (
+            tempfile.TemporaryDirectory() as tmp,
+            served(trees[tree], plan, repos[tree], settings.get(tree)) as server,
+        ):
             runs[tree]["served"] = timed(
                 f"{tree} served", load_run, server, mix, plan, Path(tmp) / "load.json"
             )
@@ -265,7 +296,7 @@ def _figure(case: str, metric: str) -> Any:
 
 def _served_over_offline(runs: dict[str, Any]) -> float | None:
     """The suite's b: served / offline output tokens per second at the same batch size."""
-    if "served" not in runs:
+    if "served" not in runs or "greedy_bs32" not in runs:
         return None
     return runs["served"]["tokens_per_second"] / runs["greedy_bs32"]["tokens_per_second"]
 
@@ -291,6 +322,8 @@ METRICS: tuple[tuple[str, Any, bool], ...] = (
         _figure("served", "tokens_per_server_cpu_second"),
         True,
     ),
+    ("served CPU s, server process (front end)", _figure("served", "frontend_cpu_seconds"), False),
+    ("served CPU s, its child processes (engine)", _figure("served", "child_cpu_seconds"), False),
     ("served / offline greedy bs32 tokens/s", _served_over_offline, True),
 )
 
@@ -401,12 +434,32 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=Plan.rounds)
     parser.add_argument("--duration", type=float, default=Plan.duration, help="served seconds")
     parser.add_argument("--offline-only", action="store_true", help="no served measurements")
+    parser.add_argument("--served-only", action="store_true", help="no offline measurements")
     parser.add_argument("--threads", type=int, default=Plan.threads)
     parser.add_argument("--concurrency", type=int, default=Plan.concurrency)
+    parser.add_argument(
+        "--connections", type=int, default=Plan.connections, help="load tester connections"
+    )
+    for tree in TREES:
+        parser.add_argument(
+            f"--{tree}-env",
+            action="append",
+            default=[],
+            metavar="SEQ2SEQ_NAME=VALUE",
+            help=f"a setting of the {tree} tree's server (repeatable)",
+        )
     parser.add_argument(
         "--json", type=Path, default=ROOT / "docs" / "results" / "house_before_after.json"
     )
     args = parser.parse_args()
+    env = []
+    for tree in TREES:
+        pairs = [item.split("=", 1) for item in getattr(args, f"{tree}_env")]
+        if any(len(p) != 2 or not p[0].startswith("SEQ2SEQ_") for p in pairs):
+            parser.error(f"--{tree}-env takes SEQ2SEQ_NAME=VALUE")
+        env.append((tree, tuple((k, v) for k, v in pairs)))
+    if args.offline_only and args.served_only:
+        parser.error("--offline-only and --served-only exclude each other")
     if args.rounds < 1 or args.duration <= 0 or args.threads < 1 or args.concurrency < 1:
         parser.error("--rounds, --duration, --threads and --concurrency must be positive")
     plan = Plan(
@@ -415,6 +468,9 @@ def main() -> int:
         threads=args.threads,
         concurrency=args.concurrency,
         served=not args.offline_only,
+        offline=() if args.served_only else Plan.offline,
+        connections=args.connections,
+        env=tuple(env),
     )
     compare(args.old, args.new, plan, args.json)
     return 0

@@ -8,6 +8,7 @@ then the defaults below. Components receive the values they need as arguments.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -111,6 +112,58 @@ class Settings(BaseSettings):
         description="Seconds a waiting request that needs more batch rows than are free (a "
         "large beam) may be passed over by later requests that fit; after that, admission "
         "waits until it fits, so it is never starved.",
+    )
+    engine_mode: Literal["process", "thread"] = Field(
+        default="process",
+        description="Where models are decoded: 'process' = engine-core processes (one per "
+        "model group) beside the front end, talking over ZMQ; 'thread' = an engine thread "
+        "per model inside the server process (starts faster; shares the front end's GIL).",
+    )
+    engine_groups: dict[str, str] = Field(
+        default_factory=dict,
+        description="Model name -> engine process group; every model not named is in group "
+        "'default', so by default one engine process holds every model (process mode).",
+    )
+    engine_heartbeat_interval: float = Field(
+        default=1.0, gt=0.0, le=60.0, description="Seconds between heartbeats to an engine."
+    )
+    engine_heartbeat_timeout: float = Field(
+        default=10.0,
+        gt=0.0,
+        description="Seconds without a heartbeat answer, or of one decoder step, after which "
+        "an engine process counts as hung and is killed and restarted.",
+    )
+    engine_start_timeout: float = Field(
+        default=120.0,
+        gt=0.0,
+        description="Seconds a new engine process gets to start and load its bundles.",
+    )
+    engine_restart_backoff: float = Field(
+        default=0.5,
+        ge=0.0,
+        description="Seconds before the first restart of a dead engine process (doubled "
+        "after each consecutive failure), and before a dead follower front end is started "
+        "again.",
+    )
+    engine_restart_backoff_max: float = Field(
+        default=10.0,
+        ge=0.0,
+        description="Longest restart delay; an engine process that stayed up this long "
+        "resets the count of consecutive failures.",
+    )
+    engine_max_restarts: int = Field(
+        default=10,
+        ge=0,
+        description="Consecutive failed restarts after which an engine's models stay "
+        "unavailable (health NOT_SERVING); 0 = keep trying.",
+    )
+    frontend_processes: int = Field(
+        default=0,
+        ge=0,
+        le=64,
+        description="gRPC front-end processes sharing the port (SO_REUSEPORT), this one "
+        "included; 0 = one per 4 usable cores, at least 1 (so 1 on 2 cores). More than 1 "
+        "needs engine_mode 'process'.",
     )
     max_queue_size: int = Field(
         default=256, ge=1, description="Requests waiting per model before RESOURCE_EXHAUSTED."
@@ -246,6 +299,21 @@ class Settings(BaseSettings):
         if self.require_gpu and not {"cuda", "tensorrt"} & set(self.providers):
             raise ValueError("require_gpu needs 'cuda' (or 'tensorrt') in providers")
         return self
+
+    @model_validator(mode="after")
+    def _frontends_need_engine_processes(self) -> Settings:
+        if self.frontend_processes > 1 and self.engine_mode != "process":
+            raise ValueError("frontend_processes > 1 needs engine_mode 'process'")
+        return self
+
+    def frontend_count(self) -> int:
+        """Front-end processes to run (resolving 0 = one per 4 usable cores, at least 1)."""
+        if self.frontend_processes:
+            return self.frontend_processes
+        if self.engine_mode != "process":
+            return 1
+        usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+        return max(1, (usable or os.cpu_count() or 1) // 4)
 
     def describe(self) -> dict[str, Any]:
         """The settings as printed at start-up; tokens are masked (only their count shows)."""

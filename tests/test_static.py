@@ -36,7 +36,8 @@ def test_mypy_on_the_serving_package() -> None:
         ("service", r"^\s*(import torch|from torch\b)"),
         (
             "service/engine",
-            r"^\s*(import grpc|from grpc\b|import prometheus_client|from prometheus_client\b)",
+            r"^\s*(import grpc|from grpc\b|import prometheus_client|from prometheus_client\b"
+            r"|import asyncio|from asyncio\b)",
         ),
         ("service/api", r"^\s*(import onnxruntime|from onnxruntime\b)"),
         ("service/client", r"^\s*(import onnxruntime|from onnxruntime\b|from service\.engine\b)"),

@@ -135,7 +135,7 @@ def model_info(model: ServedModel, is_default: bool) -> pb.ModelInfo:
         else manifest.architecture,
         attention=f"{attention.kind} {scope} {attention.score}",
         precision=manifest.precision,
-        provider=model.bundle.runtime.provider,
+        provider=model.provider,
         max_source_tokens=manifest.max_source_length,
         max_target_tokens=manifest.max_target_length,
         evaluation=evaluation,

@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from typing import NoReturn
 
 import grpc
@@ -16,6 +17,7 @@ from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
 from service.api.auth import BearerAuthInterceptor, TokenChecker
+from service.api.frontends import FollowerRole, FrontendPool, frontend_table
 from service.api.gen.seq2seq.v1 import seq2seq_pb2 as pb
 from service.api.gen.seq2seq.v1 import seq2seq_pb2_grpc as pb_grpc
 from service.api.interceptors import CallInterceptor
@@ -24,8 +26,12 @@ from service.api.traffic import Traffic
 from service.engine.policy import PolicyConfig
 from service.engine.runtime import RuntimeOptions
 from service.metrics import Metrics
+from service.metrics_merge import snapshot
+from service.serving.backends import EngineBackend, ProcessBackend, ProcessSettings, make_backend
 from service.serving.data_plane import DataPlane, Limits
 from service.serving.documents import DocumentLimits, Documents
+from service.serving.engine_process import SupervisionOptions
+from service.serving.follower import METRICS_PUSH_SECONDS, Follower, FrontendTable
 from service.serving.models import BatchingConfig
 from service.serving.reload import ModelRepository
 from service.settings import Settings
@@ -68,6 +74,32 @@ def runtime_options(settings: Settings) -> RuntimeOptions:
         cuda_mem_limit=settings.cuda_mem_limit,
         cuda_use_tf32=settings.cuda_use_tf32,
         io_binding=settings.io_binding == "on",
+    )
+
+
+def engine_backend(
+    settings: Settings, metrics: Metrics, on_change: Callable[[], None]
+) -> EngineBackend:
+    """Engine threads or engine processes (`engine_mode`), as the settings say."""
+    return make_backend(
+        settings.engine_mode,
+        ProcessSettings(
+            runtime=runtime_options(settings),
+            batching=batching_config(settings),
+            groups=settings.engine_groups,
+            supervision=SupervisionOptions(
+                heartbeat_interval=settings.engine_heartbeat_interval,
+                heartbeat_timeout=settings.engine_heartbeat_timeout,
+                start_timeout=settings.engine_start_timeout,
+                restart_backoff=settings.engine_restart_backoff,
+                restart_backoff_max=settings.engine_restart_backoff_max,
+                max_restarts=settings.engine_max_restarts,
+            ),
+            log_level=settings.log_level,
+            log_format=settings.log_format,
+        ),
+        metrics,
+        on_change,
     )
 
 
@@ -153,7 +185,13 @@ class HttpFrontEnd:
 class Seq2SeqServer:
     """One server instance; tests create it on port 0 and read `port` / `metrics_port`."""
 
-    def __init__(self, settings: Settings, metrics: Metrics | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        metrics: Metrics | None = None,
+        follower: FollowerRole | None = None,
+    ) -> None:
+        """`follower`: this is a further front end of a server that runs the engines."""
         self.settings = settings
         self.metrics = metrics or Metrics()
         self.plane = DataPlane(
@@ -170,13 +208,30 @@ class Seq2SeqServer:
             ),
         )
         self.health = HealthServicer()
-        self.repository = ModelRepository(
-            settings.model_repository,
-            runtime_options(settings),
-            self.plane,
-            self.metrics,
-            retire_grace=settings.drain_grace_period,
-        )
+        self._health_updates: set[asyncio.Task[None]] = set()
+        self._model_health: set[str] = set()
+        self.follower: Follower | None = None
+        self.frontends: FrontendPool | None = None
+        self.backend: EngineBackend | Follower
+        self.repository: ModelRepository | Follower
+        if follower is not None:
+            self.follower = Follower(
+                follower.index, follower.control, self.plane, self.metrics, self._engines_changed
+            )
+            self.backend = self.repository = self.follower
+        else:
+            self.backend = engine_backend(settings, self.metrics, self._engines_changed)
+            self.repository = ModelRepository(
+                settings.model_repository,
+                self.backend,
+                self.plane,
+                self.metrics,
+                retire_grace=settings.drain_grace_period,
+            )
+            if settings.frontend_count() > 1:
+                self.frontends = FrontendPool(
+                    settings, self.metrics.remote, settings.frontend_count()
+                )
         self.traffic = Traffic()
         self._poller: asyncio.Task[None] | None = None
         self.port = 0
@@ -211,19 +266,45 @@ class Seq2SeqServer:
         if not self.settings.require_gpu:
             return
         for model in self.plane.models.all():
-            if model.bundle.runtime.provider != "CUDAExecutionProvider":
+            if model.provider != "CUDAExecutionProvider":
                 raise StartupError(
                     f"require_gpu is set but {model.name} v{model.version} "
-                    f"runs on {model.bundle.runtime.provider}; check the CUDA and cuDNN libraries"
+                    f"runs on {model.provider}; check the CUDA and cuDNN libraries"
                 )
         self.repository.require_gpu = True  # hot-reloaded bundles must run on CUDA too
 
     async def _update_health(self) -> None:
-        """SERVING while at least one model serves."""
+        """SERVING while at least one model's engine serves; `Seq2Seq/<model>` per model."""
         statuses = health_pb2.HealthCheckResponse
-        status = statuses.SERVING if self.plane.models.all() else statuses.NOT_SERVING
+        available: dict[str, bool] = {}
+        for model in self.plane.models.all():
+            available[model.name] = available.get(model.name, False) or model.engine.available
+        status = statuses.SERVING if any(available.values()) else statuses.NOT_SERVING
         await self.health.set("", status)
         await self.health.set(SERVICE_NAME, status)
+        for name in self._model_health - set(available):
+            await self.health.set(f"{SERVICE_NAME}/{name}", statuses.SERVICE_UNKNOWN)
+        for name, up in available.items():
+            await self.health.set(
+                f"{SERVICE_NAME}/{name}", statuses.SERVING if up else statuses.NOT_SERVING
+            )
+        self._model_health = set(available)
+        if self.frontends is not None:
+            self.frontends.publish(self._frontend_table())
+
+    def _frontend_table(self) -> FrontendTable:
+        groups: dict[str, tuple[str, bool]] = {}
+        if isinstance(self.backend, ProcessBackend):
+            groups = {
+                name: (group.address, group.up) for name, group in self.backend.groups().items()
+            }
+        return frontend_table(self.plane.models.all(), groups)
+
+    def _engines_changed(self) -> None:
+        """An engine process died or came back: health follows (on the event loop)."""
+        task = asyncio.get_running_loop().create_task(self._update_health())
+        self._health_updates.add(task)
+        task.add_done_callback(self._health_updates.discard)
 
     async def _poll_repository(self, interval: float) -> None:
         """Hot reload: rescan every `interval` seconds until the server drains."""
@@ -268,7 +349,15 @@ class Seq2SeqServer:
         await server.start()
         self._server = server
         await self._update_health()
-        self.metrics_port = self.metrics.serve_http(settings.metrics_host, settings.metrics_port)
+        if self.follower is not None:
+            self.follower.push_metrics(
+                lambda: snapshot(self.metrics.registry), every=METRICS_PUSH_SECONDS
+            )
+            await self.follower.serving()
+        else:
+            self.metrics_port = self.metrics.serve_http(
+                settings.metrics_host, settings.metrics_port
+            )
         if settings.http_enabled:
             self._http = HttpFrontEnd(settings, self.plane, self.documents, self.metrics)
             try:
@@ -282,7 +371,9 @@ class Seq2SeqServer:
                 raise StartupError(
                     f"cannot bind the HTTP port {settings.http_host}:{settings.http_port}: {error}"
                 ) from error
-        if settings.repository_poll_interval > 0:
+        if self.frontends is not None:
+            await self.frontends.start(self.port, self._frontend_table())
+        if settings.repository_poll_interval > 0 and self.follower is None:
             self._poller = asyncio.get_running_loop().create_task(
                 self._poll_repository(settings.repository_poll_interval)
             )
@@ -313,12 +404,18 @@ class Seq2SeqServer:
             self._poller.cancel()
             await asyncio.gather(self._poller, return_exceptions=True)
         await self.health.enter_graceful_shutdown()
+        if self.frontends is not None:
+            self.frontends.terminate()  # each follower drains its own calls
         if self._http is not None:
             self._http.context.draining = True
         await self.plane.drain(grace)
         if self._http is not None:
             await self._http.stop()
         await self.repository.wait_retired(max(0.0, deadline - time.monotonic()))
+        if self.frontends is not None:
+            await self.frontends.wait(max(0.0, deadline - time.monotonic()))
+            await self.frontends.close()
+        await self.backend.close()  # every model has let go: stop the engine processes
         quiet = await self.traffic.wait_quiet(self.settings.drain_quiet_period, deadline)
         log.info(
             "drained: %d call(s) arrived while draining, %d in flight; clients %s",
@@ -350,15 +447,15 @@ def _exit_process(status: int) -> NoReturn:
     os._exit(status)
 
 
-async def serve(settings: Settings) -> None:
+async def serve(settings: Settings, follower: FollowerRole | None = None) -> None:
     """Run until SIGTERM or SIGINT, then drain and stop.
 
     Clients that keep calling through the whole grace period (ones that ignore health and
     retry at once) would race with gRPC's stop and see CANCELLED; for them the process
     ends without it, and their connections simply close (UNAVAILABLE). Every accepted call
-    has finished by then.
+    has finished by then. `follower`: this process is a further front end of a server.
     """
-    server = Seq2SeqServer(settings)
+    server = Seq2SeqServer(settings, follower=follower)
     await server.start()
     loop = asyncio.get_running_loop()
     signalled = asyncio.Event()

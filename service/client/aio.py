@@ -50,9 +50,14 @@ class AsyncSeq2SeqClient:
         retry: RetryPolicy | None = DEFAULT_RETRY,
         load_balancing: str | None = "round_robin",
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        own_connection: bool = False,
     ) -> None:
         options = channel_options(
-            retry=retry, load_balancing=load_balancing, tls=tls, max_message_bytes=max_message_bytes
+            retry=retry,
+            load_balancing=load_balancing,
+            tls=tls,
+            max_message_bytes=max_message_bytes,
+            own_connection=own_connection,
         )
         if tls is None:
             self._channel = grpc.aio.insecure_channel(target, options=options)

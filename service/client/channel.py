@@ -101,7 +101,10 @@ def channel_options(
     load_balancing: str | None,
     tls: TlsConfig | None,
     max_message_bytes: int,
+    own_connection: bool = False,
 ) -> list[tuple[str, Any]]:
+    """`own_connection`: never share the TCP connection with another client of the same
+    target (gRPC shares one by default), e.g. to reach several server processes."""
     options: list[tuple[str, Any]] = [
         ("grpc.service_config", json.dumps(service_config(retry, load_balancing))),
         ("grpc.enable_retries", 1 if retry is not None else 0),
@@ -110,6 +113,8 @@ def channel_options(
     ]
     if tls is not None and tls.server_name:
         options.append(("grpc.ssl_target_name_override", tls.server_name))
+    if own_connection:
+        options.append(("grpc.use_local_subchannel_pool", 1))
     return options
 
 

@@ -36,6 +36,13 @@ def load_bundle(bundle_dir: Path, options: RuntimeOptions) -> LoadedBundle:
     """Check manifest, checksums and graph contract, then open the sessions."""
     manifest = contract.read_manifest(bundle_dir)
     contract.verify_checksums(bundle_dir, manifest)
+    tokenizer = load_tokenizer(bundle_dir, manifest)
+    runtime = OnnxSeq2Seq(bundle_dir, manifest, options)
+    return LoadedBundle(manifest=manifest, path=bundle_dir, runtime=runtime, tokenizer=tokenizer)
+
+
+def load_tokenizer(bundle_dir: Path, manifest: BundleManifest) -> Tokenizer:
+    """The bundle's tokenizer, checked against the manifest's vocabulary size."""
     spec = manifest.tokenizer
     # the file a vocabulary problem is blamed on: the one that maps pieces to ids
     tokenizer_path = bundle_dir / (spec.vocab or spec.file)
@@ -49,8 +56,7 @@ def load_bundle(bundle_dir: Path, options: RuntimeOptions) -> LoadedBundle:
             f"{tokenizer_path}: vocabulary of {tokenizer.vocab_size} tokens, "
             f"but {contract.MANIFEST_FILE} says {manifest.vocab_size}"
         )
-    runtime = OnnxSeq2Seq(bundle_dir, manifest, options)
-    return LoadedBundle(manifest=manifest, path=bundle_dir, runtime=runtime, tokenizer=tokenizer)
+    return tokenizer
 
 
 def bundle_dirs(repository: Path) -> list[Path]:

@@ -163,7 +163,7 @@ def create_app(context: HttpContext) -> Any:
                     "target_language": languages.target if languages else None,
                     "is_default_version": model.version == table.default_version(model.name),
                     "has_attention": manifest.attention.kind != "none",
-                    "provider": model.bundle.runtime.provider,
+                    "provider": model.provider,
                 }
             )
         return JSONResponse(
@@ -173,7 +173,8 @@ def create_app(context: HttpContext) -> Any:
     @app.get("/healthz", tags=["health"])
     async def healthz(request: Request) -> PlainTextResponse:
         context = context_of(request)
-        serving = not context.draining and bool(context.plane.models.all())
+        models = context.plane.models.all()
+        serving = not context.draining and any(m.engine.available for m in models)
         return PlainTextResponse(
             "SERVING" if serving else "NOT_SERVING", status_code=200 if serving else 503
         )

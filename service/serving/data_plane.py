@@ -27,7 +27,8 @@ from service.engine.text import TextHypothesis, decode_output
 from service.errors import Expired, InvalidArgument
 from service.serving import async_bridge
 from service.serving.detokenize import IncrementalDetokenizer
-from service.serving.models import BatchingConfig, ModelTable, ServedModel
+from service.serving.models import BatchingConfig, ModelTable, PreparedModel, ServedModel
+from service.serving.thread_engine import ThreadPrepared
 from service.tasks import TASKS, TaskSpec
 
 
@@ -133,9 +134,14 @@ class DataPlane:
         self._batching = batching
         self.models = ModelTable(default_versions)
 
-    def add_model(self, bundle: LoadedBundle, observer: EngineObserver) -> ServedModel:
-        """Start serving a loaded bundle on its own engine core and thread."""
-        return self.models.add(bundle, self._batching, observer)
+    def add_model(
+        self, model: PreparedModel | LoadedBundle, observer: EngineObserver
+    ) -> ServedModel:
+        """Start serving a bundle its engine backend loaded (a LoadedBundle gets an engine
+        thread of this process)."""
+        if isinstance(model, LoadedBundle):
+            model = ThreadPrepared(model, self._batching)
+        return self.models.add(model, observer)
 
     # --- the tasks ---------------------------------------------------------------------
     async def generate(
@@ -147,7 +153,7 @@ class DataPlane:
         deadline: float | None = None,
     ) -> Generation:
         prepared = self._prepare(TASKS[task], fields, choice, params, deadline, stream=False)
-        output = await async_bridge.run_request(prepared.model.core, prepared.request)
+        output = await async_bridge.run_request(prepared.model.engine, prepared.request)
         return self._generation(prepared, output)
 
     async def generate_stream(
@@ -163,7 +169,7 @@ class DataPlane:
         prepared = self._prepare(TASKS[task], fields, choice, params, deadline, stream=True)
         tokenizer = prepared.model.bundle.tokenizer
         text = IncrementalDetokenizer(tokenizer)
-        stream = async_bridge.stream_request(prepared.model.core, prepared.request)
+        stream = async_bridge.stream_request(prepared.model.engine, prepared.request)
         async for item in stream:
             if isinstance(item, TokenEvent):
                 text.add(item.token_id)
@@ -273,7 +279,7 @@ class DataPlane:
             model=ModelRef(
                 name=bundle.manifest.name,
                 version=bundle.manifest.version,
-                provider=bundle.runtime.provider,
+                provider=bundle.provider,
             ),
             queue_seconds=output.queue_seconds,
             compute_seconds=output.compute_seconds,
@@ -288,4 +294,4 @@ class DataPlane:
         deadline = time.monotonic() + grace_seconds
         while not self.models.all_idle() and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
-        self.models.stop_all(timeout=1.0)
+        await self.models.stop_all(timeout=1.0)

@@ -53,6 +53,9 @@ def test_served_tree_answers_the_load_tester(tmp_path: Path) -> None:
         figures = load_run(server, mix, TINY, tmp_path / "load.json")
     assert figures["requests"] > 0 and figures["errors"] == {}
     assert figures["server_cpu_seconds"] > 0
+    assert figures["server_cpu_seconds"] == pytest.approx(
+        figures["frontend_cpu_seconds"] + figures["child_cpu_seconds"], abs=0.002
+    )
     assert figures["output_tokens"] > 0 and figures["p50_ms"] <= figures["p99_ms"]
 
 
@@ -64,6 +67,8 @@ def _runs(value: float) -> dict[str, dict[str, float]]:
         "requests_per_second",
         "tokens_per_cpu_second",
         "tokens_per_server_cpu_second",
+        "frontend_cpu_seconds",
+        "child_cpu_seconds",
         "p50_ms",
         "p99_ms",
     )
@@ -91,3 +96,10 @@ def test_summary_leaves_out_what_a_run_did_not_measure() -> None:
     offline_only = {name: figures for name, figures in _runs(1.0).items() if name != "served"}
     rows = summarize([{"runs": {"old": offline_only, "new": offline_only}}])
     assert rows and not any(row["figure"].startswith("served") for row in rows)
+
+
+def test_summary_of_a_served_only_run_has_no_offline_rows() -> None:
+    served_only = {"served": _runs(1.0)["served"]}
+    rows = summarize([{"runs": {"old": served_only, "new": served_only}}])
+    assert rows and all(row["figure"].startswith("served") for row in rows)
+    assert not any("offline" in row["figure"] for row in rows)

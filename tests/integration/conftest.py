@@ -114,6 +114,21 @@ async def metric(port: int, name: str, **labels: str) -> float | None:
     return sum(found) if found else None
 
 
+async def assert_load_shed(results: list[object], metrics_port: int) -> None:
+    """Calls of an overloaded model: each OK or RESOURCE_EXHAUSTED (naming the queue), some
+    of each, and every refusal counted as `overloaded`."""
+    codes = [
+        r.code() if isinstance(r, grpc.aio.AioRpcError) else grpc.StatusCode.OK for r in results
+    ]
+    assert set(codes) <= {grpc.StatusCode.OK, grpc.StatusCode.RESOURCE_EXHAUSTED}, codes
+    assert codes.count(grpc.StatusCode.RESOURCE_EXHAUSTED) >= 1
+    assert codes.count(grpc.StatusCode.OK) >= 1
+    shed = next(r for r in results if isinstance(r, grpc.aio.AioRpcError))
+    assert "queue is full" in shed.details()
+    overloaded = await metric(metrics_port, "seq2seq_requests_rejected_total", reason="overloaded")
+    assert overloaded == codes.count(grpc.StatusCode.RESOURCE_EXHAUSTED)
+
+
 def http(
     port: int,
     path: str,

@@ -1,7 +1,9 @@
 """Faults: a runtime that raises, a slow runtime, SIGTERM under load, no CUDA.
 
 Runtime faults are injected by wrapping a served model's `runtime.step` on a private
-server, so the engine, scheduler and servicer under test are the real ones.
+server in thread mode (the runtime is in this process), so the engine, scheduler and
+servicer under test are the real ones. Engine-process faults: tests/integration/
+test_engine_process.py.
 """
 
 from __future__ import annotations
@@ -25,8 +27,9 @@ import pytest
 from service.api.gen.seq2seq.v1 import seq2seq_pb2 as pb
 from service.api.gen.seq2seq.v1 import seq2seq_pb2_grpc as pb_grpc
 from service.api.server import Seq2SeqServer
+from service.serving.thread_engine import ThreadEngine
 from tests.conftest import REPO_ROOT, TEST_MODELS
-from tests.integration.conftest import make_settings, metric, wait_for
+from tests.integration.conftest import assert_load_shed, make_settings, metric, wait_for
 from tests.integration.test_cli_and_drain import _start
 
 on_session_loop = pytest.mark.asyncio(loop_scope="session")
@@ -36,7 +39,7 @@ SOURCE = "A library for parsing command line options and writing them back out."
 
 @asynccontextmanager
 async def _serving(**overrides: object) -> AsyncIterator[tuple[Seq2SeqServer, pb_grpc.Seq2SeqStub]]:
-    server = Seq2SeqServer(make_settings(**overrides))
+    server = Seq2SeqServer(make_settings(**{"engine_mode": "thread", **overrides}))
     await server.start()
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
@@ -49,7 +52,9 @@ def _wrap_step(
     server: Seq2SeqServer, name: str, monkeypatch: pytest.MonkeyPatch, before: Callable[[], None]
 ) -> None:
     """Run `before()` ahead of every decoder step of model `name`."""
-    runtime = server.plane.models.find(name, 1).bundle.runtime  # type: ignore[union-attr]
+    model = server.plane.models.find(name, 1)
+    assert model is not None and isinstance(model.engine, ThreadEngine)
+    runtime = model.engine.core.model
     original = runtime.step
 
     def step(*args: Any, **kwargs: Any) -> Any:
@@ -127,18 +132,7 @@ async def test_a_slow_model_sheds_load_with_resource_exhausted(monkeypatch) -> N
             for _ in range(12)
         ]
         results = await asyncio.gather(*calls, return_exceptions=True)
-        codes = [
-            r.code() if isinstance(r, grpc.aio.AioRpcError) else grpc.StatusCode.OK for r in results
-        ]
-        assert set(codes) <= {grpc.StatusCode.OK, grpc.StatusCode.RESOURCE_EXHAUSTED}, codes
-        assert codes.count(grpc.StatusCode.RESOURCE_EXHAUSTED) >= 1
-        assert codes.count(grpc.StatusCode.OK) >= 1
-        shed = next(r for r in results if isinstance(r, grpc.aio.AioRpcError))
-        assert "queue" in shed.details()
-        overloaded = await metric(
-            server.metrics_port, "seq2seq_requests_rejected_total", reason="overloaded"
-        )
-        assert overloaded == codes.count(grpc.StatusCode.RESOURCE_EXHAUSTED)
+        await assert_load_shed(results, server.metrics_port)
 
 
 def test_sigterm_under_load_answers_or_refuses_every_call(tmp_path: Path) -> None:
