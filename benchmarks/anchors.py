@@ -274,6 +274,8 @@ class Server:
             "SEQ2SEQ_HOST": "127.0.0.1",
             "SEQ2SEQ_PORT": str(self.port),
             "SEQ2SEQ_METRICS_PORT": "0",
+            "SEQ2SEQ_HTTP_HOST": "127.0.0.1",
+            "SEQ2SEQ_HTTP_PORT": "0",
             "SEQ2SEQ_PROVIDERS": '["cpu"]',
             "SEQ2SEQ_INTRA_OP_THREADS": str(threads),
             "SEQ2SEQ_MAX_BATCH_SIZE": str(rows),

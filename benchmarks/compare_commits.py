@@ -173,7 +173,14 @@ def served(
         *("--max-batch-size", str(plan.max_batch_size), "--log-format", "text"),
         *("--log-level", "INFO"),
     ]
-    env = {**tree_env(tree, plan.threads), "SEQ2SEQ_METRICS_HOST": "127.0.0.1", **(settings or {})}
+    env = {
+        **tree_env(tree, plan.threads),
+        "SEQ2SEQ_METRICS_HOST": "127.0.0.1",
+        # A tree with the HTTP front end must not take port 8000 (older trees ignore these).
+        "SEQ2SEQ_HTTP_HOST": "127.0.0.1",
+        "SEQ2SEQ_HTTP_PORT": "0",
+        **(settings or {}),
+    }
     process = subprocess.Popen(
         command, cwd=tree, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
     )
