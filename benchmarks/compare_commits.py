@@ -176,9 +176,7 @@ def served(
     env = {
         **tree_env(tree, plan.threads),
         "SEQ2SEQ_METRICS_HOST": "127.0.0.1",
-        # A tree with the HTTP front end must not take port 8000 (older trees ignore these).
-        "SEQ2SEQ_HTTP_HOST": "127.0.0.1",
-        "SEQ2SEQ_HTTP_PORT": "0",
+        "SEQ2SEQ_HTTP_ENABLED": "false",  # gRPC is measured (and 8000 may be taken)
         **(settings or {}),
     }
     process = subprocess.Popen(

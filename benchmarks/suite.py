@@ -244,6 +244,7 @@ class Bench:
                 "max_queue_size": 1024,
                 "log_level": "WARNING",
                 "engine_mode": self.sizes.engine_mode,
+                "http_enabled": False,  # gRPC is measured; the HTTP port may be taken
                 **overrides,
             }
             server = Seq2SeqServer(Settings(**fields))

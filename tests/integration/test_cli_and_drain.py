@@ -30,6 +30,7 @@ def _start(
         **os.environ,
         "SEQ2SEQ_PROVIDERS": '["cpu"]',
         "SEQ2SEQ_DRAIN_GRACE_PERIOD": "5",
+        "SEQ2SEQ_HTTP_PORT": "0",  # any free port: 8000 may be taken on a shared machine
         **(env or {}),
     }
     process = subprocess.Popen(
