@@ -95,7 +95,7 @@ def state_axes(state: StateTensor, *, step_output: bool = False) -> dict[int, st
     return axes
 
 
-def _export(
+def export_graph(
     module: nn.Module,
     args: tuple[Tensor, ...],
     path: Path,
@@ -235,7 +235,7 @@ def export_onnx(
     dec_axes |= {state_input_name(s.name): state_axes(s) for s in specs}
     dec_axes |= {state_output_name(s.name): state_axes(s, step_output=True) for s in specs}
     with torch.no_grad():
-        _export(
+        export_graph(
             _EncoderGraph(model).eval(),  # a fresh wrapper is in training mode
             enc_args,
             out_dir / ENCODER_FILE,
@@ -244,7 +244,7 @@ def export_onnx(
             dynamic_axes=enc_axes,
             exporter=exporter,
         )
-        _export(
+        export_graph(
             model.decoder,
             dec_args,
             out_dir / DECODER_FILE,

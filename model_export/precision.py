@@ -116,10 +116,12 @@ def convert_graph(source: Path, target: Path, precision: Precision) -> None:
 
 
 def convert_files(source_dir: Path, target_dir: Path, precision: Precision) -> None:
-    """Both graphs converted and the tokenizer copied: a variant bundle less its manifest."""
+    """Both graphs converted and the tokenizer's files copied: a variant bundle less its
+    manifest."""
     for graph in GRAPHS:
         convert_graph(source_dir / graph, target_dir / graph, precision)
-    shutil.copy2(source_dir / TOKENIZER_FILE, target_dir / TOKENIZER_FILE)
+    for name in read_manifest(source_dir).tokenizer.files:
+        shutil.copy2(source_dir / name, target_dir / name)
 
 
 @dataclass(frozen=True)
@@ -238,16 +240,22 @@ def _build_variant(
 ) -> BundleManifest:
     """Convert, measure agreement and score into `work`; write its manifest last."""
     convert_files(source_dir, work, precision)
-    spec = bundle_eval.DecodeSpec.of(source)
-    tok = load_tokenizer(source_dir / TOKENIZER_FILE)
-    sources = encode_batch(
-        tok,
-        [ev.source_text(source.task, r) for r in records[:agreement_examples]],
-        max_length=source.max_source_length,
-    )
-    agree = agreement(source_dir, work, sources, threads=threads)
-    predictions = bundle_eval.greedy_predictions(work, spec, records, threads=threads)
-    scores = bundle_eval.score_predictions(source.task, records, predictions)
+    if source.imported_from is not None:  # cached states: checked through the offline engine
+        from model_export.importers.variant import engine_agreement, engine_scores
+
+        agree = engine_agreement(source_dir, work, records[:agreement_examples], threads)
+        scores = engine_scores(work, source, records, threads)
+    else:
+        spec = bundle_eval.DecodeSpec.of(source)
+        tok = load_tokenizer(source_dir / TOKENIZER_FILE)
+        sources = encode_batch(
+            tok,
+            [ev.source_text(source.task, r) for r in records[:agreement_examples]],
+            max_length=source.max_source_length,
+        )
+        agree = agreement(source_dir, work, sources, threads=threads)
+        predictions = bundle_eval.greedy_predictions(work, spec, records, threads=threads)
+        scores = bundle_eval.score_predictions(source.task, records, predictions)
     before = source.evaluation.metrics
     change = {k: round(v - before[k], 2) for k, v in scores.metrics.items() if k in before}
     evaluation = source.evaluation.model_copy(

@@ -10,5 +10,5 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
-Family = Literal["rnn", "transformer"]
+Family = Literal["rnn", "transformer", "marian", "bart"]  # marian, bart: imported checkpoints
 FAMILIES: tuple[str, ...] = get_args(Family)

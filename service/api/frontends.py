@@ -88,6 +88,9 @@ class FrontendPool:
         self._run_dir = Path(tempfile.mkdtemp(prefix="seq2seq-frontends-"))  # 0700: ours only
         self._address = f"ipc://{self._run_dir}/control.sock"
         self._context = zmq.asyncio.Context()
+        # Every socket of this context drops unsent messages when closed, so a context that
+        # is terminated (or garbage-collected) with a peer gone never blocks in term().
+        self._context.setsockopt(zmq.LINGER, 0)
         self._socket: zmq.asyncio.Socket | None = None
         self._identities: dict[int, bytes] = {}
         self._processes: dict[int, subprocess.Popen[bytes]] = {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -468,7 +469,14 @@ async def serve(settings: Settings, follower: FollowerRole | None = None) -> Non
     has finished by then. `follower`: this process is a further front end of a server.
     """
     server = Seq2SeqServer(settings, follower=follower)
-    await server.start()
+    try:
+        await server.start()
+    except StartupError:
+        # Stop the engine processes already started before the one-line error is printed,
+        # so their own exit is not logged after it.
+        with contextlib.suppress(Exception):
+            await server.drain(0.0)
+        raise
     loop = asyncio.get_running_loop()
     signalled = asyncio.Event()
 

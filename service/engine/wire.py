@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 from msgspec import Struct, msgpack
 
+from service.bundle import DecodingDefaults
 from service.engine.constraints import (
     Constraint,
     ExtractiveSpan,
@@ -245,9 +246,22 @@ FromEngine = Ready | Loaded | Refused | Stopped | Pong | Batch
 
 
 # --- codecs -------------------------------------------------------------------------------
-_encoder = msgpack.Encoder()
-_to_engine = msgpack.Decoder(ToEngine)
-_from_engine = msgpack.Decoder(FromEngine)
+def _enc_hook(value: object) -> object:
+    """The model's decoding defaults (a pydantic model inside DecodingParams) as a plain map."""
+    if isinstance(value, DecodingDefaults):
+        return value.model_dump()
+    raise NotImplementedError(f"cannot send {type(value).__name__} to the engine")
+
+
+def _dec_hook(kind: type, value: object) -> object:
+    if kind is DecodingDefaults:
+        return DecodingDefaults.model_validate(value)  # validated like a manifest's
+    raise NotImplementedError(f"cannot read {kind} from the wire")
+
+
+_encoder = msgpack.Encoder(enc_hook=_enc_hook)
+_to_engine = msgpack.Decoder(ToEngine, dec_hook=_dec_hook)
+_from_engine = msgpack.Decoder(FromEngine, dec_hook=_dec_hook)
 
 
 def encode(message: Struct) -> bytes:

@@ -180,6 +180,9 @@ class Worker:
     def __init__(self, config: wire.WorkerConfig) -> None:
         self.config = config
         self.context = zmq.Context()
+        # Every socket of this context drops unsent messages when closed, so a context that
+        # is terminated (or garbage-collected) with a peer gone never blocks in term().
+        self.context.setsockopt(zmq.LINGER, 0)
         self.slots: dict[int, _Slot] = {}  # slot number -> loaded bundle and its thread
         self.requests: dict[str, Request] = {}  # rid -> waiting or running (to cancel it)
         self.supervisor: list[bytes] = []  # [identity of front end 0] once it said hello

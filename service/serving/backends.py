@@ -99,6 +99,9 @@ class ProcessBackend:
         self._on_change = on_change
         self._run_dir = Path(tempfile.mkdtemp(prefix="seq2seq-engines-"))  # 0700: ours only
         self._context = zmq.asyncio.Context()
+        # Every socket of this context drops unsent messages when closed, so a context that
+        # is terminated (or garbage-collected) with a peer gone never blocks in term().
+        self._context.setsockopt(zmq.LINGER, 0)
         self._groups: dict[str, EngineGroup] = {}
         self._slots = itertools.count(1)
 

@@ -207,6 +207,7 @@ class DataPlane:
                 max_beam_size=self._limits.max_beam_size,
                 max_batch_size=self._batching.policy_config.max_batch_size,
                 has_attention=manifest.attention.kind != "none",
+                defaults=manifest.decoding,
             )
         )
         source_text = spec.to_source(fields)

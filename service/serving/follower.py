@@ -191,6 +191,9 @@ class Follower:
         self._drops = drops
         self._on_change = on_change
         self._context = zmq.asyncio.Context()
+        # Every socket of this context drops unsent messages when closed, so a context that
+        # is terminated (or garbage-collected) with a peer gone never blocks in term().
+        self._context.setsockopt(zmq.LINGER, 0)
         self._socket: zmq.asyncio.Socket | None = None
         self._links: dict[str, EngineLink] = {}
         self._served: dict[int, ServedModel] = {}  # slot -> model

@@ -15,7 +15,7 @@ from service.engine.core import EngineObserver
 from service.engine.policy import PolicyConfig
 from service.engine.repository import LoadedBundle, load_tokenizer
 from service.engine.requests import Request
-from service.engine.tokenizer import TextTokenizer
+from service.engine.tokenizer import Tokenizer
 from service.errors import InvalidArgument, NotFound
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ class ServedBundle:
 
     manifest: BundleManifest
     path: Path  # the bundle folder
-    tokenizer: TextTokenizer
+    tokenizer: Tokenizer
     provider: str  # the execution provider its sessions really got, e.g. CPUExecutionProvider
 
     @property
