@@ -151,6 +151,10 @@ class ProcessBackend:
         return ProcessPrepared(bundle, group, slot)
 
     async def close(self) -> None:
+        """Stop every engine process (again: nothing; a failed start and its drain both
+        close)."""
+        if self._context.closed:
+            return
         # An engine that does not stop within the heartbeat timeout counts as hung: killed.
         timeout = self._settings.supervision.heartbeat_timeout
         await asyncio.gather(*(group.close(timeout) for group in self._groups.values()))
