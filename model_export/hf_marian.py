@@ -49,7 +49,8 @@ class MarianRecipe:
     seed: int = 1234
 
 
-def _train_spm(texts: list[str], path: Path, vocab_size: int) -> None:
+def train_sentencepiece(texts: list[str] | tuple[str, ...], path: Path, vocab_size: int) -> None:
+    """A unigram SentencePiece model at `path` (Marian's .spm): <unk> 0, no BOS/EOS/pad."""
     import sentencepiece
 
     prefix = path.with_suffix("")
@@ -70,7 +71,11 @@ def _train_spm(texts: list[str], path: Path, vocab_size: int) -> None:
 
 
 def write_tokenizer(
-    out: Path, sources: list[str], targets: list[str], recipe: MarianRecipe, languages: str
+    out: Path,
+    sources: list[str] | tuple[str, ...],
+    targets: list[str] | tuple[str, ...],
+    recipe: MarianRecipe,
+    languages: str,
 ):
     """source.spm, target.spm, joint vocab.json and the MarianTokenizer saved beside them."""
     import sentencepiece
@@ -79,7 +84,7 @@ def write_tokenizer(
     out.mkdir(parents=True, exist_ok=True)
     pieces: list[str] = []
     for side, texts in (("source", sources), ("target", targets)):
-        _train_spm(texts, out / f"{side}.spm", recipe.spm_vocab_size)
+        train_sentencepiece(texts, out / f"{side}.spm", recipe.spm_vocab_size)
         model = sentencepiece.SentencePieceProcessor(model_file=str(out / f"{side}.spm"))
         pieces += [model.id_to_piece(i) for i in range(model.get_piece_size())]
     vocab = {p: i for i, p in enumerate(dict.fromkeys(["</s>", "<unk>", *pieces, "<pad>"]))}
