@@ -98,7 +98,7 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("--data", type=Path, default=Path("data/prepared"), help="prepared data folder")
     m.add_argument("--languages", default="en-fr")
     m.add_argument("--out", type=Path, required=True, help="checkpoint folder to write")
-    m.add_argument("--steps", type=int, default=2400, help="optimizer steps")
+    m.add_argument("--steps", type=int, default=1600, help="optimizer steps")
     m.add_argument("--minutes", type=float, default=60.0, help="wall-clock cap, minutes")
     m.add_argument("--threads", type=int, default=2)
     i = sub.add_parser(

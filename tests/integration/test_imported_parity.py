@@ -22,6 +22,7 @@ import grpc
 import pytest
 import pytest_asyncio
 
+from model_export.cli import main
 from model_export.importers.importer import import_checkpoint
 from model_export.importers.served_parity import check_parity
 from service.api.gen.seq2seq.v1 import seq2seq_pb2 as pb
@@ -66,16 +67,19 @@ def imported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, 
     checkpoints = {}
     for name, (make, options) in SHAPES.items():
         folder = make(root / "checkpoints" / name, **options)
-        task = "translate" if name.startswith("marian") else "summarize"
-        import_checkpoint(
-            folder,
-            repo=repo,
-            name=name,
-            task=task,
-            languages="en-fr" if task == "translate" else None,
-            threads=1,
-            log=lambda _: None,
-        )
+        if name == "marian-shared":  # the documented command; its languages from the folder
+            assert main(["import", str(folder), "--repo", str(repo), "--name", name]) == 0
+        else:
+            task = "translate" if name.startswith("marian") else "summarize"
+            import_checkpoint(
+                folder,
+                repo=repo,
+                name=name,
+                task=task,
+                languages="en-fr" if task == "translate" else None,
+                threads=1,
+                log=lambda _: None,
+            )
         checkpoints[name] = folder
     # A broken twin: its manifest claims one more token than its vocab.json holds.
     broken = repo / "marian-broken" / "1"
@@ -116,6 +120,21 @@ async def test_greedy_and_beam_4_equal_transformers_generate(name: str, imported
     assert report.mismatches == {"greedy": [], "beam4": []}, report.example
     for lengths in report.lengths.values():  # both ways of ending were exercised
         assert MAX_TOKENS - 1 in lengths and min(lengths) < MAX_TOKENS - 1  # EOS forced last
+
+
+async def test_verify_parity_command(imported, stub, tmp_path: Path) -> None:
+    repo, checkpoints = imported
+    _, server = stub
+    texts = tmp_path / "texts.txt"
+    texts.write_text("\n".join(heldout_texts()[:40]) + "\n", encoding="utf-8")
+    out = tmp_path / "parity.json"
+    name = "marian-separate"
+    args = ["verify-parity", str(checkpoints[name]), str(repo / name / "1"),
+            "--target", f"127.0.0.1:{server.port}", "--texts", str(texts), "--count", "12",
+            "--max-tokens", "16", "--out", str(out)]  # fmt: skip
+    assert await asyncio.to_thread(main, args) == 0
+    report = json.loads(out.read_text())
+    assert report["texts"] == 12 and report["mismatches"] == {"greedy": 0, "beam4": 0}
 
 
 async def test_bundle_whose_tokenizer_and_vocabulary_disagree_is_refused(stub) -> None:

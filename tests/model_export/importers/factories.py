@@ -13,10 +13,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import sentencepiece
 import torch
 from tokenizers import ByteLevelBPETokenizer
 
+from model_export.hf_marian import MarianRecipe, write_tokenizer
 from tests.conftest import HELDOUT
 
 FIXTURE_LISTS = Path(__file__).parents[2] / "fixtures" / "debian"
@@ -53,49 +53,19 @@ def fixture_lines(language: str) -> tuple[str, ...]:
     return tuple(lines)
 
 
-def _train_spm(texts: tuple[str, ...], path: Path, vocab_size: int) -> None:
-    prefix = path.with_suffix("")
-    sentencepiece.SentencePieceTrainer.train(
-        sentence_iterator=iter(texts),
-        model_prefix=str(prefix),
-        vocab_size=vocab_size,
-        model_type="unigram",
-        character_coverage=1.0,
-        bos_id=-1,
-        eos_id=-1,
-        unk_id=0,
-        pad_id=-1,
-        minloglevel=2,
-    )
-    prefix.with_suffix(".model").rename(path)
-    prefix.with_suffix(".vocab").unlink()
-
-
 def write_marian_tokenizer(
     folder: Path, *, vocab_size: int = 400, source: str = "en", target: str = "fr"
 ) -> Any:
-    """source.spm, target.spm and a joint vocab.json as OPUS-MT ships them: </s> 0, <unk> 1,
-    every piece of both models, <pad> last. Returns the MarianTokenizer."""
-    from transformers import MarianTokenizer
-
-    folder.mkdir(parents=True, exist_ok=True)
-    pieces: list[str] = []
-    for side, language in (("source", source), ("target", target)):
-        _train_spm(fixture_lines(language), folder / f"{side}.spm", vocab_size)
-        model = sentencepiece.SentencePieceProcessor(model_file=str(folder / f"{side}.spm"))
-        pieces += [model.id_to_piece(i) for i in range(model.get_piece_size())]
-    ordered = dict.fromkeys(["</s>", "<unk>", *pieces, "<pad>"])  # SentencePiece's <unk> too
-    vocab = {piece: i for i, piece in enumerate(ordered)}
-    (folder / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
-    tokenizer = MarianTokenizer(
-        source_spm=str(folder / "source.spm"),
-        target_spm=str(folder / "target.spm"),
-        vocab=str(folder / "vocab.json"),
-        source_lang=source,
-        target_lang=target,
+    """source.spm, target.spm and a joint vocab.json as OPUS-MT ships them (</s> 0, <unk> 1,
+    every piece of both models, <pad> last), trained on the fixture's two languages by the
+    same code as train-marian's. Returns the MarianTokenizer."""
+    return write_tokenizer(
+        folder,
+        fixture_lines(source),
+        fixture_lines(target),
+        MarianRecipe(spm_vocab_size=vocab_size),
+        f"{source}-{target}",
     )
-    tokenizer.save_pretrained(folder)
-    return tokenizer
 
 
 def write_bart_tokenizer(folder: Path, *, vocab_size: int = 600) -> Any:
