@@ -101,6 +101,22 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("--steps", type=int, default=1600, help="optimizer steps")
     m.add_argument("--minutes", type=float, default=60.0, help="wall-clock cap, minutes")
     m.add_argument("--threads", type=int, default=2)
+    r = sub.add_parser(
+        "random-marian",
+        help="a random-weight MarianMTModel of any shape, its tokenizer fitted on a split",
+    )
+    r.add_argument("out", type=Path, help="checkpoint folder to write (must not exist)")
+    r.add_argument("--data", type=Path, default=Path("data/prepared"), help="prepared data folder")
+    r.add_argument("--languages", default="en-de", help="its SentencePiece training split")
+    r.add_argument("--vocab-size", type=int, default=4000, help="pieces per SentencePiece model")
+    r.add_argument("--d-model", type=int, default=192)
+    r.add_argument("--encoder-layers", type=int, default=3)
+    r.add_argument("--decoder-layers", type=int, default=1)
+    r.add_argument("--heads", type=int, default=6, help="attention heads, both stacks")
+    r.add_argument("--ffn-size", type=int, default=640, help="feed-forward width, both stacks")
+    r.add_argument("--untied", action="store_true", help="separate embeddings and output layer")
+    r.add_argument("--init-std", type=float, default=0.25, help="weight init (0.02: one token)")
+    r.add_argument("--seed", type=int, default=0)
     i = sub.add_parser(
         "import", help="a local Hugging Face checkpoint (Marian, BART, mBART) -> a bundle"
     )
@@ -270,6 +286,30 @@ def _train_marian(args: argparse.Namespace) -> int:
     return 0
 
 
+def _random_marian(args: argparse.Namespace) -> int:
+    from model_export.importers.synthetic import RandomMarianShape, random_marian
+
+    if args.out.exists() and any(args.out.iterdir()):
+        raise ValueError(f"{args.out}: exists and is not empty; give a new folder")
+    shape = RandomMarianShape(
+        d_model=args.d_model,
+        encoder_layers=args.encoder_layers,
+        decoder_layers=args.decoder_layers,
+        heads=args.heads,
+        ffn_size=args.ffn_size,
+        tied=not args.untied,
+        init_std=args.init_std,
+        seed=args.seed,
+    )
+    if shape.d_model % shape.heads:
+        raise ValueError(f"--d-model {shape.d_model} is not a multiple of --heads {shape.heads}")
+    summary = random_marian(
+        args.data, args.out, languages=args.languages, shape=shape, spm_vocab_size=args.vocab_size
+    )
+    print(_json(summary))
+    return 0
+
+
 def _verify_parity(args: argparse.Namespace) -> int:
     from model_export import data as prepared
     from model_export import evaluate as ev
@@ -303,6 +343,7 @@ def _verify_parity(args: argparse.Namespace) -> int:
 
 _COMMANDS = {
     "train-marian": _train_marian,
+    "random-marian": _random_marian,
     "verify-parity": _verify_parity,
     "evaluate": _evaluate,
     "import": _import,

@@ -17,6 +17,7 @@ import torch
 from tokenizers import ByteLevelBPETokenizer
 
 from model_export.hf_marian import MarianRecipe, write_tokenizer
+from model_export.importers.synthetic import randomise_head
 from tests.conftest import HELDOUT
 
 FIXTURE_LISTS = Path(__file__).parents[2] / "fixtures" / "debian"
@@ -88,38 +89,6 @@ def write_bart_tokenizer(folder: Path, *, vocab_size: int = 600) -> Any:
     return tokenizer
 
 
-def _randomise_head(model: Any, tokenizer: Any, ended: float, seed: int) -> None:
-    """A varied final_logits_bias, with EOS raised so that about `ended` of the fixture
-    sources end by EOS within 16 greedy steps and the rest at the length cap.
-
-    A random model's EOS logit trails the best one by a margin that changes little from
-    step to step but much from source to source; the bias is set from the quantile of each
-    source's smallest margin (steps a processor forces left out).
-    """
-    generator = torch.Generator().manual_seed(seed)
-    eos = tokenizer.eos_token_id
-    with torch.no_grad():
-        bias = model.final_logits_bias
-        bias.copy_(torch.randn(bias.shape, generator=generator) * INIT_STD)
-        bias[0, eos] = -1e4  # measure the margins on full-length outputs
-        batch = tokenizer(list(fixture_lines("en")[:64]), padding=True, return_tensors="pt")
-        out = model.eval().generate(
-            **batch,
-            do_sample=False,
-            num_beams=1,
-            max_new_tokens=17,
-            output_scores=True,
-            return_dict_in_generate=True,
-        )
-        scores = torch.stack(out.scores[:-1])  # (steps, B, V); the last one forces EOS
-        eos_logits = scores[..., eos].clone()
-        scores[..., eos] = -torch.inf
-        margins = scores.max(dim=-1).values - eos_logits  # (steps, B)
-        margins[torch.isfinite(scores).sum(dim=-1) <= 1] = torch.inf  # a forced step
-        # EOS wins where its bias exceeds -1e4 + the margin
-        bias[0, eos] += float(torch.quantile(margins.min(dim=0).values, ended))
-
-
 def make_marian(folder: Path, *, seed: int = 0, ended: float = 0.4, **config: Any) -> Path:
     """A random-weight MarianMTModel + its tokenizer, saved; `config` overrides the shape."""
     from transformers import MarianConfig, MarianMTModel
@@ -146,7 +115,7 @@ def make_marian(folder: Path, *, seed: int = 0, ended: float = 0.4, **config: An
     torch.manual_seed(seed)
     model = MarianMTModel(MarianConfig(**(fields | config)))
     model.generation_config.bad_words_ids = [[pad]]  # as every OPUS-MT checkpoint has it
-    _randomise_head(model, tokenizer, ended, seed)
+    randomise_head(model, tokenizer, fixture_lines("en")[:64], ended=ended, std=INIT_STD, seed=seed)
     model.save_pretrained(folder)
     return folder
 
@@ -189,6 +158,6 @@ def make_bart(
     torch.manual_seed(seed)
     model = model_class(config_class(**(fields | config)))
     model.generation_config.forced_bos_token_id = tokenizer.bos_token_id
-    _randomise_head(model, tokenizer, ended, seed)
+    randomise_head(model, tokenizer, fixture_lines("en")[:64], ended=ended, std=INIT_STD, seed=seed)
     model.save_pretrained(folder)
     return folder
