@@ -98,8 +98,8 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("--data", type=Path, default=Path("data/prepared"), help="prepared data folder")
     m.add_argument("--languages", default="en-fr")
     m.add_argument("--out", type=Path, required=True, help="checkpoint folder to write")
-    m.add_argument("--steps", type=int, default=1600, help="optimizer steps")
-    m.add_argument("--minutes", type=float, default=60.0, help="wall-clock cap, minutes")
+    m.add_argument("--steps", type=int, default=100_000, help="optimizer steps at most")
+    m.add_argument("--minutes", type=float, default=24.0, help="wall-clock budget, minutes")
     m.add_argument("--threads", type=int, default=2)
     r = sub.add_parser(
         "random-marian",
