@@ -242,6 +242,11 @@ def import_checkpoint(
             f"supported: {supported()}"
         )
     chosen_task, language_pair = _task_and_languages(checkpoint, task, languages)
+    if data_dir is not None and not (Path(data_dir) / "manifest.json").is_file():
+        raise ImportCheckpointError(
+            f"{Path(data_dir) / 'manifest.json'}: missing; --data takes a folder written by "
+            "`python -m model_export.data prepare`"
+        )
     final_dir = Path(repo) / name / str(version)
     if final_dir.exists() and any(final_dir.iterdir()) and not overwrite:
         raise ImportCheckpointError(

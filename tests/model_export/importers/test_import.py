@@ -161,3 +161,23 @@ def test_not_a_folder_and_an_existing_version_are_refused(
         f"seq2seq-export: error: {existing}: already exists; pick another --version or --overwrite"
     ]
     assert sorted(p.name for p in existing.iterdir()) == before
+
+
+def test_data_folder_that_was_not_prepared_is_refused_before_any_work(
+    checkpoints: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    repo = tmp_path / "repo"
+    code, err = _run(
+        [str(checkpoints["marian"]), "--repo", str(repo), "--name", "x", "--data", str(data)],
+        capsys,
+    )
+    assert (code, err) == (
+        2,
+        [
+            f"seq2seq-export: error: {data / 'manifest.json'}: missing; --data takes a folder "
+            "written by `python -m model_export.data prepare`"
+        ],
+    )
+    assert not repo.exists()
