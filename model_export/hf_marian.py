@@ -8,7 +8,7 @@ the best validation loss kept), and `save_pretrained` of model and `MarianTokeni
 OPUS-MT's generation settings (pad never generated, beam 4).
 
     seq2seq-export train-marian --data data/prepared --languages en-fr \\
-        --out runs/marian-en-fr
+        --out runs/marian-en-fr --minutes 24   # the budget ends it; --steps caps it
 """
 
 from __future__ import annotations
