@@ -134,6 +134,13 @@ class StateTensor(_Strict):
         return self
 
 
+class DecodingDefaults(_Strict):
+    """Per-model defaults of decoding options a request may override."""
+
+    # Every output a span of the context part of the source; None = on for answer models.
+    extractive: bool | None = None
+
+
 class DataProvenance(_Strict):
     source: str  # human description of the public text used
     snapshot: str  # e.g. "Debian bookworm main, Translation-fr fetched 2026-11-26"
@@ -173,6 +180,7 @@ class BundleManifest(_Strict):
     max_target_length: int = Field(ge=1, description="tokens, including EOS")
     precision: Precision = "fp32"
     states: tuple[StateTensor, ...]
+    decoding: DecodingDefaults = DecodingDefaults()
     evaluation: Evaluation | None = None
     training: dict[str, object] = Field(default_factory=dict)  # config and run summary
     created_at: str = ""

@@ -39,6 +39,10 @@ def params_from_pb(message: pb.DecodingOptions) -> DecodingParams:
         seed=message.seed if message.HasField("seed") else None,
         return_attention=message.return_attention,
         return_scores=message.return_scores,
+        extractive=message.extractive if message.HasField("extractive") else None,
+        target_prefix=message.target_prefix,
+        protected_terms=tuple(message.protected_terms),
+        glossary=tuple(sorted(message.glossary.items())),
     )
 
 

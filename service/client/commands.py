@@ -101,6 +101,16 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--top-k", type=int, default=0, help="sample among the k likeliest")
     group.add_argument("--top-p", type=float, default=None, help="nucleus sampling, in (0, 1]")
     group.add_argument("--seed", type=_count, default=None, help="same seed, same sample")
+    group.add_argument(
+        "--extractive",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="answers are spans of the context (default: the model's)",
+    )
+    group.add_argument("--prefix", default="", help="the output starts with this text")
+    group.add_argument(
+        "--keep", action="append", default=[], metavar="TERM", help="keep TERM verbatim"
+    )
     group.add_argument("--stream", action="store_true", help="print tokens as they arrive")
     group.add_argument(
         "--attention", action="store_true", help="print the attention table after each result"
@@ -234,6 +244,9 @@ def _options(args: argparse.Namespace) -> DecodeOptions:
         top_k=args.top_k,
         top_p=args.top_p,
         seed=args.seed,
+        extractive=args.extractive,
+        target_prefix=args.prefix,
+        protected_terms=tuple(args.keep),
         return_attention=args.attention or args.attention_png is not None,
     )
 

@@ -37,8 +37,11 @@ def decoding_options(options: DecodeOptions | None) -> pb.DecodingOptions:
         top_k=o.top_k,
         return_attention=o.return_attention,
         return_scores=o.return_scores,
+        target_prefix=o.target_prefix,
+        protected_terms=list(o.protected_terms),
+        glossary=dict(o.glossary),
     )
-    for name in ("temperature", "top_p", "seed"):  # optional fields: set only when given
+    for name in ("temperature", "top_p", "seed", "extractive"):  # optional: only when given
         value = getattr(o, name)
         if value is not None:
             setattr(message, name, value)

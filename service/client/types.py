@@ -23,6 +23,10 @@ class DecodeOptions:
     top_k: int = 0  # draw among the k most likely tokens; 0 = all
     top_p: float | None = None  # nucleus mass in (0, 1]; None = 1
     seed: int | None = None  # same seed, same output; None = a fresh random seed
+    extractive: bool | None = None  # outputs are spans of the context; None = model default
+    target_prefix: str = ""  # the output starts with this text
+    protected_terms: tuple[str, ...] = ()  # spans of the input kept verbatim in the output
+    glossary: tuple[tuple[str, str], ...] = ()  # (source term, required target term)
 
 
 @dataclass(frozen=True)

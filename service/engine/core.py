@@ -16,6 +16,7 @@ import numpy as np
 
 from service.bundle import BundleManifest
 from service.engine.batch import BatchArrays, RunningBatch, StateAxes
+from service.engine.constraints import restrict_row
 from service.engine.policy import BatchingPolicy
 from service.engine.queue import QueueObserver, RequestQueue
 from service.engine.requests import Request, RequestStatus, TokenEvent
@@ -133,6 +134,7 @@ class EngineCore:
             src_ids[row, : request.source_length] = request.source_ids
             request.admitted_at = now
             request.status = RequestStatus.RUNNING
+            request.row_constraints = [request.constraints] if request.constraints else []
             request.search = make_search(
                 SearchContext(
                     params=request.params,
@@ -180,6 +182,21 @@ class EngineCore:
         log_probs[rows, self.manifest.special_tokens.eos_id] = np.finfo(log_probs.dtype).min
         return log_probs
 
+    def _apply_constraints(self, log_probs: np.ndarray) -> np.ndarray:
+        """Each constrained row's constraints lower what they forbid (extractive spans,
+        target prefixes, required terms); unconstrained batches pass untouched."""
+        batch = self._batch
+        if not any(r.row_constraints for r in batch.requests):
+            return log_probs
+        log_probs = log_probs if log_probs.flags.writeable else log_probs.copy()
+        eos = self.manifest.special_tokens.eos_id
+        start = 0
+        for request, count in zip(batch.requests, batch.row_counts, strict=True):
+            for offset, states in enumerate(request.row_constraints):
+                restrict_row(log_probs[start + offset], states, eos)
+            start += count
+        return log_probs
+
     def _update_requests(
         self,
         log_probs: np.ndarray,
@@ -188,7 +205,7 @@ class EngineCore:
         seconds: float,
     ) -> None:
         """The one loop over a step's requests: advance, stream, retire, and regroup rows."""
-        log_probs = self._suppress_early_eos(log_probs)
+        log_probs = self._apply_constraints(self._suppress_early_eos(log_probs))
         best_ids = log_probs.argmax(axis=-1)  # greedy rows need nothing more per request
         best_log_probs = log_probs[np.arange(log_probs.shape[0]), best_ids]
         parents: list[np.ndarray] = []
@@ -219,6 +236,11 @@ class EngineCore:
                 self._observer.request_finished(request.status, request.generated_tokens)
                 finished.append(request)
                 continue
+            if request.row_constraints:  # follow the rows: reorder, then extend
+                request.row_constraints = [
+                    tuple(c.after(int(token)) for c in request.row_constraints[int(parent)])
+                    for parent, token in zip(advance.parents, advance.next_ids, strict=True)
+                ]
             parents.append(advance.parents + block.start)
             next_ids.append(advance.next_ids)
             kept.append(request)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from service.engine.constraint_builder import build_constraints
 from service.engine.core import EngineCore, EngineObserver
 from service.engine.params import DecodingParams, ModelLimits
 from service.engine.policy import PolicyConfig, make_policy
@@ -133,6 +134,7 @@ class Seq2SeqEngine:
         if params is not None and options:
             raise TypeError("pass either params or keyword options, not both")
         resolved = (params or DecodingParams(**options)).for_model(self.limits)  # type: ignore[arg-type]
+        texts = [s if isinstance(s, str) else None for s in sources]
         ids = [self.encode(s) if isinstance(s, str) else tuple(int(i) for i in s) for s in sources]
         core = EngineCore(
             self.bundle.runtime,
@@ -142,25 +144,34 @@ class Seq2SeqEngine:
         )
         collectors = [_Collector() for _ in ids]
         now = time.monotonic()
-        for source, collector in zip(ids, collectors, strict=True):
-            core.submit(
+        requests = []
+        for source, text, collector in zip(ids, texts, collectors, strict=True):
+            source_ids = np.asarray(source, dtype=np.int64)
+            constraints = build_constraints(
+                resolved,
+                source_ids=source_ids,
+                source_text=text,
+                tokenizer=self.tokenizer,
+                manifest=self.manifest,
+            )
+            requests.append(
                 Request(
                     request_id=f"offline-{next(self._ids)}",
-                    source_ids=np.asarray(source, dtype=np.int64),
+                    source_ids=source_ids,
                     params=resolved,
                     listener=collector,
                     arrival=now,
+                    constraints=constraints.constraints,
+                    terms=constraints.terms,
                 )
             )
+        for request in requests:
+            core.submit(request)
         while core.has_work:
             core.step()
-        return [
-            self._result(source, c, resolved) for source, c in zip(ids, collectors, strict=True)
-        ]
+        return [self._result(r, c) for r, c in zip(requests, collectors, strict=True)]
 
-    def _result(
-        self, source: tuple[int, ...], collector: _Collector, params: DecodingParams
-    ) -> GenerationResult:
+    def _result(self, request: Request, collector: _Collector) -> GenerationResult:
         if collector.error is not None:
             raise collector.error
         output = collector.output
@@ -169,11 +180,12 @@ class Seq2SeqEngine:
             output,
             self.tokenizer,
             self.manifest,
-            params,
+            request.params,
+            request.terms,
         )
         return GenerationResult(
             hypotheses=decoded.hypotheses,
-            source_ids=source,
+            source_ids=tuple(int(i) for i in request.source_ids),
             answerable=decoded.answerable,
             queue_seconds=output.queue_seconds,
             compute_seconds=output.compute_seconds,

@@ -14,6 +14,8 @@ from dataclasses import dataclass, replace
 from service.errors import InvalidArgument
 
 _FIELD = "options."  # errors name the request field, e.g. "options.top_p"
+MAX_OPTION_CHARS = 1000  # longest target_prefix, protected term or glossary term
+MAX_TERMS = 64  # most protected terms plus glossary entries per request
 
 
 def _invalid(name: str, message: str) -> InvalidArgument:
@@ -45,6 +47,10 @@ class DecodingParams:
     seed: int | None = None  # sampling: same seed, same output; None = a fresh random seed
     return_attention: bool = False  # keep each hypothesis' (T, S) attention matrix
     return_scores: bool = False  # return per-token log-probabilities
+    extractive: bool | None = None  # every output a span of the context; None = model default
+    target_prefix: str = ""  # the output starts with this text; the rest is decoded
+    protected_terms: tuple[str, ...] = ()  # spans of the source that reach the output verbatim
+    glossary: tuple[tuple[str, str], ...] = ()  # (source term, required target term)
 
     def __post_init__(self) -> None:
         # Normalise the API's zero defaults once, so that nothing downstream writes max(1, x).
@@ -76,6 +82,21 @@ class DecodingParams:
             raise _invalid(
                 "beam_size", "cannot be combined with sampling (temperature, top_k, top_p, seed)"
             )
+        if len(self.target_prefix) > MAX_OPTION_CHARS:
+            raise _invalid("target_prefix", f"has more than {MAX_OPTION_CHARS} characters")
+        if len(self.protected_terms) + len(self.glossary) > MAX_TERMS:
+            raise _invalid("protected_terms", f"and glossary hold more than {MAX_TERMS} terms")
+        texts = [*self.protected_terms, *(t for pair in self.glossary for t in pair)]
+        if any(len(t) > MAX_OPTION_CHARS for t in texts):
+            raise _invalid("protected_terms", f"hold a term over {MAX_OPTION_CHARS} characters")
+        for index, term in enumerate(self.protected_terms):
+            if not term.strip():
+                raise _invalid(f"protected_terms[{index}]", "is empty")
+        if len(set(self.protected_terms)) != len(self.protected_terms):
+            raise _invalid("protected_terms", "lists a term twice")
+        for source, target in self.glossary:
+            if not source.strip() or not target.strip():
+                raise _invalid("glossary", "has an empty source or target term")
         if self.max_output_tokens and self.min_output_tokens > self.max_output_tokens:
             raise _invalid(
                 "min_output_tokens",

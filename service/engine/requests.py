@@ -13,6 +13,7 @@ from typing import Protocol
 
 import numpy as np
 
+from service.engine.constraints import Constraint, Term
 from service.engine.params import DecodingParams
 from service.engine.strategies import Hypothesis, SearchStrategy
 from service.errors import Cancelled, Expired, InternalError, ServiceError
@@ -86,7 +87,10 @@ class Request:
     status: RequestStatus = RequestStatus.WAITING
     admitted_at: float | None = None
     compute_seconds: float = 0.0
+    constraints: tuple[Constraint, ...] = ()  # initial per-row constraint states
+    terms: tuple[Term, ...] = ()  # required terms, rendered verbatim in the text
     search: SearchStrategy | None = None  # set by the engine at admission
+    row_constraints: list[tuple[Constraint, ...]] = field(default_factory=list)  # per row
     decode_steps: int = 0  # decoder steps run for it (= slots of a target-axis state)
     _cancel_requested: bool = False
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from service.bundle import BundleManifest
+from service.engine.constraints import Term
 from service.engine.params import DecodingParams
 from service.engine.requests import GenerationOutput
 from service.engine.tokenizer import TextTokenizer
@@ -33,13 +34,45 @@ class DecodedOutput:
     answerable: bool  # False: an answer model said the context lacks the answer
 
 
+def _find(ids: tuple[int, ...], term: tuple[int, ...]) -> int:
+    """Index where `term` first occurs in `ids`, or -1."""
+    for start in range(len(ids) - len(term) + 1):
+        if ids[start : start + len(term)] == term:
+            return start
+    return -1
+
+
+def render(tokenizer: TextTokenizer, ids: tuple[int, ...], terms: tuple[Term, ...]) -> str:
+    """The decoded text, with each required term's tokens spelt exactly as the caller wrote
+    the term (the tokenizer's normalisation may have changed a character of it)."""
+    kept = tuple(i for i in ids if not tokenizer.is_skipped(i))
+    full = tokenizer.decode_raw(kept)
+    pieces: list[str] = []
+    cursor = 0  # characters of `full` already placed
+    found = sorted((_find(kept, term_ids), term_ids, literal) for term_ids, literal in terms)
+    for start, term_ids, literal in found:
+        if start < 0:
+            continue
+        before = tokenizer.decode_raw(kept[:start])
+        through = tokenizer.decode_raw(kept[: start + len(term_ids)])
+        if not (full.startswith(through) and through.startswith(before)) or len(before) < cursor:
+            continue  # the decoder re-spelt across the boundary: keep its own spelling
+        piece = full[len(before) : len(through)]
+        pieces += [full[cursor : len(before)], piece[: len(piece) - len(piece.lstrip())], literal]
+        cursor = len(through)
+    pieces.append(full[cursor:])
+    return "".join(pieces).strip()
+
+
 def decode_output(
     output: GenerationOutput,
     tokenizer: TextTokenizer,
     manifest: BundleManifest,
     params: DecodingParams,
+    terms: tuple[Term, ...] = (),
 ) -> DecodedOutput:
-    """Scores and attention are kept only when `params` asked for them."""
+    """Scores and attention are kept only when `params` asked for them; required terms are
+    rendered verbatim."""
     no_answer_id = manifest.special_tokens.no_answer_id
     is_answer = manifest.task == "answer"
 
@@ -48,7 +81,7 @@ def decode_output(
 
     hypotheses = tuple(
         TextHypothesis(
-            text=tokenizer.decode(h.token_ids) if answerable(h.token_ids) else "",
+            text=render(tokenizer, h.token_ids, terms) if answerable(h.token_ids) else "",
             token_ids=h.token_ids,
             target_tokens=tuple(tokenizer.id_to_token(i) for i in h.token_ids),
             score=float(h.score),

@@ -45,6 +45,20 @@ class TextTokenizer:
         tokens = [*encoding.tokens, self.id_to_token(self._special.eos_id)]
         return EncodedText(ids=tuple(ids), tokens=tuple(tokens))
 
+    def encode_plain(self, text: str) -> tuple[int, ...]:
+        """Token ids of `text` as it would appear inside an output: no EOS, no limit."""
+        return tuple(self._tokenizer.encode(text, add_special_tokens=False).ids)
+
+    @property
+    def unk_id(self) -> int:
+        return self._special.unk_id
+
+    def starts_word(self, token_id: int) -> bool:
+        """The piece begins a new word: SentencePiece's '▁' or byte-level BPE's 'Ġ', or it
+        is punctuation (which may end a span and start the next)."""
+        piece = self.id_to_token(token_id)
+        return piece[:1] in ("▁", "Ġ") or not piece[:1].isalnum()
+
     def id_to_token(self, token_id: int) -> str:
         return self._tokenizer.id_to_token(token_id) or f"<{token_id}>"
 

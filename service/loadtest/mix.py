@@ -178,6 +178,13 @@ def _option_value(name: str, kind: str, value: Any) -> Any:
         return value
     if kind == "str" and isinstance(value, str):
         return value
+    strings = isinstance(value, list | dict) and all(
+        isinstance(v, str) for v in (value.values() if isinstance(value, dict) else value)
+    )
+    if kind == "tuple[str, ...]" and isinstance(value, list) and strings:
+        return tuple(value)
+    if kind == "tuple[tuple[str, str], ...]" and isinstance(value, dict) and strings:
+        return tuple(sorted(value.items()))
     if kind == "int" and isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value
     if (
@@ -187,7 +194,12 @@ def _option_value(name: str, kind: str, value: Any) -> Any:
         and math.isfinite(value)
     ):
         return float(value)
-    wanted = {"int": "a whole number >= 0", "float": "a finite number"}.get(kind, f"a {kind}")
+    wanted = {
+        "int": "a whole number >= 0",
+        "float": "a finite number",
+        "tuple[str, ...]": "a list of strings",
+        "tuple[tuple[str, str], ...]": "an object of strings",
+    }.get(kind, f"a {kind}")
     raise MixError(f"option {name!r} must be {wanted}, not {json.dumps(value)}")
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from service.engine.constraint_builder import build_constraints
 from service.engine.core import EngineObserver
 from service.engine.params import DecodingParams, ModelLimits
 from service.engine.repository import LoadedBundle
@@ -198,15 +199,26 @@ class DataPlane:
                 has_attention=manifest.attention.kind != "none",
             )
         )
+        source_text = spec.to_source(fields)
         encoded = model.bundle.tokenizer.encode(
-            spec.to_source(fields), max_tokens=manifest.max_source_length, field=spec.source_field
+            source_text, max_tokens=manifest.max_source_length, field=spec.source_field
+        )
+        source_ids = np.asarray(encoded.ids, dtype=np.int64)
+        constraints = build_constraints(
+            resolved,
+            source_ids=source_ids,
+            source_text=source_text,
+            tokenizer=model.bundle.tokenizer,
+            manifest=manifest,
         )
         if deadline is not None and deadline <= started:
             raise Expired("the deadline had already passed when the request arrived")
         request = Request(
             request_id=uuid.uuid4().hex,
-            source_ids=np.asarray(encoded.ids, dtype=np.int64),
+            source_ids=source_ids,
             params=resolved,
+            constraints=constraints.constraints,
+            terms=constraints.terms,
             listener=async_bridge.new_listener(stream),
             deadline=deadline,
             arrival=started,
@@ -248,6 +260,7 @@ class DataPlane:
             bundle.tokenizer,
             bundle.manifest,
             params,
+            prepared.request.terms,
         )
         return Generation(
             hypotheses=decoded.hypotheses,

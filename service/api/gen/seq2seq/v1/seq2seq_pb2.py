@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18seq2seq/v1/seq2seq.proto\x12\nseq2seq.v1\"\xcc\x02\n\x0f\x44\x65\x63odingOptions\x12\r\n\x05model\x18\x01 \x01(\t\x12\x15\n\rmodel_version\x18\x02 \x01(\r\x12\x11\n\tbeam_size\x18\x03 \x01(\r\x12\x0e\n\x06n_best\x18\x04 \x01(\r\x12\x19\n\x11max_output_tokens\x18\x05 \x01(\r\x12\x16\n\x0elength_penalty\x18\x06 \x01(\x02\x12\x18\n\x10return_attention\x18\x07 \x01(\x08\x12\x15\n\rreturn_scores\x18\x08 \x01(\x08\x12\x19\n\x11min_output_tokens\x18\t \x01(\r\x12\x18\n\x0btemperature\x18\n \x01(\x02H\x00\x88\x01\x01\x12\r\n\x05top_k\x18\x0b \x01(\x05\x12\x12\n\x05top_p\x18\x0c \x01(\x02H\x01\x88\x01\x01\x12\x11\n\x04seed\x18\r \x01(\x04H\x02\x88\x01\x01\x42\x0e\n\x0c_temperatureB\x08\n\x06_top_pB\x07\n\x05_seed\"\x80\x01\n\x10TranslateRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x17\n\x0fsource_language\x18\x02 \x01(\t\x12\x17\n\x0ftarget_language\x18\x03 \x01(\t\x12,\n\x07options\x18\x04 \x01(\x0b\x32\x1b.seq2seq.v1.DecodingOptions\"N\n\x10SummarizeRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12,\n\x07options\x18\x02 \x01(\x0b\x32\x1b.seq2seq.v1.DecodingOptions\"`\n\rAnswerRequest\x12\x10\n\x08question\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontext\x18\x02 \x01(\t\x12,\n\x07options\x18\x03 \x01(\x0b\x32\x1b.seq2seq.v1.DecodingOptions\"B\n\x0f\x41ttentionMatrix\x12\x0c\n\x04rows\x18\x01 \x01(\r\x12\x0c\n\x04\x63ols\x18\x02 \x01(\r\x12\x13\n\x07weights\x18\x03 \x03(\x02\x42\x02\x10\x01\"\xa1\x01\n\nHypothesis\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x02\x12\x15\n\rtarget_tokens\x18\x03 \x03(\t\x12\x18\n\x0ctoken_scores\x18\x04 \x03(\x02\x42\x02\x10\x01\x12.\n\tattention\x18\x05 \x01(\x0b\x32\x1b.seq2seq.v1.AttentionMatrix\x12\x15\n\rfinish_reason\x18\x06 \x01(\t\"O\n\x06Timing\x12\x15\n\rqueue_seconds\x18\x01 \x01(\x01\x12\x17\n\x0f\x63ompute_seconds\x18\x02 \x01(\x01\x12\x15\n\rtotal_seconds\x18\x03 \x01(\x01\";\n\x08ModelRef\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\r\x12\x10\n\x08provider\x18\x03 \x01(\t\"\x9e\x01\n\x10GenerateResponse\x12*\n\nhypotheses\x18\x01 \x03(\x0b\x32\x16.seq2seq.v1.Hypothesis\x12\x15\n\rsource_tokens\x18\x02 \x03(\t\x12#\n\x05model\x18\x03 \x01(\x0b\x32\x14.seq2seq.v1.ModelRef\x12\"\n\x06timing\x18\x04 \x01(\x0b\x32\x12.seq2seq.v1.Timing\"\xc0\x01\n\x0e\x41nswerResponse\x12\x0e\n\x06\x61nswer\x18\x01 \x01(\t\x12\x12\n\nanswerable\x18\x02 \x01(\x08\x12*\n\nhypotheses\x18\x03 \x03(\x0b\x32\x16.seq2seq.v1.Hypothesis\x12\x15\n\rsource_tokens\x18\x04 \x03(\t\x12#\n\x05model\x18\x05 \x01(\x0b\x32\x14.seq2seq.v1.ModelRef\x12\"\n\x06timing\x18\x06 \x01(\x0b\x32\x12.seq2seq.v1.Timing\"\xaf\x01\n\x16GenerateStreamResponse\x12\'\n\x05token\x18\x01 \x01(\x0b\x32\x16.seq2seq.v1.TokenEventH\x00\x12.\n\x06result\x18\x02 \x01(\x0b\x32\x1c.seq2seq.v1.GenerateResponseH\x00\x12\x33\n\ranswer_result\x18\x03 \x01(\x0b\x32\x1a.seq2seq.v1.AnswerResponseH\x00\x42\x07\n\x05\x65vent\"J\n\nTokenEvent\x12\r\n\x05index\x18\x01 \x01(\r\x12\r\n\x05token\x18\x02 \x01(\t\x12\x0c\n\x04text\x18\x03 \x01(\t\x12\x10\n\x08log_prob\x18\x04 \x01(\x02\"!\n\x11ListModelsRequest\x12\x0c\n\x04task\x18\x01 \x01(\t\"\xf8\x02\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\r\x12\x0c\n\x04task\x18\x03 \x01(\t\x12\x17\n\x0fsource_language\x18\x04 \x01(\t\x12\x17\n\x0ftarget_language\x18\x05 \x01(\t\x12\x14\n\x0c\x61rchitecture\x18\x06 \x01(\t\x12\x11\n\tattention\x18\x07 \x01(\t\x12\x11\n\tprecision\x18\x08 \x01(\t\x12\x10\n\x08provider\x18\t \x01(\t\x12\x19\n\x11max_source_tokens\x18\n \x01(\r\x12\x19\n\x11max_target_tokens\x18\x0b \x01(\r\x12\x39\n\nevaluation\x18\x0c \x03(\x0b\x32%.seq2seq.v1.ModelInfo.EvaluationEntry\x12\x1a\n\x12is_default_version\x18\r \x01(\x08\x1a\x31\n\x0f\x45valuationEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\";\n\x12ListModelsResponse\x12%\n\x06models\x18\x01 \x03(\x0b\x32\x15.seq2seq.v1.ModelInfo2\xa8\x04\n\x07Seq2Seq\x12G\n\tTranslate\x12\x1c.seq2seq.v1.TranslateRequest\x1a\x1c.seq2seq.v1.GenerateResponse\x12G\n\tSummarize\x12\x1c.seq2seq.v1.SummarizeRequest\x1a\x1c.seq2seq.v1.GenerateResponse\x12?\n\x06\x41nswer\x12\x19.seq2seq.v1.AnswerRequest\x1a\x1a.seq2seq.v1.AnswerResponse\x12U\n\x0fTranslateStream\x12\x1c.seq2seq.v1.TranslateRequest\x1a\".seq2seq.v1.GenerateStreamResponse0\x01\x12U\n\x0fSummarizeStream\x12\x1c.seq2seq.v1.SummarizeRequest\x1a\".seq2seq.v1.GenerateStreamResponse0\x01\x12O\n\x0c\x41nswerStream\x12\x19.seq2seq.v1.AnswerRequest\x1a\".seq2seq.v1.GenerateStreamResponse0\x01\x12K\n\nListModels\x12\x1d.seq2seq.v1.ListModelsRequest\x1a\x1e.seq2seq.v1.ListModelsResponseB(\n\x0e\x64\x65v.seq2seq.v1P\x01Z\x14seq2seq/v1;seq2seqv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18seq2seq/v1/seq2seq.proto\x12\nseq2seq.v1\"\x92\x04\n\x0f\x44\x65\x63odingOptions\x12\r\n\x05model\x18\x01 \x01(\t\x12\x15\n\rmodel_version\x18\x02 \x01(\r\x12\x11\n\tbeam_size\x18\x03 \x01(\r\x12\x0e\n\x06n_best\x18\x04 \x01(\r\x12\x19\n\x11max_output_tokens\x18\x05 \x01(\r\x12\x16\n\x0elength_penalty\x18\x06 \x01(\x02\x12\x18\n\x10return_attention\x18\x07 \x01(\x08\x12\x15\n\rreturn_scores\x18\x08 \x01(\x08\x12\x19\n\x11min_output_tokens\x18\t \x01(\r\x12\x18\n\x0btemperature\x18\n \x01(\x02H\x00\x88\x01\x01\x12\r\n\x05top_k\x18\x0b \x01(\x05\x12\x12\n\x05top_p\x18\x0c \x01(\x02H\x01\x88\x01\x01\x12\x11\n\x04seed\x18\r \x01(\x04H\x02\x88\x01\x01\x12\x17\n\nextractive\x18\x0e \x01(\x08H\x03\x88\x01\x01\x12\x15\n\rtarget_prefix\x18\x0f \x01(\t\x12\x17\n\x0fprotected_terms\x18\x10 \x03(\t\x12;\n\x08glossary\x18\x11 \x03(\x0b\x32).seq2seq.v1.DecodingOptions.GlossaryEntry\x1a/\n\rGlossaryEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x0e\n\x0c_temperatureB\x08\n\x06_top_pB\x07\n\x05_seedB\r\n\x0b_extractive\"\x80\x01\n\x10TranslateRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x17\n\x0fsource_language\x18\x02 \x01(\t\x12\x17\n\x0ftarget_language\x18\x03 \x01(\t\x12,\n\x07options\x18\x04 \x01(\x0b\x32\x1b.seq2seq.v1.DecodingOptions\"N\n\x10SummarizeRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12,\n\x07options\x18\x02 \x01(\x0b\x32\x1b.seq2seq.v1.DecodingOptions\"`\n\rAnswerRequest\x12\x10\n\x08question\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontext\x18\x02 \x01(\t\x12,\n\x07options\x18\x03 \x01(\x0b\x32\x1b.seq2seq.v1.DecodingOptions\"B\n\x0f\x41ttentionMatrix\x12\x0c\n\x04rows\x18\x01 \x01(\r\x12\x0c\n\x04\x63ols\x18\x02 \x01(\r\x12\x13\n\x07weights\x18\x03 \x03(\x02\x42\x02\x10\x01\"\xa1\x01\n\nHypothesis\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x02\x12\x15\n\rtarget_tokens\x18\x03 \x03(\t\x12\x18\n\x0ctoken_scores\x18\x04 \x03(\x02\x42\x02\x10\x01\x12.\n\tattention\x18\x05 \x01(\x0b\x32\x1b.seq2seq.v1.AttentionMatrix\x12\x15\n\rfinish_reason\x18\x06 \x01(\t\"O\n\x06Timing\x12\x15\n\rqueue_seconds\x18\x01 \x01(\x01\x12\x17\n\x0f\x63ompute_seconds\x18\x02 \x01(\x01\x12\x15\n\rtotal_seconds\x18\x03 \x01(\x01\";\n\x08ModelRef\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\r\x12\x10\n\x08provider\x18\x03 \x01(\t\"\x9e\x01\n\x10GenerateResponse\x12*\n\nhypotheses\x18\x01 \x03(\x0b\x32\x16.seq2seq.v1.Hypothesis\x12\x15\n\rsource_tokens\x18\x02 \x03(\t\x12#\n\x05model\x18\x03 \x01(\x0b\x32\x14.seq2seq.v1.ModelRef\x12\"\n\x06timing\x18\x04 \x01(\x0b\x32\x12.seq2seq.v1.Timing\"\xc0\x01\n\x0e\x41nswerResponse\x12\x0e\n\x06\x61nswer\x18\x01 \x01(\t\x12\x12\n\nanswerable\x18\x02 \x01(\x08\x12*\n\nhypotheses\x18\x03 \x03(\x0b\x32\x16.seq2seq.v1.Hypothesis\x12\x15\n\rsource_tokens\x18\x04 \x03(\t\x12#\n\x05model\x18\x05 \x01(\x0b\x32\x14.seq2seq.v1.ModelRef\x12\"\n\x06timing\x18\x06 \x01(\x0b\x32\x12.seq2seq.v1.Timing\"\xaf\x01\n\x16GenerateStreamResponse\x12\'\n\x05token\x18\x01 \x01(\x0b\x32\x16.seq2seq.v1.TokenEventH\x00\x12.\n\x06result\x18\x02 \x01(\x0b\x32\x1c.seq2seq.v1.GenerateResponseH\x00\x12\x33\n\ranswer_result\x18\x03 \x01(\x0b\x32\x1a.seq2seq.v1.AnswerResponseH\x00\x42\x07\n\x05\x65vent\"J\n\nTokenEvent\x12\r\n\x05index\x18\x01 \x01(\r\x12\r\n\x05token\x18\x02 \x01(\t\x12\x0c\n\x04text\x18\x03 \x01(\t\x12\x10\n\x08log_prob\x18\x04 \x01(\x02\"!\n\x11ListModelsRequest\x12\x0c\n\x04task\x18\x01 \x01(\t\"\xf8\x02\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\r\x12\x0c\n\x04task\x18\x03 \x01(\t\x12\x17\n\x0fsource_language\x18\x04 \x01(\t\x12\x17\n\x0ftarget_language\x18\x05 \x01(\t\x12\x14\n\x0c\x61rchitecture\x18\x06 \x01(\t\x12\x11\n\tattention\x18\x07 \x01(\t\x12\x11\n\tprecision\x18\x08 \x01(\t\x12\x10\n\x08provider\x18\t \x01(\t\x12\x19\n\x11max_source_tokens\x18\n \x01(\r\x12\x19\n\x11max_target_tokens\x18\x0b \x01(\r\x12\x39\n\nevaluation\x18\x0c \x03(\x0b\x32%.seq2seq.v1.ModelInfo.EvaluationEntry\x12\x1a\n\x12is_default_version\x18\r \x01(\x08\x1a\x31\n\x0f\x45valuationEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\";\n\x12ListModelsResponse\x12%\n\x06models\x18\x01 \x03(\x0b\x32\x15.seq2seq.v1.ModelInfo2\xa8\x04\n\x07Seq2Seq\x12G\n\tTranslate\x12\x1c.seq2seq.v1.TranslateRequest\x1a\x1c.seq2seq.v1.GenerateResponse\x12G\n\tSummarize\x12\x1c.seq2seq.v1.SummarizeRequest\x1a\x1c.seq2seq.v1.GenerateResponse\x12?\n\x06\x41nswer\x12\x19.seq2seq.v1.AnswerRequest\x1a\x1a.seq2seq.v1.AnswerResponse\x12U\n\x0fTranslateStream\x12\x1c.seq2seq.v1.TranslateRequest\x1a\".seq2seq.v1.GenerateStreamResponse0\x01\x12U\n\x0fSummarizeStream\x12\x1c.seq2seq.v1.SummarizeRequest\x1a\".seq2seq.v1.GenerateStreamResponse0\x01\x12O\n\x0c\x41nswerStream\x12\x19.seq2seq.v1.AnswerRequest\x1a\".seq2seq.v1.GenerateStreamResponse0\x01\x12K\n\nListModels\x12\x1d.seq2seq.v1.ListModelsRequest\x1a\x1e.seq2seq.v1.ListModelsResponseB(\n\x0e\x64\x65v.seq2seq.v1P\x01Z\x14seq2seq/v1;seq2seqv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,6 +32,8 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'seq2seq.v1.seq2seq_pb2', _g
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\016dev.seq2seq.v1P\001Z\024seq2seq/v1;seq2seqv1'
+  _globals['_DECODINGOPTIONS_GLOSSARYENTRY']._loaded_options = None
+  _globals['_DECODINGOPTIONS_GLOSSARYENTRY']._serialized_options = b'8\001'
   _globals['_ATTENTIONMATRIX'].fields_by_name['weights']._loaded_options = None
   _globals['_ATTENTIONMATRIX'].fields_by_name['weights']._serialized_options = b'\020\001'
   _globals['_HYPOTHESIS'].fields_by_name['token_scores']._loaded_options = None
@@ -39,37 +41,39 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_MODELINFO_EVALUATIONENTRY']._loaded_options = None
   _globals['_MODELINFO_EVALUATIONENTRY']._serialized_options = b'8\001'
   _globals['_DECODINGOPTIONS']._serialized_start=41
-  _globals['_DECODINGOPTIONS']._serialized_end=373
-  _globals['_TRANSLATEREQUEST']._serialized_start=376
-  _globals['_TRANSLATEREQUEST']._serialized_end=504
-  _globals['_SUMMARIZEREQUEST']._serialized_start=506
-  _globals['_SUMMARIZEREQUEST']._serialized_end=584
-  _globals['_ANSWERREQUEST']._serialized_start=586
-  _globals['_ANSWERREQUEST']._serialized_end=682
-  _globals['_ATTENTIONMATRIX']._serialized_start=684
-  _globals['_ATTENTIONMATRIX']._serialized_end=750
-  _globals['_HYPOTHESIS']._serialized_start=753
-  _globals['_HYPOTHESIS']._serialized_end=914
-  _globals['_TIMING']._serialized_start=916
-  _globals['_TIMING']._serialized_end=995
-  _globals['_MODELREF']._serialized_start=997
-  _globals['_MODELREF']._serialized_end=1056
-  _globals['_GENERATERESPONSE']._serialized_start=1059
-  _globals['_GENERATERESPONSE']._serialized_end=1217
-  _globals['_ANSWERRESPONSE']._serialized_start=1220
-  _globals['_ANSWERRESPONSE']._serialized_end=1412
-  _globals['_GENERATESTREAMRESPONSE']._serialized_start=1415
-  _globals['_GENERATESTREAMRESPONSE']._serialized_end=1590
-  _globals['_TOKENEVENT']._serialized_start=1592
-  _globals['_TOKENEVENT']._serialized_end=1666
-  _globals['_LISTMODELSREQUEST']._serialized_start=1668
-  _globals['_LISTMODELSREQUEST']._serialized_end=1701
-  _globals['_MODELINFO']._serialized_start=1704
-  _globals['_MODELINFO']._serialized_end=2080
-  _globals['_MODELINFO_EVALUATIONENTRY']._serialized_start=2031
-  _globals['_MODELINFO_EVALUATIONENTRY']._serialized_end=2080
-  _globals['_LISTMODELSRESPONSE']._serialized_start=2082
-  _globals['_LISTMODELSRESPONSE']._serialized_end=2141
-  _globals['_SEQ2SEQ']._serialized_start=2144
-  _globals['_SEQ2SEQ']._serialized_end=2696
+  _globals['_DECODINGOPTIONS']._serialized_end=571
+  _globals['_DECODINGOPTIONS_GLOSSARYENTRY']._serialized_start=474
+  _globals['_DECODINGOPTIONS_GLOSSARYENTRY']._serialized_end=521
+  _globals['_TRANSLATEREQUEST']._serialized_start=574
+  _globals['_TRANSLATEREQUEST']._serialized_end=702
+  _globals['_SUMMARIZEREQUEST']._serialized_start=704
+  _globals['_SUMMARIZEREQUEST']._serialized_end=782
+  _globals['_ANSWERREQUEST']._serialized_start=784
+  _globals['_ANSWERREQUEST']._serialized_end=880
+  _globals['_ATTENTIONMATRIX']._serialized_start=882
+  _globals['_ATTENTIONMATRIX']._serialized_end=948
+  _globals['_HYPOTHESIS']._serialized_start=951
+  _globals['_HYPOTHESIS']._serialized_end=1112
+  _globals['_TIMING']._serialized_start=1114
+  _globals['_TIMING']._serialized_end=1193
+  _globals['_MODELREF']._serialized_start=1195
+  _globals['_MODELREF']._serialized_end=1254
+  _globals['_GENERATERESPONSE']._serialized_start=1257
+  _globals['_GENERATERESPONSE']._serialized_end=1415
+  _globals['_ANSWERRESPONSE']._serialized_start=1418
+  _globals['_ANSWERRESPONSE']._serialized_end=1610
+  _globals['_GENERATESTREAMRESPONSE']._serialized_start=1613
+  _globals['_GENERATESTREAMRESPONSE']._serialized_end=1788
+  _globals['_TOKENEVENT']._serialized_start=1790
+  _globals['_TOKENEVENT']._serialized_end=1864
+  _globals['_LISTMODELSREQUEST']._serialized_start=1866
+  _globals['_LISTMODELSREQUEST']._serialized_end=1899
+  _globals['_MODELINFO']._serialized_start=1902
+  _globals['_MODELINFO']._serialized_end=2278
+  _globals['_MODELINFO_EVALUATIONENTRY']._serialized_start=2229
+  _globals['_MODELINFO_EVALUATIONENTRY']._serialized_end=2278
+  _globals['_LISTMODELSRESPONSE']._serialized_start=2280
+  _globals['_LISTMODELSRESPONSE']._serialized_end=2339
+  _globals['_SEQ2SEQ']._serialized_start=2342
+  _globals['_SEQ2SEQ']._serialized_end=2894
 # @@protoc_insertion_point(module_scope)
