@@ -16,7 +16,14 @@ from pydantic import ValidationError
 
 from model_export import data as prepared
 from model_export import evaluate as ev
-from model_export.bundle_eval import DecodeSpec, greedy_predictions, score_predictions, subset
+from model_export.bundle_eval import (
+    DecodeSpec,
+    greedy_predictions,
+    score_predictions,
+    subset,
+    trained,
+    unseen_twins,
+)
 from model_export.config import ModelConfig, TrainConfig
 from model_export.export import OPSET, PINNED_EXPORTER, Exporter, export_onnx
 from model_export.model import build_model, count_parameters
@@ -46,7 +53,7 @@ from service.bundle import (
 DEFAULT_LENGTHS: dict[str, tuple[int, int]] = {
     "translate": (96, 96),
     "summarize": (192, 48),
-    "answer": (160, 32),
+    "answer": (512, 32),  # contexts of 400+ tokens (a question, a long description)
 }
 
 
@@ -156,9 +163,14 @@ def build_bundle(
     work_dir: Path | None = None,
     overwrite: bool = False,
     progress: bool = True,
+    split_punctuation: bool = False,
     log: Callable[[str], None] = print,
 ) -> BuildResult:
-    """Build `<repo>/<name>/<version>/` and return what was measured on the way."""
+    """Build `<repo>/<name>/<version>/` and return what was measured on the way.
+
+    `split_punctuation`: the tokenizer keeps punctuation at word edges apart from the word
+    (model_export.tokenizer), so copied names and URLs do not carry a sentence's full stop.
+    """
     started = time.monotonic()
     dataset = dataset_name(task, languages)
     name = bundle_name(task, languages)
@@ -195,14 +207,22 @@ def build_bundle(
     valid_records = subset(
         prepared.load_split(data_dir, dataset, "valid"), train_cfg.max_valid_examples, seed
     )
-    test_records = subset(prepared.load_split(data_dir, dataset, "test"), max_eval_examples, seed)
-    log(f"      train {len(train_records)}, valid {len(valid_records)}, test {len(test_records)}")
+    all_test = prepared.load_split(data_dir, dataset, "test")
+    test_records = subset(trained(all_test), max_eval_examples, seed)
+    unseen_records = unseen_twins(all_test, test_records)  # answer: the same, worded anew
+    log(
+        f"      train {len(train_records)}, valid {len(valid_records)}, test {len(test_records)}"
+        + (f" (+{len(unseen_records)} with unseen phrasings)" if unseen_records else "")
+    )
 
-    log(f"[2/6] tokenizer: BPE, vocab {model_cfg.vocab_size}, training split only")
+    punctuation = ", punctuation split at word edges" if split_punctuation else ""
+    log(f"[2/6] tokenizer: BPE, vocab {model_cfg.vocab_size}{punctuation}, training split only")
     texts = [ev.source_text(task, r) for r in train_records] + [
         ev.target_text(task, r) for r in train_records
     ]
-    tok = train_tokenizer(texts, vocab_size=model_cfg.vocab_size)
+    tok = train_tokenizer(
+        texts, vocab_size=model_cfg.vocab_size, split_punctuation=split_punctuation
+    )
     model_cfg = ModelConfig.model_validate(
         model_cfg.model_dump() | {"vocab_size": tok.get_vocab_size()}
     )
@@ -246,15 +266,20 @@ def build_bundle(
     )
     predictions = greedy_predictions(bundle_dir, spec, test_records, threads=threads)
     scores = score_predictions(task, test_records, predictions)
+    metrics = dict(scores.metrics)
+    if unseen_records:
+        unseen = greedy_predictions(bundle_dir, spec, unseen_records, threads=threads)
+        unseen_scores = score_predictions(task, unseen_records, unseen).metrics
+        metrics |= {f"unseen_{k}": unseen_scores[k] for k in ("exact_match", "f1")}
     evaluation = {
         "num_examples": len(test_records),
-        "metrics": scores.metrics,
+        "metrics": metrics,
         "baselines": ev.baselines(task, train_records, test_records),
         "by_source_length": scores.by_source_length,
         "decoding": "greedy",
         "data": _provenance(Path(data_dir), dataset),
     }
-    log(f"      {scores.metrics} baselines {evaluation['baselines']}")
+    log(f"      {metrics} baselines {evaluation['baselines']}")
 
     source_lang, _, target_lang = (languages or "").partition("-")
     manifest = write_manifest(
@@ -275,7 +300,7 @@ def build_bundle(
             "max_source_length": model_cfg.max_source_length,
             "max_target_length": model_cfg.max_target_length,
             "precision": "fp32",
-            "states": [{"name": s, "batch_axis": 0} for s in model.state_names()],
+            "states": [s.model_dump(exclude_none=True) for s in model.state_specs()],
             "evaluation": evaluation,
             "training": {
                 "model_config": model_cfg.model_dump(mode="json"),
@@ -285,6 +310,12 @@ def build_bundle(
                     "train": len(train_set),
                     "valid": len(valid_set),
                     "test": len(test_set),
+                    "test_unseen_phrasings": len(unseen_records),
+                },
+                "tokenizer": {
+                    "kind": "bpe",
+                    "vocab_size": model_cfg.vocab_size,
+                    "split_punctuation": split_punctuation,
                 },
                 "parameters": count_parameters(model),
                 "exporter": exporter,

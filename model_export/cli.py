@@ -48,6 +48,18 @@ def _parser() -> argparse.ArgumentParser:
         choices=["dot", "general", "additive", "cosine", "scaled_dot"],
         help="default: general (rnn), scaled_dot (transformer)",
     )
+    b.add_argument(
+        "--copy-attention",
+        action="store_true",
+        help="rnn: pointer-generator; the output mixes the vocabulary with the attention "
+        "scattered onto the source tokens by a learned gate",
+    )
+    b.add_argument(
+        "--split-punctuation",
+        action="store_true",
+        help="tokenizer: punctuation at word edges becomes its own token ('Doe.' -> 'Doe' '.')",
+    )
+    b.add_argument("--max-source-length", type=int, help="source tokens incl. EOS (task default)")
     b.add_argument("--layers", type=int, default=2, help="transformer: layers per stack")
     b.add_argument("--heads", type=int, default=4, help="transformer: attention heads")
     b.add_argument("--ffn-size", type=int, default=512, help="transformer: feed-forward width")
@@ -250,12 +262,15 @@ def main(argv: list[str] | None = None) -> int:
                 "layers": args.layers,
                 "heads": args.heads,
                 "ffn_size": args.ffn_size,
+                "copy_attention": args.copy_attention or None,
+                "max_source_length": args.max_source_length,
             },
             train_overrides={"seed": args.seed, "max_steps": args.max_steps},
             exporter=args.exporter,
             work_dir=args.work_dir,
             overwrite=args.overwrite,
             progress=not args.no_progress,
+            split_punctuation=args.split_punctuation,
         )
     except (BuildError, DataError, ValueError) as exc:
         print(f"seq2seq-export: error: {exc}", file=sys.stderr)

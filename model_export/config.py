@@ -39,6 +39,10 @@ class ModelConfig(_Strict):
     attention_window: int | None = Field(default=None, ge=1)  # D, local scope only
     # score(h, m); None picks the architecture's own: general (rnn), scaled_dot (transformer)
     attention_score: AttentionScore | None = None
+    # copy attention (pointer-generator, See et al. 2017): the decoder's output distribution
+    # mixes the vocabulary softmax with this step's attention scattered onto the source token
+    # ids, weighted by a learned gate p_gen; rnn with attention only
+    copy_attention: bool = False
     vocab_size: int = Field(default=4000, ge=8)  # shared source/target vocabulary, incl. specials
     embedding_size: int = Field(default=128, ge=1)  # E: token embedding width (shared, tied)
     hidden_size: int = Field(default=256, ge=2)  # H: decoder state / d_model and memory width
@@ -83,6 +87,12 @@ def impossible_combinations(c: ModelConfig) -> list[str]:
         problems.append("attention_window is only valid with attention_scope 'local'")
     if c.attention_kind == "none" and c.attention_scope != "global":
         problems.append("attention_kind 'none' has no scope: drop attention_scope/window")
+    if c.copy_attention and c.attention_kind == "none":
+        problems.append(
+            "copy_attention needs attention to copy with: attention_kind 'none' has none"
+        )
+    if c.copy_attention and c.architecture != "rnn":
+        problems.append(f"copy attention is an rnn variant, not available for {c.architecture!r}")
     if c.architecture == "rnn":
         if c.hidden_size % 2:
             problems.append(

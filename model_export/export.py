@@ -33,6 +33,7 @@ from service.bundle import (
     ENC_SRC_IDS,
     ENC_SRC_LENGTHS,
     ENCODER_FILE,
+    StateTensor,
     init_state_name,
     state_input_name,
     state_output_name,
@@ -73,8 +74,16 @@ def _example_inputs(model: EncoderDecoder) -> tuple[tuple[Tensor, ...], tuple[Te
     memory = torch.randn(3, 7, hidden)
     mask = torch.arange(7).unsqueeze(0) < src_lengths.unsqueeze(1)
     prev = torch.tensor([1, 9, 11], dtype=torch.long)
-    states = model.example_states(3)
+    states = model.example_states(3, 7)
     return (src_ids, src_lengths), (prev, memory, mask, *states)
+
+
+def state_axes(state: StateTensor) -> dict[int, str]:
+    """A state's dynamic axes: the batch, and the source length where it has one."""
+    axes = {state.batch_axis: "batch"}
+    if state.source_axis is not None:
+        axes[state.source_axis] = "src_len"
+    return axes
 
 
 def _export(
@@ -159,15 +168,15 @@ def export_onnx(
     was_training = model.training
     model.eval()
     enc_args, dec_args = _example_inputs(model)
-    states = model.state_names()
-    names = graph_names(states)
+    specs = model.state_specs()
+    names = graph_names(tuple(s.name for s in specs))
     batch_seq = {0: "batch", 1: "src_len"}
     enc_axes = {ENC_SRC_IDS: batch_seq, ENC_SRC_LENGTHS: {0: "batch"}, ENC_MEMORY: batch_seq}
-    enc_axes |= {init_state_name(s): {0: "batch"} for s in states}
+    enc_axes |= {init_state_name(s.name): state_axes(s) for s in specs}
     dec_axes = {DEC_PREV_IDS: {0: "batch"}, DEC_MEMORY: batch_seq, DEC_SRC_MASK: batch_seq}
     dec_axes |= {DEC_LOG_PROBS: {0: "batch"}, DEC_ATTENTION: batch_seq}
-    dec_axes |= {state_input_name(s): {0: "batch"} for s in states}
-    dec_axes |= {state_output_name(s): {0: "batch"} for s in states}
+    dec_axes |= {state_input_name(s.name): state_axes(s) for s in specs}
+    dec_axes |= {state_output_name(s.name): state_axes(s) for s in specs}
     with torch.no_grad():
         _export(
             _EncoderGraph(model).eval(),  # a fresh wrapper is in training mode

@@ -323,7 +323,7 @@ class TransformerSeq2Seq(EncoderDecoder):
                 problems.append(f"the {name} has {len(stack)} layers but the config {cfg.layers}")
         return problems
 
-    def example_states(self, batch: int) -> tuple[Tensor, ...]:
+    def example_states(self, batch: int, source_length: int) -> tuple[Tensor, ...]:
         """A filled cache and distinct positions per row, for tracing the export."""
         cfg = self.config
         shape = (batch, cfg.layers, cfg.max_target_length, cfg.hidden_size)

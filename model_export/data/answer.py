@@ -383,9 +383,14 @@ def _doubtful(field: str, facts: Facts, context: str) -> bool:
     return bool(doubt) and re.search(doubt, context, flags=re.IGNORECASE) is not None
 
 
-def questions_for(facts: Facts) -> Iterator[dict]:
+def in_test_split(package: str) -> bool:
+    return split_of(package) == "test"
+
+
+def questions_for(facts: Facts, *, unseen: Callable[[str], bool] = in_test_split) -> Iterator[dict]:
     """Up to ANSWERABLE_PER_PACKAGE answerable questions and maybe one unanswerable one, each
-    with a trained phrasing; a test package also gets each with an unseen phrasing."""
+    with a trained phrasing; a package `unseen` accepts (by default, a test package) also
+    gets each with an unseen phrasing."""
     p = facts.package
     kept = kept_fields(facts)
     context = build_context(facts, kept)
@@ -397,7 +402,7 @@ def questions_for(facts: Facts) -> Iterator[dict]:
     asked = [(f, True) for f in answerable[:ANSWERABLE_PER_PACKAGE]]
     if unanswerable and _chance(p, "unanswerable", UNANSWERABLE_PERCENT):
         asked.append((unanswerable[0], False))
-    phrasings = ("trained", "unseen") if split_of(p) == "test" else ("trained",)
+    phrasings = ("trained", "unseen") if unseen(p) else ("trained",)
     for field, in_context in asked:
         for phrasing in phrasings:
             templates = getattr(FIELDS[field], phrasing)
@@ -425,9 +430,10 @@ def build_answer(
     english: dict[Key, Description],
     *,
     keep: Callable[[str], bool] = lambda _: True,
+    unseen: Callable[[str], bool] = in_test_split,
 ) -> list[dict]:
     """Question records for every package in the Packages file (that `keep` accepts), in
-    package order."""
+    package order; `unseen`: which packages also get the unseen-phrasing twins."""
     records: list[dict] = []
     for package, stanza in packages.items():
         if not keep(package):
@@ -435,5 +441,5 @@ def build_answer(
         desc = english.get((package, stanza.get("Description-md5", "")))
         facts = facts_of(package, stanza, desc)
         if facts.summary:
-            records.extend(questions_for(facts))
+            records.extend(questions_for(facts, unseen=unseen))
     return records
