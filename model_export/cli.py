@@ -98,6 +98,22 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--out", type=Path, required=True, help="comparison JSON to write")
     a.add_argument("--threads", type=int, default=2)
     a.add_argument("--write", action="store_true", help="record it in the first bundle's json")
+    g = sub.add_parser(
+        "score", help="test figures through the engine (offline API), extractive on or off"
+    )
+    g.add_argument("bundles", type=Path, nargs="+", help="bundle folders")
+    g.add_argument(
+        "--data", type=Path, default=Path("data/prepared"),
+        help="a prepared folder, or held-out records from `python -m model_export.data newer`",
+    )  # fmt: skip
+    g.add_argument("--limit", type=int, default=3000, help="test records at most (random subset)")
+    g.add_argument("--seed", type=int, default=1234, help="seed of the subset")
+    g.add_argument(
+        "--extractive", choices=["on", "off", "default"], default="default",
+        help="answer models: every answer a span of the context (default: the model's choice)",
+    )  # fmt: skip
+    g.add_argument("--threads", type=int, default=2)
+    g.add_argument("--out", type=Path, help="write the figures as JSON")
     s_ = sub.add_parser("verify-served", help="re-compute test figures through a running server")
     s_.add_argument("bundles", type=Path, nargs="+", help="bundle folders the server serves")
     s_.add_argument("--target", default="localhost:50051", help="the server's host:port")
@@ -189,8 +205,31 @@ def _verify_served(args: argparse.Namespace) -> int:
     return 0
 
 
+def _score(args: argparse.Namespace) -> int:
+    from model_export.engine_eval import score_with_engine
+
+    extractive = {"on": True, "off": False, "default": None}[args.extractive]
+    reports = [
+        score_with_engine(
+            bundle,
+            args.data,
+            limit=args.limit,
+            seed=args.seed,
+            extractive=extractive,
+            threads=args.threads,
+        )
+        for bundle in args.bundles
+    ]
+    print(_json(reports))
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(_json(reports) + "\n", encoding="utf-8")
+    return 0
+
+
 _COMMANDS = {
     "evaluate": _evaluate,
+    "score": _score,
     "variant": _variant,
     "compare-attention": _compare_attention,
     "verify-served": _verify_served,
@@ -206,6 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     from model_export.precision import VariantError
     from service.bundle import BundleError
     from service.client.errors import Seq2SeqError
+    from service.errors import ServiceError
 
     if args.command in _COMMANDS:
         try:
@@ -215,10 +255,12 @@ def main(argv: list[str] | None = None) -> int:
             BundleError,
             DataError,
             Seq2SeqError,
+            ServiceError,
             VariantError,
             ValueError,
         ) as exc:
-            # Seq2SeqError: verify-served's server refused or is not there
+            # Seq2SeqError: verify-served's server refused or is not there; ServiceError:
+            # the engine refused a record (score)
             print(f"seq2seq-export: error: {exc}", file=sys.stderr)
             return 2
 
