@@ -21,8 +21,8 @@ from model_export.data import (
 )
 from model_export.data.answer import FIELDS, MAX_CONTEXT_WORDS
 from model_export.data.cli import main
-from model_export.data.newer import prepare_newer
 from model_export.data.deb822 import parse_description, read_stanzas
+from model_export.data.newer import prepare_newer
 from model_export.data.sources import apt_command, locate
 from model_export.data.summarize import MAX_SOURCE_WORDS, truncate_words
 
