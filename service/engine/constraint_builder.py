@@ -6,7 +6,6 @@ same INVALID_ARGUMENT naming the field, and build the same constraints.
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,20 +56,35 @@ def _encode(tokenizer: TextTokenizer, text: str, field: str) -> tuple[int, ...]:
     return ids
 
 
-def _source_spans(source_text: str, params: DecodingParams) -> None:
-    """Every protected or glossary source term occurs in the source; none overlap."""
-    spans: list[tuple[int, int, str]] = []
+def _occurrences(text: str, term: str) -> list[int]:
+    found, start = [], text.find(term)
+    while start >= 0:
+        found.append(start)
+        start = text.find(term, start + 1)
+    return found
+
+
+def _source_spans(source_text: str, params: DecodingParams) -> list[tuple[int, int]]:
+    """Where each protected or glossary source term occurs in the source (protected terms
+    first, then the glossary's, as character spans). Longer terms pick their occurrence
+    first and shorter ones take one outside them ("x2go" beside "plasma-widget-x2go");
+    a term that occurs nowhere, or only inside another, is refused."""
     named = [(f"options.protected_terms[{i}]", t) for i, t in enumerate(params.protected_terms)]
     named += [(f"options.glossary[{s!r}]", s) for s, _ in params.glossary]
-    for field, term in named:
-        start = source_text.find(term)
-        if start < 0:
+    chosen: dict[int, tuple[int, int, str]] = {}
+    for index in sorted(range(len(named)), key=lambda i: -len(named[i][1])):
+        field, term = named[index]
+        starts = _occurrences(source_text, term)
+        if not starts:
             raise InvalidArgument(f"{field} {term!r} does not occur in the text", field=field)
-        spans.append((start, start + len(term), field))
-    spans.sort()
-    for (_, end, first), (start, _, second) in itertools.pairwise(spans):
-        if start < end:
-            raise InvalidArgument(f"{second} overlaps {first} in the text", field=second)
+        for start in starts:
+            clash = [c for c in chosen.values() if start < c[1] and c[0] < start + len(term)]
+            if not clash:
+                chosen[index] = (start, start + len(term), field)
+                break
+        else:
+            raise InvalidArgument(f"{field} overlaps {clash[0][2]} in the text", field=field)
+    return [chosen[i][:2] for i in range(len(named))]
 
 
 def build_constraints(
@@ -117,7 +131,7 @@ def build_constraints(
             raise InvalidArgument(
                 "options.protected_terms need the source as text", field="options.protected_terms"
             )
-        _source_spans(source_text, params)
+        characters = _source_spans(source_text, params)
         pairs = [(t, t) for t in params.protected_terms] + list(params.glossary)
         for index, (_, target) in enumerate(pairs):
             field = (
@@ -133,9 +147,10 @@ def build_constraints(
                 f"{params.max_output_tokens}",
                 field="options.protected_terms",
             )
+        sources = tuple(tokenizer.token_span(source_text, a, b) for a, b in characters)
         constraints.append(
             RequiredTerms.start(
-                tuple(ids for ids, _ in terms), special.eos_id, params.max_output_tokens
+                tuple(ids for ids, _ in terms), sources, special.eos_id, params.max_output_tokens
             )
         )
     return RequestConstraints(tuple(constraints), tuple(terms))

@@ -1,7 +1,8 @@
 """Per-row constraints on what a hypothesis may say next: extractive spans, target prefixes
 and required (protected or glossary) terms.
 
-A constraint is an immutable state machine over one hypothesis: `restrict(row)` lowers the
+A constraint is an immutable state machine over one hypothesis: `restrict(row, attention)`
+lowers the
 log-probs of tokens it forbids (in place, to the lowest finite value, so every strategy --
 greedy, beam, sampling -- simply never picks them), and `after(token)` returns the state
 for the hypothesis extended by `token`. The engine keeps one tuple of constraint states per
@@ -31,8 +32,9 @@ def keep_only(row: np.ndarray, allowed: np.ndarray) -> None:
 
 
 class Constraint(Protocol):
-    def restrict(self, row: np.ndarray) -> None:
-        """Lower the log-probs (V,) of the tokens this state forbids, in place."""
+    def restrict(self, row: np.ndarray, attention: np.ndarray) -> None:
+        """Lower the log-probs (V,) of the tokens this state forbids, in place; `attention`
+        (S_batch,) is where the decoder looked in the source at this step."""
         ...
 
     def after(self, token: int) -> Constraint:
@@ -47,7 +49,7 @@ class ForcedPrefix:
     ids: tuple[int, ...]
     index: int = 0  # how many have been emitted
 
-    def restrict(self, row: np.ndarray) -> None:
+    def restrict(self, row: np.ndarray, attention: np.ndarray) -> None:
         if self.index < len(self.ids):
             keep_only(row, np.array([self.ids[self.index]]))
 
@@ -82,19 +84,19 @@ class ExtractiveSpan:
         if self.closed:
             return np.array([self.eos_id])
         if self.active is None:
-            starts = np.unique(self.context[self.word_start])
+            starts = self.context[self.word_start]  # repeats are harmless to keep_only
             if self.no_answer_id is None:
                 return starts
             return np.append(starts, self.no_answer_id)
         following = self._following()
-        allowed = np.unique(self.context[following])
+        allowed = self.context[following]
         # The span may end where the next context token starts a word, or at the end.
         at_end = bool((self.active + 1 >= self.context.size).any())
         if at_end or bool(self.word_start[following].any()):
             allowed = np.append(allowed, self.eos_id)
         return allowed
 
-    def restrict(self, row: np.ndarray) -> None:
+    def restrict(self, row: np.ndarray, attention: np.ndarray) -> None:
         keep_only(row, self._allowed())
 
     def after(self, token: int) -> Constraint:
@@ -113,32 +115,50 @@ class RequiredTerms:
     """Each term (target token ids) appears in the output, verbatim.
 
     While a term is being written its next token is forced. A term starts when the
-    hypothesis itself emits the term's first token, or -- because the model would end or
-    the token budget only just fits what is missing -- when the first missing term is forced
-    in. The end of the sequence is forbidden while terms are missing.
+    hypothesis itself emits the term's first token; when the decoder's attention peaks
+    inside the term's span of the source (it is about to translate that span); or, for the
+    first missing term, when the model would end or the token budget only just fits what is
+    missing. The end of the sequence is forbidden while terms are missing.
     """
 
     terms: tuple[tuple[int, ...], ...]
+    sources: tuple[tuple[int, int], ...]  # each term's source token span [start, end)
     eos_id: int
     budget: int  # tokens the hypothesis may still emit (its max_output_tokens left)
     missing: frozenset[int] = frozenset()  # indexes of terms not yet started
     writing: tuple[int, int] | None = None  # (term index, tokens of it emitted)
 
     @staticmethod
-    def start(terms: tuple[tuple[int, ...], ...], eos_id: int, budget: int) -> RequiredTerms:
-        return RequiredTerms(terms, eos_id, budget, frozenset(range(len(terms))))
+    def start(
+        terms: tuple[tuple[int, ...], ...],
+        sources: tuple[tuple[int, int], ...],
+        eos_id: int,
+        budget: int,
+    ) -> RequiredTerms:
+        return RequiredTerms(terms, sources, eos_id, budget, frozenset(range(len(terms))))
 
-    def restrict(self, row: np.ndarray) -> None:
+    def _due(self, row: np.ndarray, attention: np.ndarray) -> int | None:
+        """The missing term to start now, if any."""
+        looked_at = int(attention.argmax()) if attention.size and attention.max() > 0 else -1
+        for index in sorted(self.missing):
+            start, end = self.sources[index]
+            if start <= looked_at < end:
+                return index
+        owed = sum(len(self.terms[i]) for i in self.missing)
+        if int(row.argmax()) == self.eos_id or self.budget <= owed:
+            return min(self.missing)
+        return None
+
+    def restrict(self, row: np.ndarray, attention: np.ndarray) -> None:
         if self.writing is not None:
             term, done = self.writing
             keep_only(row, np.array([self.terms[term][done]]))
             return
         if not self.missing:
             return
-        first = min(self.missing)
-        owed = sum(len(self.terms[i]) for i in self.missing)
-        if int(row.argmax()) == self.eos_id or self.budget <= owed:
-            keep_only(row, np.array([self.terms[first][0]]))  # write the missing term now
+        due = self._due(row, attention)
+        if due is not None:
+            keep_only(row, np.array([self.terms[due][0]]))  # write the missing term now
         else:
             row[self.eos_id] = lowest(row)
 
@@ -157,10 +177,12 @@ class RequiredTerms:
         return replace(self, budget=budget)
 
 
-def restrict_row(row: np.ndarray, states: tuple[Constraint, ...], eos_id: int) -> None:
+def restrict_row(
+    row: np.ndarray, attention: np.ndarray, states: tuple[Constraint, ...], eos_id: int
+) -> None:
     """Apply every constraint of a row; if together they forbid everything, let it end."""
     original_eos = float(row[eos_id])
     for state in states:
-        state.restrict(row)
+        state.restrict(row, attention)
     if float(row.max()) == lowest(row):
         row[eos_id] = original_eos if original_eos > lowest(row) else 0.0

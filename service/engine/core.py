@@ -182,7 +182,7 @@ class EngineCore:
         log_probs[rows, self.manifest.special_tokens.eos_id] = np.finfo(log_probs.dtype).min
         return log_probs
 
-    def _apply_constraints(self, log_probs: np.ndarray) -> np.ndarray:
+    def _apply_constraints(self, log_probs: np.ndarray, attention: np.ndarray) -> np.ndarray:
         """Each constrained row's constraints lower what they forbid (extractive spans,
         target prefixes, required terms); unconstrained batches pass untouched."""
         batch = self._batch
@@ -193,7 +193,8 @@ class EngineCore:
         start = 0
         for request, count in zip(batch.requests, batch.row_counts, strict=True):
             for offset, states in enumerate(request.row_constraints):
-                restrict_row(log_probs[start + offset], states, eos)
+                row = start + offset
+                restrict_row(log_probs[row], attention[row, : request.source_length], states, eos)
             start += count
         return log_probs
 
@@ -205,7 +206,7 @@ class EngineCore:
         seconds: float,
     ) -> None:
         """The one loop over a step's requests: advance, stream, retire, and regroup rows."""
-        log_probs = self._apply_constraints(self._suppress_early_eos(log_probs))
+        log_probs = self._apply_constraints(self._suppress_early_eos(log_probs), attention)
         best_ids = log_probs.argmax(axis=-1)  # greedy rows need nothing more per request
         best_log_probs = log_probs[np.arange(log_probs.shape[0]), best_ids]
         parents: list[np.ndarray] = []

@@ -49,6 +49,12 @@ class TextTokenizer:
         """Token ids of `text` as it would appear inside an output: no EOS, no limit."""
         return tuple(self._tokenizer.encode(text, add_special_tokens=False).ids)
 
+    def token_span(self, text: str, start: int, end: int) -> tuple[int, int]:
+        """The tokens of `encode(text)` that cover characters [start, end): [first, last)."""
+        offsets = self._tokenizer.encode(text, add_special_tokens=False).offsets
+        covering = [i for i, (a, b) in enumerate(offsets) if a < end and b > start]
+        return (covering[0], covering[-1] + 1) if covering else (0, 0)
+
     @property
     def unk_id(self) -> int:
         return self._special.unk_id

@@ -35,7 +35,7 @@ def decode(constraints: tuple[Constraint, ...], salt: int, **options: object) ->
     while not search.done:
         log_probs = np.stack([toy_log_probs(p, salt) for p in prefixes])
         for row, states in zip(log_probs, rows, strict=True):
-            restrict_row(row, states, EOS)
+            restrict_row(row, np.zeros(3, np.float32), states, EOS)
         best = log_probs.argmax(-1)
         advance = search.advance(
             StepView(log_probs, np.full((len(prefixes), 3), 1 / 3), best, log_probs.max(-1))
@@ -82,18 +82,38 @@ def test_required_terms_appear_contiguously_in_every_hypothesis() -> None:
     terms = ((9, 10, 11), (4,))
     for options in ({}, {"beam_size": 3, "n_best": 3}, {"seed": 5}):
         for salt in range(20):
-            for ids in decode((RequiredTerms.start(terms, EOS, budget=10),), salt, **options):
+            for ids in decode(
+                (RequiredTerms.start(terms, ((0, 1), (1, 2)), EOS, budget=10),), salt, **options
+            ):
                 text = " ".join(map(str, ids))
                 assert "9 10 11" in text and 4 in ids, (salt, ids)
 
 
 def test_required_terms_fit_the_token_budget() -> None:
     """With a budget of exactly the terms' length, they are forced from the start."""
-    (ids,) = decode((RequiredTerms.start(((9, 10), (4,)), EOS, budget=3),), salt=1)
+    (ids,) = decode(
+        (RequiredTerms.start(((9, 10), (4,)), ((0, 1), (1, 2)), EOS, budget=3),), salt=1
+    )
     assert ids[:3] in {(9, 10, 4), (4, 9, 10)}
 
 
 def test_when_constraints_forbid_everything_the_row_may_end() -> None:
     row = np.log(np.full(VOCAB, 1 / VOCAB, dtype=np.float32))
-    restrict_row(row, (ForcedPrefix((7,)), ForcedPrefix((8,))), EOS)
+    restrict_row(row, np.zeros(3, np.float32), (ForcedPrefix((7,)), ForcedPrefix((8,))), EOS)
     assert int(row.argmax()) == EOS
+
+
+def test_a_term_starts_where_the_attention_points_into_its_source_span() -> None:
+    terms = RequiredTerms.start(((9, 10), (4,)), ((3, 5), (7, 8)), EOS, budget=10)
+    row = np.log(np.full(VOCAB, 1 / VOCAB, dtype=np.float32))
+    row[6] += 1.0  # the model's choice is token 6, not the end
+    elsewhere = np.eye(9, dtype=np.float32)[1]  # looking at source token 1: nothing due
+    terms.restrict(row, elsewhere)
+    assert row[EOS] == np.finfo(np.float32).min and row[6] > row[EOS]  # free, but no end
+    row = np.log(np.full(VOCAB, 1 / VOCAB, dtype=np.float32))
+    terms.restrict(row, np.eye(9, dtype=np.float32)[7])  # inside the second term's span
+    assert int(row.argmax()) == 4 and (row > np.finfo(np.float32).min).sum() == 1
+    writing = terms.after(9)  # the hypothesis chose the first term's first token itself
+    row = np.log(np.full(VOCAB, 1 / VOCAB, dtype=np.float32))
+    writing.restrict(row, elsewhere)
+    assert int(row.argmax()) == 10 and (row > np.finfo(np.float32).min).sum() == 1
