@@ -22,6 +22,8 @@ class Recipe:
     minutes: float  # training time budget on 2 CPU threads
     max_eval_examples: int | None  # None = the whole test split
     max_steps: int | None = None  # optimizer steps at most (a bound a busy machine cannot cut)
+    copy_attention: bool = False  # pointer-generator decoder (copies source tokens)
+    split_punctuation: bool = False  # tokenizer keeps edge punctuation apart from words
 
 
 DEFAULT_RECIPES: tuple[Recipe, ...] = (
@@ -30,8 +32,22 @@ DEFAULT_RECIPES: tuple[Recipe, ...] = (
         task="translate", languages="en-de", minutes=30.0, max_eval_examples=None, max_steps=4311
     ),
     Recipe(task="translate", languages="en-it", minutes=14.0, max_eval_examples=None),
-    Recipe(task="answer", languages=None, minutes=14.0, max_eval_examples=3000),
-    Recipe(task="summarize", languages=None, minutes=14.0, max_eval_examples=None),
+    Recipe(
+        task="answer",
+        languages=None,
+        minutes=25.0,
+        max_eval_examples=3000,
+        copy_attention=True,
+        split_punctuation=True,
+    ),
+    Recipe(
+        task="summarize",
+        languages=None,
+        minutes=20.0,
+        max_eval_examples=None,
+        copy_attention=True,
+        split_punctuation=True,
+    ),
 )
 
 
@@ -62,7 +78,9 @@ def build_defaults(
             minutes=recipe.minutes * minutes_scale,
             threads=threads,
             max_eval_examples=recipe.max_eval_examples,
+            model_overrides={"copy_attention": recipe.copy_attention or None},
             train_overrides=None if recipe.max_steps is None else {"max_steps": recipe.max_steps},
+            split_punctuation=recipe.split_punctuation,
             overwrite=overwrite,
             progress=False,
         )

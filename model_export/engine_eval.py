@@ -18,6 +18,8 @@ from model_export.bundle_eval import dataset_of, subset, trained, unseen_twins
 from service.bundle import Task, read_manifest
 from service.engine.offline import Seq2SeqEngine
 
+LEAD_WORDS = 10  # summarize baseline: the source's first words
+
 
 def _sources(engine: Seq2SeqEngine, task: Task, records: list[dict]) -> tuple[list, int]:
     """Token ids of each record's source within the model's limit; -> (ids, how many cut)."""
@@ -65,6 +67,7 @@ def _answer_figures(records: list[dict], predictions: list[str]) -> dict[str, ob
         "metrics": ev.score("answer", predictions, references),
         "in_context": in_context(records, predictions),
         "by_field": by_field,
+        "baselines": {"always_unanswerable": ev.score("answer", [""] * len(records), references)},
     }
 
 
@@ -93,7 +96,12 @@ def score_with_engine(
     if manifest.task != "answer":
         references = [ev.reference_text(manifest.task, r) for r in scored]
         metrics = ev.score(manifest.task, predictions, references)
-        return report | {"examples": len(scored), "sources_cut": cut, "metrics": metrics}
+        report |= {"examples": len(scored), "sources_cut": cut, "metrics": metrics}
+        if manifest.task == "summarize":  # the issue's yardstick: the first ten words
+            lead = [" ".join(r["source"].split()[:LEAD_WORDS]) for r in scored]
+            lead_figures = ev.score(manifest.task, lead, references)
+            report["baselines"] = {f"lead_{LEAD_WORDS}_words": lead_figures}
+        return report
     report |= {"sources_cut": cut, "trained": _answer_figures(scored, predictions)}
     twins = unseen_twins(records, scored)
     if twins:
