@@ -70,6 +70,10 @@ def _parser() -> argparse.ArgumentParser:
         "--work-dir", type=Path, help="checkpoints (default runs/<repo folder>/<name>/<version>)"
     )
     b.add_argument("--overwrite", action="store_true", help="replace an existing bundle folder")
+    b.add_argument(
+        "--resume", action="store_true",
+        help="the work dir holds a finished training: export, check and score it, no training",
+    )  # fmt: skip
     b.add_argument("--no-progress", action="store_true", help="no tqdm bar")
     d = sub.add_parser("defaults", help="build the default bundles (model_export/defaults.py)")
     d.add_argument("--data", type=Path, default=Path("data/prepared"), help="prepared data folder")
@@ -313,6 +317,7 @@ def main(argv: list[str] | None = None) -> int:
             overwrite=args.overwrite,
             progress=not args.no_progress,
             split_punctuation=args.split_punctuation,
+            resume=args.resume,
         )
     except (BuildError, DataError, ValueError) as exc:
         print(f"seq2seq-export: error: {exc}", file=sys.stderr)

@@ -23,6 +23,7 @@ from model_export.model import EncoderDecoder, build_model
 
 CHECKPOINT_FILE = "best.pt"
 CONFIG_FILE = "model_config.json"
+RESULT_FILE = "train_result.json"  # the finished run's TrainResult, beside best.pt
 
 
 class CheckpointError(ValueError):
@@ -238,7 +239,7 @@ def train(
     best_model = load_checkpoint(config.checkpoint_dir / CHECKPOINT_FILE, model.config)
     model.load_state_dict(best_model.state_dict())
     model.eval()
-    return TrainResult(
+    result = TrainResult(
         steps=step,
         epochs=step / len(batches),
         seconds=time.monotonic() - start,
@@ -248,7 +249,30 @@ def train(
         stopped_by=stopped_by,
         history=history,
     )
+    save_result(result, config.checkpoint_dir)
+    return result
 
 
 def write_history(result: TrainResult, path: Path) -> None:
     path.write_text(json.dumps(result.history, indent=1) + "\n")
+
+
+def save_result(result: TrainResult, directory: Path) -> None:
+    """Record a finished run beside its checkpoint, so a build can resume after training."""
+    fields = {"summary": result.summary(), "history": result.history}
+    (directory / RESULT_FILE).write_text(json.dumps(fields, indent=1) + "\n", encoding="utf-8")
+
+
+def load_result(directory: Path) -> TrainResult:
+    fields = json.loads((directory / RESULT_FILE).read_text(encoding="utf-8"))
+    summary = fields["summary"]
+    return TrainResult(
+        steps=int(summary["steps"]),
+        epochs=float(summary["epochs"]),
+        seconds=float(summary["seconds"]),
+        best_valid_loss=float(summary["best_valid_loss"]),
+        best_step=int(summary["best_step"]),
+        last_train_loss=float(summary["last_train_loss"]),
+        stopped_by=str(summary["stopped_by"]),
+        history=list(fields.get("history", [])),
+    )

@@ -153,7 +153,8 @@ def test_build_writes_a_valid_bundle(tmp_path: Path, task: str, cell: str) -> No
         assert "copy_source" in manifest.evaluation.baselines
     else:
         assert (manifest.special_tokens.sep_id, manifest.special_tokens.no_answer_id) == (4, 5)
-        assert set(manifest.evaluation.metrics) == {"exact_match", "f1"}
+        answerability = {"noans_precision", "noans_recall"}
+        assert set(manifest.evaluation.metrics) == {"exact_match", "f1", *answerability}
     assert manifest.training["parity"]["greedy_mismatches"] == 0  # type: ignore[index]
     with pytest.raises(BuildError, match="already exists"):
         build_bundle(
@@ -162,6 +163,33 @@ def test_build_writes_a_valid_bundle(tmp_path: Path, task: str, cell: str) -> No
             data_dir=data,
             repo=tmp_path / "models",
             version=3,
+            log=lambda _: None,
+        )
+    # a finished training is exported and scored again without training
+    resumed = build_bundle(
+        task=task,
+        languages="en-fr" if task == "translate" else None,
+        data_dir=data,
+        repo=tmp_path / "models",
+        version=4,
+        model_overrides=TINY_MODEL | {"cell": cell},
+        work_dir=tmp_path / "work",
+        resume=True,
+        log=lambda _: None,
+    )
+    again = resumed.manifest
+    assert again.training["run"] == manifest.training["run"]
+    assert again.evaluation is not None and again.evaluation.metrics == manifest.evaluation.metrics
+    assert again.files["tokenizer.json"] == manifest.files["tokenizer.json"]
+    with pytest.raises(BuildError, match="no finished training .*best.pt"):
+        build_bundle(
+            task=task,
+            languages="en-fr" if task == "translate" else None,
+            data_dir=data,
+            repo=tmp_path / "models",
+            version=5,
+            work_dir=tmp_path / "elsewhere",
+            resume=True,
             log=lambda _: None,
         )
 
