@@ -55,6 +55,12 @@ def _parser() -> argparse.ArgumentParser:
         "scattered onto the source tokens by a learned gate",
     )
     b.add_argument(
+        "--init-state",
+        choices=["mean", "final"],
+        help="rnn: decoder's first state from the mean memory (default) or the encoder's "
+        "final states (forward at the last token, backward at the first)",
+    )
+    b.add_argument(
         "--split-punctuation",
         action="store_true",
         help="tokenizer: punctuation at word edges becomes its own token ('Doe.' -> 'Doe' '.')",
@@ -309,6 +315,7 @@ def main(argv: list[str] | None = None) -> int:
                 "heads": args.heads,
                 "ffn_size": args.ffn_size,
                 "copy_attention": args.copy_attention or None,
+                "init_state": args.init_state,
                 "max_source_length": args.max_source_length,
             },
             train_overrides={"seed": args.seed, "max_steps": args.max_steps},

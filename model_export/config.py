@@ -43,6 +43,11 @@ class ModelConfig(_Strict):
     # mixes the vocabulary softmax with this step's attention scattered onto the source token
     # ids, weighted by a learned gate p_gen; rnn with attention only
     copy_attention: bool = False
+    # rnn: the decoder's initial state from the mean of the encoder memory, or from the
+    # encoder's final states (forward RNN at the last token, backward RNN at the first, as
+    # Bahdanau et al. and See et al. do): the backward RNN reads the source's start last,
+    # so an answer model's first query carries the question rather than an average
+    init_state: Literal["mean", "final"] = "mean"
     vocab_size: int = Field(default=4000, ge=8)  # shared source/target vocabulary, incl. specials
     embedding_size: int = Field(default=128, ge=1)  # E: token embedding width (shared, tied)
     hidden_size: int = Field(default=256, ge=2)  # H: decoder state / d_model and memory width
@@ -91,6 +96,8 @@ def impossible_combinations(c: ModelConfig) -> list[str]:
         problems.append(
             "copy_attention needs attention to copy with: attention_kind 'none' has none"
         )
+    if c.init_state != "mean" and c.architecture != "rnn":
+        problems.append(f"init_state {c.init_state!r} is for architecture 'rnn'")
     if c.copy_attention and c.architecture != "rnn":
         problems.append(f"copy attention is an rnn variant, not available for {c.architecture!r}")
     if c.architecture == "rnn":

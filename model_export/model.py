@@ -83,6 +83,7 @@ class Encoder(nn.Module):
         self.to_memory = nn.Linear(2 * half, config.hidden_size)
         self.to_init_hidden = nn.Linear(config.hidden_size, config.hidden_size)
         self.copy = config.copy_attention
+        self.init_from_final = config.init_state == "final"
         self.pad_id = config.pad_id
 
     def forward(self, src_ids: Tensor, src_lengths: Tensor) -> tuple[Tensor, ...]:
@@ -96,9 +97,13 @@ class Encoder(nn.Module):
         bwd = reverse_within_length(bwd, src_lengths)  # back to source order
         memory = self.to_memory(torch.cat([fwd, bwd], dim=2))  # (B, S, H)
         memory = memory * mask.to(memory.dtype)  # padding positions are exactly zero
-        count = mask.sum(dim=1).clamp(min=1).to(memory.dtype)  # (B, 1)
-        mean = memory.sum(dim=1) / count  # (B, H)
-        init_hidden = torch.tanh(self.to_init_hidden(mean))  # (B, H)
+        if self.init_from_final:  # forward RNN at the last token, backward at the first
+            last = (src_lengths - 1).clamp(min=0).view(-1, 1, 1).expand(-1, 1, fwd.shape[2])
+            summary = torch.cat([fwd.gather(1, last).squeeze(1), bwd[:, 0]], dim=1)  # (B, H)
+        else:
+            count = mask.sum(dim=1).clamp(min=1).to(memory.dtype)  # (B, 1)
+            summary = memory.sum(dim=1) / count  # (B, H): the mean of the memory
+        init_hidden = torch.tanh(self.to_init_hidden(summary))  # (B, H)
         zeros = torch.zeros_like(init_hidden)  # (B, H)
         states = (init_hidden, zeros, zeros) if self.lstm else (init_hidden, zeros)
         if self.copy:

@@ -64,13 +64,36 @@ def test_the_source_ids_are_a_state_with_a_source_axis() -> None:
 
 
 @pytest.mark.parametrize(
-    "overrides",
-    [{"attention_kind": "none"}, {"architecture": "transformer", "cell": None}],
-    ids=["no-attention", "transformer"],
+    ("overrides", "message"),
+    [
+        ({"copy_attention": True, "attention_kind": "none"}, "copy_attention needs attention"),
+        ({"copy_attention": True, "architecture": "transformer"}, "copy attention is an rnn"),
+        ({"init_state": "final", "architecture": "transformer"}, "init_state 'final' is for"),
+    ],
+    ids=["copy-no-attention", "copy-transformer", "final-init-transformer"],
 )
-def test_impossible_copy_configs_are_refused(overrides: dict) -> None:
-    with pytest.raises(ValueError, match="copy"):
-        ModelConfig(copy_attention=True, **overrides)
+def test_impossible_configs_are_refused(overrides: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        ModelConfig(**overrides)
+
+
+def test_the_final_init_state_is_the_encoders_final_states() -> None:
+    """init_state 'final': tanh(W [forward RNN at each row's last real token; backward RNN
+    at its first]), padding ignored."""
+    torch.manual_seed(0)
+    model = build_model(tiny_model_config(VOCAB, init_state="final")).eval()
+    src = torch.tensor([[9, 10, 11, 12, 2], [13, 14, 2, 0, 0]])
+    lengths = torch.tensor([5, 3])
+    with torch.no_grad():
+        _, hidden, _ = model.encoder(src, lengths)
+        encoder = model.encoder
+        for row, length in enumerate(lengths.tolist()):
+            emb = encoder.embedding(src[row : row + 1, :length])  # (1, L, E)
+            fwd, _ = encoder.forward_rnn(emb)
+            bwd, _ = encoder.backward_rnn(emb.flip(1))
+            final = torch.cat([fwd[0, -1], bwd[0, -1]])  # backward's last step = first token
+            expected = torch.tanh(encoder.to_init_hidden(final))
+            torch.testing.assert_close(hidden[row], expected, atol=1e-6, rtol=0)
 
 
 def _accuracy(model, examples: list[Example]) -> float:

@@ -181,7 +181,7 @@ def test_build_writes_a_valid_bundle(tmp_path: Path, task: str, cell: str) -> No
     assert again.training["run"] == manifest.training["run"]
     assert again.evaluation is not None and again.evaluation.metrics == manifest.evaluation.metrics
     assert again.files["tokenizer.json"] == manifest.files["tokenizer.json"]
-    with pytest.raises(BuildError, match="no finished training .*best.pt"):
+    with pytest.raises(BuildError, match=r"no finished training .*best\.pt"):
         build_bundle(
             task=task,
             languages="en-fr" if task == "translate" else None,
