@@ -9,9 +9,10 @@ never carries it, like the licence) the answer is "" with answerable false, so a
 learn to say "not in the context" instead of guessing.
 
 Every field has TRAINED phrasings (train, valid and test records) and UNSEEN phrasings that no
-training record uses: test packages get one extra record per question, the same context and
-answer asked with an unseen phrasing (`phrasing: "unseen"`), to measure how well a model
-generalises to everyday wordings it never saw. Choices are a stable hash of the package name,
+training record uses and that share no run of four words with a trained one: test packages
+get one extra record per question, the same context and answer asked with an unseen
+phrasing (`phrasing: "unseen"`), to measure how well a model generalises to everyday
+wordings it never saw. Choices are a stable hash of the package name,
 so a build is reproducible without a random generator.
 """
 
@@ -85,6 +86,12 @@ FIELDS: dict[str, Field] = {
             "Tell me who maintains {p}.",
             "Whom should I contact about the {p} package?",
             "Who packages {p} for Debian?",
+            "Who is behind the Debian package {p}?",
+            "Who is the Debian contact for {p}?",
+            "Which team maintains {p}?",
+            "Name the maintainer of {p}.",
+            "Who does the packaging work for {p}?",
+            "Who is listed as maintainer for {p}?",
         ),
         unseen=(
             "Who is responsible for {p}?",
@@ -112,6 +119,13 @@ FIELDS: dict[str, Field] = {
             "upstream homepage of {p}?",
             "What is the upstream URL for {p}?",
             "Where does {p} live on the web?",
+            "What is the web site of {p}?",
+            "Which web page describes {p}?",
+            "What URL does {p} have?",
+            "Where can I find {p} on the internet?",
+            "Which site is the home of {p}?",
+            "Give me a link for {p}.",
+            "Where is the documentation of {p} on the web?",
         ),
         unseen=(
             "Where can I read more about {p}?",
@@ -137,6 +151,12 @@ FIELDS: dict[str, Field] = {
             "What is the section of {p}?",
             "Which category is {p} listed under?",
             "{p} is in which section?",
+            "Which archive section contains {p}?",
+            "What Debian section lists {p}?",
+            "Which section of the archive has {p}?",
+            "In what section can I find {p}?",
+            "What group of packages is {p} in?",
+            "Which topic is {p} filed under?",
         ),
         unseen=(
             "Which part of the Debian archive holds {p}?",
@@ -161,6 +181,14 @@ FIELDS: dict[str, Field] = {
             "What does {p} do?",
             "Summarize {p}.",
             "What's the one-line summary of {p}?",
+            "Tell me about {p}.",
+            "Explain the package {p}.",
+            "What kind of software is {p}?",
+            "Briefly, what does {p} do?",
+            "What is {p} used for?",
+            "What does {p} offer?",
+            "Give a one-sentence summary of {p}.",
+            "What is {p} about?",
         ),
         unseen=(
             "Can you tell me what {p} is?",
@@ -177,6 +205,11 @@ FIELDS: dict[str, Field] = {
             "What version is {p} at?",
             "Tell me the version number of {p}.",
             "Which {p} version does the record describe?",
+            "What is the current version of {p}?",
+            "Which version of {p} does Debian ship?",
+            "What is {p}'s version string?",
+            "Give me the version of {p}.",
+            "Which {p} version is in the archive?",
         ),
         unseen=(
             "What release of {p} is packaged?",
@@ -192,6 +225,9 @@ FIELDS: dict[str, Field] = {
             "What is the source package of {p}?",
             "From which source package does {p} come?",
             "{p} is built from which source package?",
+            "What is the name of {p}'s source package?",
+            "Which Debian source package does {p} belong to?",
+            "Which source builds the {p} binary?",
         ),
         unseen=(
             "What source is {p} made from?",
@@ -207,6 +243,11 @@ FIELDS: dict[str, Field] = {
             "Which programming language is {p} written in?",
             "What language is {p} written in?",
             "In which language is {p} programmed?",
+            "Which language is {p} written in?",
+            "What programming language does {p} use?",
+            "In which programming language is {p} implemented?",
+            "What is the implementation language of {p}?",
+            "Which language was used to write {p}?",
         ),
         unseen=(
             "What was {p} coded in?",
@@ -223,6 +264,8 @@ FIELDS: dict[str, Field] = {
             "How much disk space does {p} need?",
             "What is the installed size of {p}?",
             "How big is {p} once installed?",
+            "What is the disk footprint of {p}?",
+            "How many kilobytes does {p} occupy?",
         ),
         unseen=("How large is {p} on disk?", "How much room does {p} take up?"),
         prose=("It takes {v} of disk space once installed.", "Installed, it needs {v}."),
@@ -235,6 +278,10 @@ FIELDS: dict[str, Field] = {
             "Under which license is {p} distributed?",
             "What is the license of {p}?",
             "Which licence covers {p}?",
+            "What licence applies to {p}?",
+            "Which license is {p} released under?",
+            "Under what license can I use {p}?",
+            "What is {p}'s license?",
         ),
         unseen=("How is {p} licensed?", "What are the licensing terms of {p}?"),
         prose=(),
