@@ -117,6 +117,8 @@ async def served_throughput(models: Path, concurrency: int, seconds: float) -> d
             port=0,
             metrics_host="127.0.0.1",
             metrics_port=0,
+            http_host="127.0.0.1",
+            http_port=0,
             providers=("cuda", "cpu"),
             max_batch_size=128,
         )

@@ -42,13 +42,10 @@ class LoadSpec:
     mix: Mix
 
 
-def run_load(spec: LoadSpec) -> dict[str, Any]:
-    """In the client process: one load tester run, flattened to the figures the suite keeps."""
-    report = run_report(spec.config, spec.mix)
+def report_figures(report: dict[str, Any]) -> dict[str, Any]:
+    """The figures the benchmarks keep from one load tester report (`seq2seq-load --json`)."""
     latency, requests = report["latency_ms"], report["requests"]
     flat = {
-        "mode": spec.config.mode,
-        "concurrency": spec.config.concurrency if spec.config.mode == "closed" else None,
         "offered_rate": report["offered_rps"],
         "seconds": report["window_seconds"],
         "requests": requests["ok"],
@@ -67,3 +64,13 @@ def run_load(spec: LoadSpec) -> dict[str, Any]:
         flat.update({f"{prefix}{k}": figures[k] for k in ("p50_ms", "p90_ms", "p99_ms", "max_ms")})
     flat["p99_9_ms"] = latency["p99_9_ms"]
     return flat
+
+
+def run_load(spec: LoadSpec) -> dict[str, Any]:
+    """In the client process: one load tester run, flattened to the figures the suite keeps."""
+    report = run_report(spec.config, spec.mix)
+    return {
+        "mode": spec.config.mode,
+        "concurrency": spec.config.concurrency if spec.config.mode == "closed" else None,
+        **report_figures(report),
+    }

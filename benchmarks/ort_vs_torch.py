@@ -25,9 +25,10 @@ import numpy as np
 import torch
 
 from benchmarks.report import environment, print_table, write_json
+from model_export.base import source_mask
 from model_export.config import ModelConfig
 from model_export.export import export_onnx
-from model_export.model import Seq2Seq, source_mask
+from model_export.model import Seq2Seq
 from model_export.ort_model import OrtSeq2Seq
 
 
@@ -48,7 +49,7 @@ def _paired_medians(
 def _torch_greedy(model: Seq2Seq, src_ids: torch.Tensor, lengths: torch.Tensor, steps: int):
     """Eager PyTorch: encode once, then `steps` decoder steps with argmax fed back."""
     with torch.inference_mode():
-        memory, *states = model.encoder(src_ids, lengths)
+        memory, *states = model.encode(src_ids, lengths)
         mask = source_mask(src_ids, lengths)  # (B, S)
         prev = torch.full((src_ids.shape[0],), model.config.bos_id, dtype=torch.long)
         for _ in range(steps):

@@ -45,7 +45,7 @@ def _start_server(log_path: Path, threads: int) -> tuple[subprocess.Popen[bytes]
     env["SEQ2SEQ_INTRA_OP_THREADS"] = str(threads)
     command = [sys.executable, "-m", "service", "--host", "127.0.0.1", "--port", "0"]
     process = subprocess.Popen(
-        [*command, "--metrics-port", "0"],
+        [*command, "--metrics-port", "0", "--http-host", "127.0.0.1", "--http-port", "0"],
         cwd=REPO_ROOT,
         env=env,
         stdout=log_path.open("wb"),

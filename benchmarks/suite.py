@@ -73,6 +73,7 @@ class Sizes:
     long_every: int = 4  # d: every Nth request is uncapped (the model's own length)
     sweep_fractions: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0, 1.25)  # f: x saturation
     deadline: float = 60.0  # seconds per call
+    engine_mode: str = "process"  # served runs: "process" (engine processes) or "thread"
 
 
 def fitting_sources(bundle: LoadedBundle, sources: list[str]) -> list[str]:
@@ -168,6 +169,23 @@ def offline_with_timers(bundle: LoadedBundle, sources: list[str], **sizes: int) 
     }
 
 
+def stat_cpu_seconds(stat: Path) -> float:
+    """utime + stime of a /proc stat file, in seconds (0 when it is gone)."""
+    try:
+        fields = stat.read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def server_cpu_seconds(server: Seq2SeqServer) -> dict[str, float]:
+    """CPU seconds so far of the server's threads (thread_cpu_seconds) and of its engine
+    processes (every thread of them: IPC, decoding, onnxruntime's pools)."""
+    pids = server.backend.engine_pids().values()
+    engines = sum(stat_cpu_seconds(Path(f"/proc/{pid}/stat")) for pid in pids)
+    return {**thread_cpu_seconds(), "engine_process": engines}
+
+
 def thread_cpu_seconds() -> dict[str, float]:
     """CPU seconds of this process's threads so far, grouped: the engine threads (decoding,
     onnxruntime included when intra_op_threads is 1), the event loop (gRPC handlers, Python
@@ -225,6 +243,8 @@ class Bench:
                 "max_batch_size": self.sizes.max_batch_size,
                 "max_queue_size": 1024,
                 "log_level": "WARNING",
+                "engine_mode": self.sizes.engine_mode,
+                "http_enabled": False,  # gRPC is measured; the HTTP port may be taken
                 **overrides,
             }
             server = Seq2SeqServer(Settings(**fields))
@@ -269,12 +289,12 @@ class Bench:
             )
             await loop.run_in_executor(self.pool, run_report, warmup, spec.mix)
         measured = replace(spec, config=replace(config, warmup_requests=0))
-        before, cpu_before = engine_counters(server), thread_cpu_seconds()
+        before, cpu_before = engine_counters(server), server_cpu_seconds(server)
         started = time.perf_counter()
         result = await loop.run_in_executor(self.pool, run_load, measured)
         wall = time.perf_counter() - started
         result["engine"] = engine_summary(before, engine_counters(server), wall)
-        cpu_after = thread_cpu_seconds()
+        cpu_after = server_cpu_seconds(server)
         result["server_cpu_seconds"] = {
             name: round(cpu_after[name] - cpu_before.get(name, 0.0), 3) for name in cpu_after
         }
@@ -548,6 +568,12 @@ def main() -> int:
     )
     parser.add_argument("--sweep-only", action="store_true", help="run only f (and saturation)")
     parser.add_argument(
+        "--engine-mode",
+        choices=["process", "thread"],
+        default=Sizes.engine_mode,
+        help="served runs: engine-core processes (the default) or engine threads",
+    )
+    parser.add_argument(
         "--variants",
         type=Path,
         nargs="*",
@@ -564,6 +590,7 @@ def main() -> int:
         short_tokens=args.short_tokens,
         long_every=args.long_every,
         sweep_fractions=args.sweep,
+        engine_mode=args.engine_mode,
     )
     if args.sweep_only:
         run_sweep(args.out_dir, models=args.models, sizes=sizes)

@@ -24,9 +24,10 @@ from model_export.bundle_eval import (
     trained,
     unseen_twins,
 )
+from model_export.base import count_parameters
 from model_export.config import ModelConfig, TrainConfig
 from model_export.export import OPSET, PINNED_EXPORTER, Exporter, export_onnx
-from model_export.model import build_model, count_parameters
+from model_export.families import build_model
 from model_export.parity import check_parity
 from model_export.tokenizer import (
     BOS_ID,
@@ -55,6 +56,7 @@ from service.bundle import (
     SpecialTokens,
     Task,
     files_bytes,
+    schema_version_for,
     write_manifest,
 )
 
@@ -341,6 +343,7 @@ def build_bundle(
             "max_source_length": model_cfg.max_source_length,
             "max_target_length": model_cfg.max_target_length,
             "precision": "fp32",
+            "schema_version": schema_version_for(model.state_specs()),
             "states": [s.model_dump(exclude_none=True) for s in model.state_specs()],
             "evaluation": evaluation,
             "training": {

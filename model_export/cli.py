@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from model_export.export import PINNED_EXPORTER
+from model_export.families import FAMILIES
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -25,9 +26,7 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--vocab-size", type=int, default=4000)
     b.add_argument("--embedding-size", type=int, default=128)
     b.add_argument("--hidden-size", type=int, default=256)
-    b.add_argument(
-        "--architecture", default="rnn", choices=["rnn", "transformer"], help="model family"
-    )
+    b.add_argument("--architecture", default="rnn", choices=list(FAMILIES), help="model family")
     b.add_argument("--cell", choices=["gru", "lstm"], help="rnn: recurrent cell (default gru)")
     b.add_argument(
         "--attention-kind",
@@ -131,6 +130,57 @@ def _parser() -> argparse.ArgumentParser:
     s_.add_argument("--limit", type=int, help="send only the first N test records per bundle")
     s_.add_argument("--tolerance", type=float, default=0.5, help="largest allowed difference")
     s_.add_argument("--out", type=Path, help="write the comparison as JSON")
+    m = sub.add_parser(
+        "train-marian", help="a small MarianMTModel trained with transformers on our data"
+    )
+    m.add_argument("--data", type=Path, default=Path("data/prepared"), help="prepared data folder")
+    m.add_argument("--languages", default="en-fr")
+    m.add_argument("--out", type=Path, required=True, help="checkpoint folder to write")
+    m.add_argument("--steps", type=int, default=1600, help="optimizer steps")
+    m.add_argument("--minutes", type=float, default=60.0, help="wall-clock cap, minutes")
+    m.add_argument("--threads", type=int, default=2)
+    i = sub.add_parser(
+        "import", help="a local Hugging Face checkpoint (Marian, BART, mBART) -> a bundle"
+    )
+    i.add_argument("checkpoint", type=Path, help="folder written by save_pretrained")
+    i.add_argument("--repo", type=Path, required=True, help="model repository to write into")
+    i.add_argument("--name", required=True, help="bundle name, e.g. opus-mt-en-fr")
+    i.add_argument("--version", type=int, default=1)
+    i.add_argument(
+        "--task",
+        choices=["translate", "summarize", "answer"],
+        help="default: by architecture (Marian, mBART: translate; BART: summarize)",
+    )
+    i.add_argument("--languages", help="translate: e.g. en-fr (default: the tokenizer's)")
+    i.add_argument("--max-source-length", type=int, help="tokens (default: the positions)")
+    i.add_argument("--max-target-length", type=int, help="tokens (default: the positions)")
+    i.add_argument(
+        "--texts",
+        type=Path,
+        help="a text per line, checked against transformers' "
+        "tokenizer besides the built-in samples",
+    )
+    i.add_argument(
+        "--data",
+        type=Path,
+        help="prepared data folder: score the bundle on its "
+        "test split (greedy, as the build does) and record it in bundle.json",
+    )
+    i.add_argument("--threads", type=int, default=2)
+    i.add_argument("--exporter", default=PINNED_EXPORTER, choices=["torchscript", "dynamo"])
+    i.add_argument("--overwrite", action="store_true", help="replace an existing bundle")
+    vp = sub.add_parser(
+        "verify-parity",
+        help="an imported bundle through a RUNNING server vs transformers' generate()",
+    )
+    vp.add_argument("checkpoint", type=Path, help="the Hugging Face folder it was imported from")
+    vp.add_argument("bundle", type=Path, help="the bundle folder the server serves")
+    vp.add_argument("--target", default="localhost:50051", help="the server's host:port")
+    vp.add_argument("--data", type=Path, default=Path("data/prepared"), help="test split source")
+    vp.add_argument("--texts", type=Path, help="a text per line instead of the test split")
+    vp.add_argument("--count", type=int, default=200, help="texts to send")
+    vp.add_argument("--max-tokens", type=int, default=64, help="output cap of every request")
+    vp.add_argument("--out", type=Path, help="write the report as JSON")
     return parser
 
 
@@ -237,9 +287,86 @@ def _score(args: argparse.Namespace) -> int:
     return 0
 
 
+def _import(args: argparse.Namespace) -> int:
+    from model_export.importers.importer import import_checkpoint
+
+    texts: tuple[str, ...] = ()
+    if args.texts:
+        try:
+            texts = tuple(t for t in args.texts.read_text(encoding="utf-8").splitlines() if t)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ValueError(f"{args.texts}: cannot read: {exc}") from exc
+    result = import_checkpoint(
+        args.checkpoint,
+        repo=args.repo,
+        name=args.name,
+        version=args.version,
+        task=args.task,
+        languages=args.languages,
+        max_source_length=args.max_source_length,
+        max_target_length=args.max_target_length,
+        texts=texts,
+        data_dir=args.data,
+        threads=args.threads,
+        exporter=args.exporter,
+        overwrite=args.overwrite,
+    )
+    print(_json({"bundle": str(result.bundle_dir), "checks": result.checks}))
+    return 0
+
+
+def _train_marian(args: argparse.Namespace) -> int:
+    from model_export.hf_marian import MarianRecipe, train_marian
+
+    summary = train_marian(
+        args.data,
+        args.out,
+        languages=args.languages,
+        minutes=args.minutes,
+        threads=args.threads,
+        recipe=MarianRecipe(max_steps=args.steps),
+    )
+    print(_json({k: v for k, v in summary.items() if k != "history"}))
+    return 0
+
+
+def _verify_parity(args: argparse.Namespace) -> int:
+    from model_export import data as prepared
+    from model_export import evaluate as ev
+    from model_export.bundle_eval import dataset_of
+    from model_export.importers.served_parity import check_parity
+    from service.bundle import read_manifest
+
+    if args.texts:
+        texts = [t for t in args.texts.read_text(encoding="utf-8").splitlines() if t.strip()]
+    else:
+        manifest = read_manifest(args.bundle)
+        records = prepared.load_split(args.data, dataset_of(manifest), "test")
+        texts = [ev.source_text(manifest.task, r) for r in records]
+    report = check_parity(
+        args.target,
+        args.checkpoint,
+        args.bundle,
+        texts,
+        max_tokens=args.max_tokens,
+        count=args.count,
+    )
+    print(_json(report.as_dict()))
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(_json(report.as_dict()) + "\n", encoding="utf-8")
+    if any(report.mismatches.values()):
+        print("seq2seq-export: served tokens differ from transformers'", file=sys.stderr)
+        return 1
+    return 0
+
+
 _COMMANDS = {
+    "train-marian": _train_marian,
+    "verify-parity": _verify_parity,
     "evaluate": _evaluate,
     "score": _score,
+    "import": _import,
     "variant": _variant,
     "compare-attention": _compare_attention,
     "verify-served": _verify_served,
@@ -252,6 +379,7 @@ def main(argv: list[str] | None = None) -> int:
     from model_export.ablation import AblationError
     from model_export.build import BuildError, build_bundle
     from model_export.data import DataError
+    from model_export.importers import ImportCheckpointError
     from model_export.precision import VariantError
     from service.bundle import BundleError
     from service.client.errors import Seq2SeqError
@@ -264,6 +392,7 @@ def main(argv: list[str] | None = None) -> int:
             AblationError,
             BundleError,
             DataError,
+            ImportCheckpointError,
             Seq2SeqError,
             ServiceError,
             VariantError,

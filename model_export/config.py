@@ -7,12 +7,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from model_export.families import FAMILIES
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-Architecture = Literal["rnn", "transformer"]
 AttentionKind = Literal["soft", "hard", "none"]
 AttentionScope = Literal["global", "local"]
 AttentionScore = Literal["dot", "general", "additive", "cosine", "scaled_dot"]
@@ -26,7 +27,7 @@ class ModelConfig(_Strict):
     encoder-decoder; its cross-attention is soft, global and scaled dot-product by definition.
     """
 
-    architecture: Architecture = "rnn"
+    architecture: str = "rnn"  # a family of model_export.families.FAMILIES
     cell: Literal["gru", "lstm"] | None = None  # rnn only; None means gru
     # soft: weights over the source sum to 1; hard: all weight on the argmax source position
     # (trained with a straight-through estimator: one-hot forward, softmax gradient);
@@ -64,15 +65,14 @@ class ModelConfig(_Strict):
     @model_validator(mode="before")
     @classmethod
     def _architecture_defaults(cls, data: Any) -> Any:
-        """Fill the fields whose default depends on the architecture."""
+        """Fill the fields whose default depends on the family."""
         if not isinstance(data, dict):
             return data
+        family = FAMILIES.get(str(data.get("architecture", "rnn")))
         data = dict(data)
-        transformer = data.get("architecture", "rnn") == "transformer"
-        if data.get("attention_score") is None:
-            data["attention_score"] = "scaled_dot" if transformer else "general"
-        if data.get("cell") is None and not transformer:
-            data["cell"] = "gru"
+        for name, value in (family.defaults if family else {}).items():
+            if data.get(name) is None:
+                data[name] = value
         return data
 
     @model_validator(mode="after")
@@ -92,36 +92,11 @@ def impossible_combinations(c: ModelConfig) -> list[str]:
         problems.append("attention_window is only valid with attention_scope 'local'")
     if c.attention_kind == "none" and c.attention_scope != "global":
         problems.append("attention_kind 'none' has no scope: drop attention_scope/window")
-    if c.copy_attention and c.attention_kind == "none":
-        problems.append(
-            "copy_attention needs attention to copy with: attention_kind 'none' has none"
-        )
-    if c.init_state != "mean" and c.architecture != "rnn":
-        problems.append(f"init_state {c.init_state!r} is for architecture 'rnn'")
-    if c.copy_attention and c.architecture != "rnn":
-        problems.append(f"copy attention is an rnn variant, not available for {c.architecture!r}")
-    if c.architecture == "rnn":
-        if c.hidden_size % 2:
-            problems.append(
-                f"hidden_size must be even (two encoder directions), not {c.hidden_size}"
-            )
-        if c.attention_score == "scaled_dot":
-            problems.append("score 'scaled_dot' is the transformer's; an rnn uses dot or general")
+    family = FAMILIES.get(c.architecture)
+    if family is None:
+        problems.append(f"unknown architecture {c.architecture!r}; one of {', '.join(FAMILIES)}")
     else:
-        if c.cell is not None:
-            problems.append(f"cell {c.cell!r} is for architecture 'rnn', not 'transformer'")
-        if (c.attention_kind, c.attention_scope, c.attention_score) != (
-            "soft",
-            "global",
-            "scaled_dot",
-        ):
-            problems.append(
-                "a transformer's cross-attention is soft, global and scaled_dot; got "
-                f"kind {c.attention_kind!r}, scope {c.attention_scope!r}, "
-                f"score {c.attention_score!r} (hard/local/none variants are rnn only)"
-            )
-        if c.hidden_size % c.heads:
-            problems.append(f"hidden_size {c.hidden_size} is not divisible by heads {c.heads}")
+        problems.extend(family.problems(c))
     return problems
 
 

@@ -9,10 +9,15 @@ source length (e.g. [batch, 7, H]) although the graph computes any length, so on
 warns on every run and a shape check would be misled; it also takes ~6 s instead of ~0.2 s.
 Hence TorchScript is pinned; `exporter="dynamo"` stays selectable for re-checking, and every
 export is checked by onnx.checker, by its names and dynamic axes here, and by parity.py.
+
+Every graph keeps the contract's inputs even where a member does not read one (the
+Transformer's step reads cached cross-attention keys, not `memory`): the TorchScript
+exporter drops unread inputs, so they are put back as declared, unread graph inputs.
 """
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from pathlib import Path
 from typing import Literal
@@ -21,7 +26,7 @@ import onnx
 import torch
 from torch import Tensor, nn
 
-from model_export.model import EncoderDecoder
+from model_export.base import EncoderDecoder
 from service.bundle import (
     DEC_ATTENTION,
     DEC_LOG_PROBS,
@@ -60,14 +65,15 @@ def graph_names(states: tuple[str, ...]) -> dict[str, list[str]]:
 class _EncoderGraph(nn.Module):
     def __init__(self, model: EncoderDecoder) -> None:
         super().__init__()
-        self.encoder = model.encoder
+        self.model = model
 
     def forward(self, src_ids: Tensor, src_lengths: Tensor) -> tuple[Tensor, ...]:
-        return self.encoder(src_ids, src_lengths)
+        return self.model.encode(src_ids, src_lengths)
 
 
 def _example_inputs(model: EncoderDecoder) -> tuple[tuple[Tensor, ...], tuple[Tensor, ...]]:
-    """Inputs with distinct B=3, S=7 and unequal lengths, so no axis is traced as a constant."""
+    """Inputs with distinct B=3, S=7 and unequal lengths, so no axis is traced as a constant
+    (states with a target axis get their own past length, B + 2)."""
     hidden = model.config.hidden_size
     src_ids = torch.randint(6, model.config.vocab_size, (3, 7), dtype=torch.long)
     src_lengths = torch.tensor([7, 5, 2], dtype=torch.long)
@@ -78,15 +84,18 @@ def _example_inputs(model: EncoderDecoder) -> tuple[tuple[Tensor, ...], tuple[Te
     return (src_ids, src_lengths), (prev, memory, mask, *states)
 
 
-def state_axes(state: StateTensor) -> dict[int, str]:
-    """A state's dynamic axes: the batch, and the source length where it has one."""
+def state_axes(state: StateTensor, *, step_output: bool = False) -> dict[int, str]:
+    """A state's dynamic axes; a step's output target axis is one slot longer than its
+    input's, so it gets its own name."""
     axes = {state.batch_axis: "batch"}
     if state.source_axis is not None:
         axes[state.source_axis] = "src_len"
+    if state.target_axis is not None:
+        axes[state.target_axis] = "past_len_next" if step_output else "past_len"
     return axes
 
 
-def _export(
+def export_graph(
     module: nn.Module,
     args: tuple[Tensor, ...],
     path: Path,
@@ -116,16 +125,60 @@ def _export(
                 str(path),
                 input_names=input_names,
                 output_names=output_names,
-                dynamic_axes=dynamic_axes,
+                dynamic_shapes=_dynamic_shapes(module, input_names, dynamic_axes),
                 opset_version=max(OPSET, 18),
                 dynamo=True,
                 external_data=False,
                 verbose=False,
             )
     model_proto = onnx.load(str(path))
+    if _restore_unread_inputs(model_proto, args, input_names, dynamic_axes):
+        onnx.save(model_proto, str(path))
     onnx.checker.check_model(model_proto, full_check=True)
     _check_names(model_proto, path, input_names, output_names)
     _check_dynamic_axes(model_proto, path, dynamic_axes)
+
+
+def _dynamic_shapes(
+    module: nn.Module, input_names: list[str], dynamic_axes: dict[str, dict[int, str]]
+) -> tuple[object, ...]:
+    """dynamic_axes as torch.export's dynamic_shapes, one entry per parameter of `forward`:
+    a `*states` parameter takes the remaining inputs as one tuple (the dynamo exporter
+    cannot convert dynamic_axes for such a signature)."""
+    shapes = [
+        {axis: torch.export.Dim.DYNAMIC for axis in dynamic_axes.get(n, {})} for n in input_names
+    ]
+    parameters = list(inspect.signature(module.forward).parameters.values())
+    fixed = [p for p in parameters if p.kind is not p.VAR_POSITIONAL]
+    if len(fixed) == len(parameters):
+        return tuple(shapes)
+    return (*shapes[: len(fixed)], tuple(shapes[len(fixed) :]))
+
+
+def _restore_unread_inputs(
+    proto: onnx.ModelProto,
+    args: tuple[Tensor, ...],
+    input_names: list[str],
+    dynamic_axes: dict[str, dict[int, str]],
+) -> bool:
+    """Put back the declared inputs the exporter dropped because no node reads them, in
+    declared order, typed and shaped like their example (dynamic axes named). -> changed."""
+    present = {i.name: i for i in proto.graph.input}
+    if all(name in present for name in input_names):
+        return False
+    ordered = []
+    for name, example in zip(input_names, args, strict=True):
+        if name in present:
+            ordered.append(present[name])
+            continue
+        axes = dynamic_axes.get(name, {})
+        shape = [axes.get(axis, size) for axis, size in enumerate(example.shape)]
+        element = onnx.helper.np_dtype_to_tensor_dtype(example.numpy().dtype)
+        ordered.append(onnx.helper.make_tensor_value_info(name, element, shape))
+    extra = [i for i in proto.graph.input if i.name not in input_names]  # initializers
+    del proto.graph.input[:]
+    proto.graph.input.extend([*ordered, *extra])
+    return True
 
 
 def _check_names(proto: onnx.ModelProto, path: Path, inputs: list[str], outputs: list[str]) -> None:
@@ -172,13 +225,17 @@ def export_onnx(
     names = graph_names(tuple(s.name for s in specs))
     batch_seq = {0: "batch", 1: "src_len"}
     enc_axes = {ENC_SRC_IDS: batch_seq, ENC_SRC_LENGTHS: {0: "batch"}, ENC_MEMORY: batch_seq}
-    enc_axes |= {init_state_name(s.name): state_axes(s) for s in specs}
+    # an initial target axis is empty (length 0): the dynamo exporter writes it as a fixed 0
+    enc_axes |= {
+        init_state_name(s.name): state_axes(s.model_copy(update={"target_axis": None}))
+        for s in specs
+    }
     dec_axes = {DEC_PREV_IDS: {0: "batch"}, DEC_MEMORY: batch_seq, DEC_SRC_MASK: batch_seq}
     dec_axes |= {DEC_LOG_PROBS: {0: "batch"}, DEC_ATTENTION: batch_seq}
     dec_axes |= {state_input_name(s.name): state_axes(s) for s in specs}
-    dec_axes |= {state_output_name(s.name): state_axes(s) for s in specs}
+    dec_axes |= {state_output_name(s.name): state_axes(s, step_output=True) for s in specs}
     with torch.no_grad():
-        _export(
+        export_graph(
             _EncoderGraph(model).eval(),  # a fresh wrapper is in training mode
             enc_args,
             out_dir / ENCODER_FILE,
@@ -187,7 +244,7 @@ def export_onnx(
             dynamic_axes=enc_axes,
             exporter=exporter,
         )
-        _export(
+        export_graph(
             model.decoder,
             dec_args,
             out_dir / DECODER_FILE,

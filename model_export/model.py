@@ -1,6 +1,6 @@
 """The RNN members of the family: GRU/LSTM encoder-decoder with Luong attention (input
-feeding), soft or hard, global or local, any score; or no attention at all. `build_model`
-picks the family member a config names (the Transformer lives in `transformer.py`).
+feeding), soft or hard, global or local, any score; or no attention at all (the Transformer
+lives in `transformer.py`; `families.build_model` picks the member a config names).
 
 Small modules, one job each. The decoder is ONE step (`DecoderStep`): training loops it over
 target positions (teacher forcing) and export traces it once, so both share one code path.
@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from model_export.base import EncoderDecoder, shared_embedding, source_mask
 from model_export.config import ModelConfig
 from service.bundle import StateTensor
 
@@ -36,16 +37,6 @@ COPY_STATE = "src_ids"  # copy attention's state: the source ids (B, S), source 
 # a copied probability below this is treated as this (log 1e-38 = -87.3), so log_probs stay
 # finite where the vocabulary softmax underflows
 MIN_PROBABILITY = torch.finfo(torch.float32).tiny
-
-
-def state_names(config: ModelConfig) -> tuple[str, ...]:
-    """The decoder's state tensors in graph order, each with batch axis 0."""
-    if config.architecture == "transformer":
-        from model_export.transformer import TRANSFORMER_STATES
-
-        return TRANSFORMER_STATES
-    recurrent = ("hidden", "cell", "context") if config.cell == "lstm" else ("hidden", "context")
-    return (*recurrent, COPY_STATE) if config.copy_attention else recurrent
 
 
 def reverse_within_length(x: Tensor, lengths: Tensor) -> Tensor:
@@ -60,12 +51,6 @@ def reverse_within_length(x: Tensor, lengths: Tensor) -> Tensor:
     index = torch.where(pos < lens, lens - 1 - pos, pos)  # (B, S)
     index = index.unsqueeze(2).expand(-1, -1, x.shape[2])  # (B, S, D)
     return torch.gather(x, 1, index)
-
-
-def source_mask(src_ids: Tensor, src_lengths: Tensor) -> Tensor:
-    """(B, S) bool, True at real source positions."""
-    pos = torch.arange(src_ids.shape[1], device=src_ids.device).unsqueeze(0)  # (1, S)
-    return pos < src_lengths.unsqueeze(1)
 
 
 class Encoder(nn.Module):
@@ -88,7 +73,7 @@ class Encoder(nn.Module):
 
     def forward(self, src_ids: Tensor, src_lengths: Tensor) -> tuple[Tensor, ...]:
         """src_ids (B, S) int64, src_lengths (B,) int64 -> memory (B, S, H), then the initial
-        decoder states (B, H) in state_names() order (and, for copy, src_ids (B, S) with
+        decoder states (B, H) in state_specs() order (and, for copy, src_ids (B, S) with
         padding set to pad_id)."""
         mask = source_mask(src_ids, src_lengths).unsqueeze(2)  # (B, S, 1)
         emb = self.dropout(self.embedding(src_ids))  # (B, S, E)
@@ -265,9 +250,8 @@ class DecoderStep(nn.Module):
         else:
             h = self.cell(step_input, states[0])  # (B, H)
         if self.attention is None:  # no attention: all-zero weights, h~ from h alone
-            # Derived from memory and mask (exactly zero) so that the exported graph keeps
-            # both inputs: every decoder in the family has the same graph signature.
-            attention = torch.zeros_like(memory[:, :, 0]) * src_mask.to(memory.dtype)  # (B, S)
+            # `memory` is not read; export.py keeps it in the graph (the contract's inputs).
+            attention = torch.zeros_like(src_mask, dtype=memory.dtype)  # (B, S)
             attentional = torch.tanh(self.combine(h))  # (B, H)
         else:
             attention, attn_context = self.attention(h, memory, src_mask)  # (B, S), (B, H)
@@ -308,71 +292,6 @@ class DecoderStep(nn.Module):
         return log_probs, attention, *new_states, src_ids.clone()
 
 
-def shared_embedding(config: ModelConfig) -> nn.Embedding:
-    """The one token table of encoder, decoder and output layer (shared vocabulary)."""
-    embedding = nn.Embedding(config.vocab_size, config.embedding_size, padding_idx=config.pad_id)
-    nn.init.normal_(embedding.weight, std=config.embedding_size**-0.5)
-    with torch.no_grad():
-        embedding.weight[config.pad_id].zero_()
-    return embedding
-
-
-class EncoderDecoder(nn.Module):
-    """What training, export and parity need of every family member.
-
-    encoder(src_ids (B, S), src_lengths (B,)) -> memory (B, S, H), then the initial states;
-    decoder(prev_ids (B,), memory, src_mask (B, S) bool, *states) -> log_probs (B, V),
-    attention (B, S), then the new states, in `state_names()` order, batch axis 0;
-    forward(src_ids, src_lengths, tgt_in (B, T)) -> log_probs (B, T, V) (teacher forcing).
-    """
-
-    config: ModelConfig
-    encoder: nn.Module
-    decoder: nn.Module
-
-    def state_names(self) -> tuple[str, ...]:
-        return state_names(self.config)
-
-    def state_specs(self) -> tuple[StateTensor, ...]:
-        """The decoder's state tensors in graph order, with their axes (the manifest's)."""
-        return tuple(
-            StateTensor(name=n, batch_axis=0, source_axis=1 if n == COPY_STATE else None)
-            for n in self.state_names()
-        )
-
-    def export_problems(self) -> list[str]:
-        """What the exported fp32 graphs could not represent, in words; empty when none."""
-        dtypes = sorted({str(p.dtype) for p in self.parameters()} - {str(torch.float32)})
-        return [f"parameters must be float32 to export, found {dtypes}"] if dtypes else []
-
-    def example_states(self, batch: int, source_length: int) -> tuple[Tensor, ...]:
-        """Decoder states of the right shapes and dtypes, for tracing the export."""
-        src_ids = torch.full((batch, source_length), self.config.eos_id, dtype=torch.long)
-        lengths = torch.full((batch,), source_length, dtype=torch.long)
-        with torch.no_grad():
-            _, *states = self.encoder(src_ids, lengths)
-        return tuple(torch.randn_like(s) if s.is_floating_point() else s for s in states)
-
-    @torch.no_grad()
-    def greedy(self, src_ids: Tensor, src_lengths: Tensor, *, max_length: int) -> list[list[int]]:
-        """Greedy decode; each row's ids end at (and include) EOS or stop at max_length."""
-        memory, *states = self.encoder(src_ids, src_lengths)
-        mask = source_mask(src_ids, src_lengths)
-        batch = src_ids.shape[0]
-        prev = torch.full((batch,), self.config.bos_id, dtype=torch.long)
-        finished = torch.zeros(batch, dtype=torch.bool)
-        out: list[list[int]] = [[] for _ in range(batch)]
-        for _ in range(max_length):
-            log_probs, _, *states = self.decoder(prev, memory, mask, *states)
-            prev = log_probs.argmax(dim=1)
-            for b in torch.nonzero(~finished).flatten().tolist():
-                out[b].append(int(prev[b]))
-            finished |= prev == self.config.eos_id
-            if bool(finished.all()):
-                break
-        return out
-
-
 class Seq2Seq(EncoderDecoder):
     """RNN encoder + decoder step sharing one embedding table (shared vocabulary)."""
 
@@ -380,12 +299,21 @@ class Seq2Seq(EncoderDecoder):
         super().__init__()
         if config.architecture != "rnn":
             raise ValueError(
-                f"Seq2Seq is the rnn family; use build_model for {config.architecture}"
+                f"Seq2Seq is the rnn family; use families.build_model for {config.architecture}"
             )
         self.config = config
         self.embedding = shared_embedding(config)
         self.encoder = Encoder(config=config, embedding=self.embedding)
         self.decoder = DecoderStep(config=config, embedding=self.embedding)
+
+    def state_specs(self) -> tuple[StateTensor, ...]:
+        """Each recurrent state is (B, H), batch axis only; copy attention adds the source
+        ids (B, S) with source axis 1."""
+        cell = ("cell",) if self.config.cell == "lstm" else ()
+        recurrent = tuple(StateTensor(name=n, batch_axis=0) for n in ("hidden", *cell, "context"))
+        if not self.config.copy_attention:
+            return recurrent
+        return (*recurrent, StateTensor(name=COPY_STATE, batch_axis=0, source_axis=1))
 
     def forward(self, src_ids: Tensor, src_lengths: Tensor, tgt_in: Tensor) -> Tensor:
         """Teacher forcing: tgt_in (B, T) starts with BOS -> log_probs (B, T, V).
@@ -413,16 +341,3 @@ class Seq2Seq(EncoderDecoder):
             init[-1],  # src_ids (B, S), padding = pad_id
             mask,
         )
-
-
-def build_model(config: ModelConfig) -> EncoderDecoder:
-    """The family member `config` names, freshly initialised."""
-    if config.architecture == "transformer":
-        from model_export.transformer import TransformerSeq2Seq
-
-        return TransformerSeq2Seq(config)
-    return Seq2Seq(config)
-
-
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())

@@ -1,5 +1,9 @@
 """The exported pair (encoder.onnx, decoder.onnx) run by onnxruntime, with greedy decoding
-in numpy: the reference the service's engine must agree with."""
+in numpy: the reference the service's engine must agree with.
+
+It decodes a static batch: every row starts together and runs every step, so states with a
+target axis (a growing cache) are the same length in every row and need no padding; the
+engine's padding of rows that join later is tested against it (tests/integration)."""
 
 from __future__ import annotations
 
@@ -46,7 +50,7 @@ class OrtSeq2Seq:
         self.state_inputs = [i.name for i in self.decoder.get_inputs()[3:]]
 
     def encode(self, src_ids: np.ndarray, src_lengths: np.ndarray) -> tuple[np.ndarray, ...]:
-        """-> memory (B, S, H), then one array per state (B, H)."""
+        """-> memory (B, S, H), then the decoder's initial states (manifest order)."""
         feeds = {ENC_SRC_IDS: src_ids, ENC_SRC_LENGTHS: src_lengths}
         return tuple(self.encoder.run(None, feeds))
 

@@ -1,7 +1,8 @@
 """Parity between eager PyTorch and onnxruntime (CPU provider) for an exported bundle folder.
 
 Checks: encoder outputs and several teacher-forced decoder steps on real inputs (max abs
-difference of log-probs and attention), and identical greedy outputs over N examples.
+difference of log-probs, attention and the states, shapes included), and identical greedy
+outputs over N examples.
 """
 
 from __future__ import annotations
@@ -11,13 +12,28 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from model_export.model import EncoderDecoder, source_mask
+from model_export.base import EncoderDecoder, source_mask
 from model_export.ort_model import OrtSeq2Seq, pad_batch
 from model_export.train import Example
 
 
 class ParityError(RuntimeError):
     """The exported graphs disagree with the PyTorch model beyond tolerance."""
+
+
+def _max_abs_diff(
+    torch_values: list[torch.Tensor], ort_values: tuple[np.ndarray, ...], what: str
+) -> float:
+    """Largest |PyTorch - onnxruntime| over pairs of arrays (0 for empty ones, e.g. a cache
+    before the first step); a shape that differs is a disagreement of its own."""
+    worst = 0.0
+    for expected, actual in zip(torch_values, ort_values, strict=True):
+        if tuple(expected.shape) != actual.shape:
+            raise ParityError(
+                f"{what}: PyTorch shape {tuple(expected.shape)}, onnxruntime {actual.shape}"
+            )
+        worst = max(worst, float(np.abs(expected.numpy() - actual).max(initial=0.0)))
+    return worst
 
 
 def check_parity(
@@ -43,12 +59,10 @@ def check_parity(
     src_ids, src_lengths = pad_batch([e.src for e in batch], pad_id=cfg.pad_id)
     with torch.no_grad():
         t_src, t_len = torch.from_numpy(src_ids), torch.from_numpy(src_lengths)
-        t_memory, *t_states = model.encoder(t_src, t_len)
+        t_memory, *t_states = model.encode(t_src, t_len)
         o_memory, *o_states = session.encode(src_ids, src_lengths)
-        memory_diff = float(np.abs(t_memory.numpy() - o_memory).max())
-        state_diff = max(
-            float(np.abs(t.numpy() - o).max()) for t, o in zip(t_states, o_states, strict=True)
-        )
+        memory_diff = _max_abs_diff([t_memory], (o_memory,), "memory")
+        state_diff = _max_abs_diff(t_states, tuple(o_states), "initial states")
         mask = source_mask(t_src, t_len)
         # Teacher-forced steps: both sides see the reference target prefix.
         tgt = np.full((len(batch), steps), cfg.pad_id, dtype=np.int64)
@@ -65,8 +79,11 @@ def check_parity(
             o_lp, o_att, o_state_tuple = session.step(
                 tgt[:, t], o_memory, mask.numpy(), o_state_tuple
             )
-            log_prob_diff = max(log_prob_diff, float(np.abs(t_lp.numpy() - o_lp).max()))
-            attention_diff = max(attention_diff, float(np.abs(t_att.numpy() - o_att).max()))
+            log_prob_diff = max(log_prob_diff, _max_abs_diff([t_lp], (o_lp,), "log_probs"))
+            attention_diff = max(attention_diff, _max_abs_diff([t_att], (o_att,), "attention"))
+        last_state_diff = _max_abs_diff(
+            list(t_state_tuple), o_state_tuple, f"states after {steps} steps"
+        )
         greedy_set = examples[:greedy_examples]
         mismatches = 0
         for start in range(0, len(greedy_set), batch_size):
@@ -91,13 +108,14 @@ def check_parity(
         "decoder_steps": steps,
         "max_abs_diff_memory": memory_diff,
         "max_abs_diff_init_state": state_diff,
+        "max_abs_diff_last_state": last_state_diff,
         "max_abs_diff_log_probs": log_prob_diff,
         "max_abs_diff_attention": attention_diff,
         "greedy_examples": len(greedy_set),
         "greedy_mismatches": mismatches,
         "provider": "CPUExecutionProvider",
     }
-    worst = max(memory_diff, state_diff, attention_diff)
+    worst = max(memory_diff, state_diff, last_state_diff, attention_diff)
     if worst > tolerance or log_prob_diff > lp_tolerance or mismatches:
         raise ParityError(f"{onnx_dir}: ONNX and PyTorch disagree: {report}")
     return report

@@ -116,10 +116,12 @@ def convert_graph(source: Path, target: Path, precision: Precision) -> None:
 
 
 def convert_files(source_dir: Path, target_dir: Path, precision: Precision) -> None:
-    """Both graphs converted and the tokenizer copied: a variant bundle less its manifest."""
+    """Both graphs converted and the tokenizer's files copied: a variant bundle less its
+    manifest."""
     for graph in GRAPHS:
         convert_graph(source_dir / graph, target_dir / graph, precision)
-    shutil.copy2(source_dir / TOKENIZER_FILE, target_dir / TOKENIZER_FILE)
+    for name in read_manifest(source_dir).tokenizer.files:
+        shutil.copy2(source_dir / name, target_dir / name)
 
 
 @dataclass(frozen=True)
@@ -200,22 +202,60 @@ def make_variant(
         raise VariantError(f"{final_dir}: a variant cannot replace its own source")
     if final_dir.exists() and any(final_dir.iterdir()) and not overwrite:
         raise VariantError(f"{final_dir} already exists; pick another --version or --overwrite")
+    # Every input is read before the minutes of conversion and scoring start.
+    records = bundle_eval.scored_records(data_dir, source)
     work = final_dir.parent / f".building-{version}"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    convert_files(Path(source_dir), work, precision)
+    try:
+        manifest = _build_variant(
+            Path(source_dir),
+            work,
+            source,
+            precision,
+            records,
+            version,
+            agreement_examples=agreement_examples,
+            threads=threads,
+        )
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)  # no half-built folder is left behind
+        raise
+    if final_dir.exists():
+        shutil.rmtree(final_dir)
+    work.rename(final_dir)
+    return manifest
 
-    records = bundle_eval.scored_records(data_dir, source)
-    spec = bundle_eval.DecodeSpec.of(source)
-    tok = load_tokenizer(Path(source_dir) / TOKENIZER_FILE)
-    sources = encode_batch(
-        tok,
-        [ev.source_text(source.task, r) for r in records[:agreement_examples]],
-        max_length=source.max_source_length,
-    )
-    agree = agreement(Path(source_dir), work, sources, threads=threads)
-    predictions = bundle_eval.greedy_predictions(work, spec, records, threads=threads)
-    scores = bundle_eval.score_predictions(source.task, records, predictions)
+
+def _build_variant(
+    source_dir: Path,
+    work: Path,
+    source: BundleManifest,
+    precision: Precision,
+    records: list[dict],
+    version: int,
+    *,
+    agreement_examples: int,
+    threads: int,
+) -> BundleManifest:
+    """Convert, measure agreement and score into `work`; write its manifest last."""
+    convert_files(source_dir, work, precision)
+    if source.imported_from is not None:  # cached states: checked through the offline engine
+        from model_export.importers.variant import engine_agreement, engine_scores
+
+        agree = engine_agreement(source_dir, work, records[:agreement_examples], threads)
+        scores = engine_scores(work, source, records, threads)
+    else:
+        spec = bundle_eval.DecodeSpec.of(source)
+        tok = load_tokenizer(source_dir / TOKENIZER_FILE)
+        sources = encode_batch(
+            tok,
+            [ev.source_text(source.task, r) for r in records[:agreement_examples]],
+            max_length=source.max_source_length,
+        )
+        agree = agreement(source_dir, work, sources, threads=threads)
+        predictions = bundle_eval.greedy_predictions(work, spec, records, threads=threads)
+        scores = bundle_eval.score_predictions(source.task, records, predictions)
     before = source.evaluation.metrics
     change = {k: round(v - before[k], 2) for k, v in scores.metrics.items() if k in before}
     evaluation = source.evaluation.model_copy(
@@ -231,17 +271,13 @@ def make_variant(
                 "source": f"{source.name}/{source.version}",
                 "precision": precision,
                 "size_bytes": files_bytes(work),
-                "source_size_bytes": files_bytes(Path(source_dir)),
+                "source_size_bytes": files_bytes(source_dir),
                 "metric_change": change,
                 "agreement": agreement_as_dict(agree),
             }
         },
     }
-    manifest = write_manifest(work, fields)
-    if final_dir.exists():
-        shutil.rmtree(final_dir)
-    work.rename(final_dir)
-    return manifest
+    return write_manifest(work, fields)
 
 
 def agreement_as_dict(agree: Agreement) -> dict[str, float]:

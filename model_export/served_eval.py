@@ -14,9 +14,9 @@ from pathlib import Path
 
 from model_export import bundle_eval
 from model_export import evaluate as ev
-from service.bundle import TOKENIZER_FILE, BundleManifest, read_manifest
+from service.bundle import BundleManifest, read_manifest
 from service.client import AsyncSeq2SeqClient, DecodeOptions
-from service.engine.tokenizer import TextTokenizer
+from service.engine.tokenizer import open_tokenizer
 from service.errors import InvalidArgument
 
 
@@ -77,7 +77,7 @@ def _fits(bundle_dir: Path, manifest: BundleManifest, records: list[dict]) -> li
     """Whether the server takes each record's source: its own tokenizer wrapper and length
     rule (it refuses a source over the limit with INVALID_ARGUMENT; offline evaluation
     truncates)."""
-    tokenizer = TextTokenizer(bundle_dir / TOKENIZER_FILE, manifest.special_tokens)
+    tokenizer = open_tokenizer(bundle_dir, manifest)
     fits = []
     for record in records:
         try:

@@ -18,8 +18,9 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
+from model_export.base import EncoderDecoder
 from model_export.config import ModelConfig, TrainConfig
-from model_export.model import EncoderDecoder, build_model
+from model_export.families import build_model
 
 CHECKPOINT_FILE = "best.pt"
 CONFIG_FILE = "model_config.json"

@@ -1,26 +1,33 @@
 """The Transformer member of the family: a pre-norm encoder-decoder (self-attention) whose
-decoder is ONE step with a fixed-size self-attention key/value cache.
+decoder is ONE step over two key/value caches.
 
 Training runs the decoder stack in parallel over the target (causal mask); export traces
-`TransformerDecoderStep.forward`, which runs the same layers for one position per row and
-writes that position's keys and values into the cache. Both paths share every module.
+`TransformerDecoderStep.forward`, which runs the same layers for one position per row.
+Both paths share every module.
 
-Decoder state carried from step to step (names as in the bundle manifest, batch axis 0):
-  self_keys   (B, layers, max_target_length, H): each layer's self-attention keys so far
-  self_values (B, layers, max_target_length, H): each layer's self-attention values so far
-  position    (B,) int64: the next position to decode (0 at the first step)
+Decoder state carried from step to step (names and axes as in the bundle manifest), per
+decoder layer i, split into heads (d = H / heads) as attention reads them:
+  cross_keys_i, cross_values_i (B, heads, S, d)  batch axis 0, source axis 2: the layer's
+      cross-attention keys/values of `memory`, computed ONCE by the encoder graph and
+      passed through every step unchanged
+  self_keys_i, self_values_i   (B, heads, T, d)  batch axis 0, target axis 2: the layer's
+      self-attention keys/values so far, newest slot LAST; T = 0 from the encoder
+  position (B,) int64                             batch axis 0: the next position (0 first)
+One tensor per layer and the head layout are measured choices: slicing a layers axis and
+splitting heads at every step cost more than the attention's matrix products (docs/models.md).
 
-The cache is fixed in size so that the serving engine can treat it like any other state:
-it concatenates rows when requests join and gathers rows when requests leave or beams
-reorder, and rows of one batch sit at DIFFERENT positions (continuous batching). A step
-writes row b's new key/value at slot position[b] (a one-hot blend, which exports as a plain
-Where) and attends over slots <= position[b]; slots beyond are masked, so whatever they hold
-never reaches the output. Decoding must stop after max_target_length steps (the engine caps
-output tokens at the manifest's max_target_length; the cache has no slot beyond it).
+A step appends this step's keys/values at the end of the self-attention cache (T -> T + 1)
+and row b attends to its last position[b] + 1 slots only. That is what lets the serving
+engine batch rows at DIFFERENT positions (continuous batching) with nothing but the axes:
+a request that joins a running batch has a shorter cache, which the engine pads at the
+START with zeros (never attended: they lie before the row's first real slot), and leading
+slots no live row uses are trimmed; the source axis is padded at the end and trimmed like
+`memory`, and its padding is masked by `src_mask`. The cache grows with the longest live
+row instead of being a fixed block, and no step recomputes the cross-attention keys and
+values (O(layers * S * H^2) per step before they were cached).
 
-Known cost: cross-attention keys and values are recomputed from `memory` at every step
-(O(layers * S * H^2) per step); caching them would need a state whose length follows the
-source, which the engine pads and trims on its own, so they are not cached.
+The step reads the cached keys, not `memory`; its graph still takes `memory`, as the
+contract says (export.py keeps every declared input).
 """
 
 from __future__ import annotations
@@ -31,10 +38,25 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from model_export.base import EncoderDecoder, shared_embedding, source_mask
 from model_export.config import ModelConfig, impossible_combinations
-from model_export.model import EncoderDecoder, shared_embedding, source_mask
+from service.bundle import StateTensor
 
-TRANSFORMER_STATES: tuple[str, ...] = ("self_keys", "self_values", "position")
+
+def transformer_states(layers: int) -> tuple[StateTensor, ...]:
+    """The decoder's states in graph order: every layer's cross-attention cache (source
+    axis), every layer's self-attention cache (target axis), then the position."""
+    cross = [
+        StateTensor(name=f"cross_{kind}_{i}", batch_axis=0, source_axis=2)
+        for i in range(layers)
+        for kind in ("keys", "values")
+    ]
+    cache = [
+        StateTensor(name=f"self_{kind}_{i}", batch_axis=0, target_axis=2)
+        for i in range(layers)
+        for kind in ("keys", "values")
+    ]
+    return (*cross, *cache, StateTensor(name="position", batch_axis=0))
 
 
 def sinusoid(positions: Tensor, width: int) -> Tensor:
@@ -91,20 +113,18 @@ class MultiHeadAttention(nn.Module):
         return x.reshape(batch, length, self.heads, self.head_size).transpose(1, 2)
 
     def keys_values(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """x (B, T, H) -> keys (B, T, H), values (B, T, H)."""
-        return self.key(x), self.value(x)
+        """x (B, T, H) -> keys, values (B, heads, T, d) each, split as `attend` reads them."""
+        return self._split(self.key(x)), self._split(self.value(x))
 
     def attend(
         self, x: Tensor, keys: Tensor, values: Tensor, allowed: Tensor
     ) -> tuple[Tensor, Tensor]:
-        """x (B, Tq, H) queries over keys/values (B, Tk, H); allowed (B, Tq, Tk) bool
+        """x (B, Tq, H) queries over keys/values (B, heads, Tk, d); allowed (B, Tq, Tk) bool
         (or broadcastable) -> output (B, Tq, H), weights (B, heads, Tq, Tk)."""
         q = self._split(self.query(x))  # (B, h, Tq, d)
-        k = self._split(keys)  # (B, h, Tk, d)
-        v = self._split(values)  # (B, h, Tk, d)
-        scores = torch.matmul(q, k.transpose(2, 3)) / math.sqrt(self.head_size)  # (B,h,Tq,Tk)
+        scores = torch.matmul(q, keys.transpose(2, 3)) / math.sqrt(self.head_size)  # (B,h,Tq,Tk)
         weights = masked_softmax(scores, allowed.unsqueeze(1))  # (B, h, Tq, Tk)
-        mixed = torch.matmul(weights, v).transpose(1, 2)  # (B, Tq, h, d)
+        mixed = torch.matmul(weights, values).transpose(1, 2)  # (B, Tq, h, d)
         batch, length = mixed.shape[0], mixed.shape[1]
         return self.out(mixed.reshape(batch, length, -1)), weights  # (B, Tq, H)
 
@@ -136,41 +156,30 @@ class EncoderLayer(nn.Module):
     def forward(self, x: Tensor, allowed: Tensor) -> Tensor:
         """x (B, S, H), allowed (B, 1, S) real keys -> (B, S, H)."""
         h = self.norm_attention(x)
-        keys, values = self.attention.keys_values(h)  # (B, S, H) each
+        keys, values = self.attention.keys_values(h)  # (B, h, S, d) each
         attended, _ = self.attention.attend(h, keys, values, allowed)  # (B, S, H)
         x = x + self.dropout(attended)
         return x + self.dropout(self.ffn(self.norm_ffn(x)))
 
 
 class TransformerEncoder(nn.Module):
-    """Embeddings + positions -> encoder layers -> final LayerNorm -> memory; then the
-    decoder's initial states (an empty cache at position 0)."""
+    """Embeddings + positions -> encoder layers -> final LayerNorm -> memory."""
 
     def __init__(self, *, config: ModelConfig, embedder: Embedder) -> None:
         super().__init__()
-        self.config = config
         self.embedder = embedder
         self.layers = nn.ModuleList(EncoderLayer(config=config) for _ in range(config.layers))
         self.norm = nn.LayerNorm(config.hidden_size)
 
-    def forward(self, src_ids: Tensor, src_lengths: Tensor) -> tuple[Tensor, ...]:
-        """src_ids (B, S) int64, src_lengths (B,) int64 -> memory (B, S, H), then
-        self_keys, self_values (B, layers, T_max, H) zeros and position (B,) zeros."""
+    def forward(self, src_ids: Tensor, src_lengths: Tensor) -> Tensor:
+        """src_ids (B, S) int64, src_lengths (B,) int64 -> memory (B, S, H), padding 0."""
         mask = source_mask(src_ids, src_lengths)  # (B, S)
         positions = torch.arange(src_ids.shape[1], device=src_ids.device)  # (S,)
         x = self.embedder(src_ids, positions.unsqueeze(0).expand_as(src_ids))  # (B, S, H)
         allowed = mask.unsqueeze(1)  # (B, 1, S): every query sees the real keys only
         for layer in self.layers:
             x = layer(x, allowed)
-        memory = self.norm(x) * mask.unsqueeze(2).to(x.dtype)  # (B, S, H), padding exactly 0
-        cfg = self.config
-        position = src_lengths * 0  # (B,) int64 zeros, batch taken from the input
-        # Expanding the zeros keeps the cache's non-batch axes static in the exported graph
-        # (new_zeros with the traced batch size, or reshape(-1, ...), would leave them unnamed).
-        cache = position.to(memory.dtype)[:, None, None, None].expand(
-            -1, cfg.layers, cfg.max_target_length, cfg.hidden_size
-        )  # (B, layers, T_max, H) zeros
-        return memory, cache, cache, position
+        return self.norm(x) * mask.unsqueeze(2).to(x.dtype)  # (B, S, H)
 
 
 class DecoderLayer(nn.Module):
@@ -190,27 +199,25 @@ class DecoderLayer(nn.Module):
     def forward(
         self,
         x: Tensor,
-        memory: Tensor,
         src_allowed: Tensor,
         self_allowed: Tensor,
-        cache: tuple[Tensor, Tensor, Tensor] | None = None,
+        cross: tuple[Tensor, Tensor],
+        cache: tuple[Tensor, Tensor] | None = None,
     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """x (B, T, H), memory (B, S, H), src_allowed (B, 1, S), self_allowed (B, T, Tk);
-        cache None (parallel pass: keys are x's own, Tk = T) or (keys, values (B, Tc, H),
-        write (B, Tc) bool one-hot: the slot this step fills; Tk = Tc) ->
-        x (B, T, H), cross weights (B, heads, T, S), keys and values (B, Tk, H)."""
+        """x (B, T, H), src_allowed (B, 1, S), self_allowed (B, T, Tk), cross: the memory's
+        keys and values for this layer (B, h, S, d) each; cache None (parallel pass: the
+        keys are x's own, Tk = T) or the past keys and values (B, h, Tc, d) each (a step,
+        T = 1: this step's are appended, Tk = Tc + 1) -> x (B, T, H), cross weights
+        (B, h, T, S), keys and values (B, h, Tk, d)."""
         h = self.norm_self(x)
-        keys, values = self.self_attention.keys_values(h)  # (B, T, H) each
+        keys, values = self.self_attention.keys_values(h)  # (B, h, T, d) each
         if cache is not None:
-            cached_keys, cached_values, write = cache
-            slot = write.unsqueeze(2)  # (B, Tc, 1)
-            keys = torch.where(slot, keys, cached_keys)  # (B, Tc, H); T == 1 broadcasts
-            values = torch.where(slot, values, cached_values)  # (B, Tc, H)
+            keys = torch.cat([cache[0], keys], dim=2)  # (B, h, Tc + 1, d): newest last
+            values = torch.cat([cache[1], values], dim=2)  # (B, h, Tc + 1, d)
         attended, _ = self.self_attention.attend(h, keys, values, self_allowed)  # (B, T, H)
         x = x + self.dropout(attended)
         h = self.norm_cross(x)
-        memory_keys, memory_values = self.cross_attention.keys_values(memory)  # (B, S, H)
-        crossed, weights = self.cross_attention.attend(h, memory_keys, memory_values, src_allowed)
+        crossed, weights = self.cross_attention.attend(h, cross[0], cross[1], src_allowed)
         x = x + self.dropout(crossed)
         x = x + self.dropout(self.ffn(self.norm_ffn(x)))
         return x, weights, keys, values
@@ -237,40 +244,38 @@ class TransformerDecoderStep(nn.Module):
         logits = F.linear(projected, self.embedder.embedding.weight, self.output_bias)  # (..., V)
         return torch.log_softmax(logits.float(), dim=-1)
 
+    def cross_cache(self, memory: Tensor) -> list[Tensor]:
+        """memory (B, S, H) -> every layer's cross-attention keys and values, (B, h, S, d)
+        each, in state order: what the encoder graph hands to every step."""
+        return [t for layer in self.layers for t in layer.cross_attention.keys_values(memory)]
+
     def forward(
-        self,
-        prev_ids: Tensor,
-        memory: Tensor,
-        src_mask: Tensor,
-        self_keys: Tensor,
-        self_values: Tensor,
-        position: Tensor,
+        self, prev_ids: Tensor, memory: Tensor, src_mask: Tensor, *states: Tensor
     ) -> tuple[Tensor, ...]:
-        """prev_ids (B,), memory (B, S, H), src_mask (B, S) bool, self_keys/self_values
-        (B, layers, Tc, H), position (B,) int64 -> log_probs (B, V), attention (B, S), then
-        the new self_keys, self_values and position + 1."""
-        slots = torch.arange(self_keys.shape[2], device=prev_ids.device).unsqueeze(0)  # (1, Tc)
-        row_position = position.unsqueeze(1)  # (B, 1)
-        write = slots == row_position  # (B, Tc): the slot this step fills
-        self_allowed = (slots <= row_position).unsqueeze(1)  # (B, 1, Tc): itself and before
+        """prev_ids (B,), memory (B, S, H) (not read: its keys and values are cached),
+        src_mask (B, S) bool, states in `transformer_states` order: cross keys/values
+        (B, h, S, d) and self keys/values (B, h, Tc, d) per layer, position (B,) int64 ->
+        log_probs (B, V), attention (B, S), then the same cross keys/values, the self
+        keys/values grown to (B, h, Tc + 1, d), and position + 1."""
+        layers = len(self.layers)
+        cross, cache, position = states[: 2 * layers], states[2 * layers : -1], states[-1]
+        past = cache[0].shape[2]  # Tc
+        slots = torch.arange(past + 1, device=prev_ids.device)  # (Tc + 1,)
+        first = past - position  # (B,): row b's oldest real slot
+        self_allowed = (slots.unsqueeze(0) >= first.unsqueeze(1)).unsqueeze(1)  # (B, 1, Tc+1)
         src_allowed = src_mask.unsqueeze(1)  # (B, 1, S)
-        x = self.embedder(prev_ids.unsqueeze(1), row_position)  # (B, 1, H)
-        new_keys, new_values = [], []
+        x = self.embedder(prev_ids.unsqueeze(1), position.unsqueeze(1))  # (B, 1, H)
+        grown: list[Tensor] = []
         weights = memory.new_zeros(())  # replaced by each layer; the last one is reported
-        for index, layer in enumerate(self.layers):
-            cache = (self_keys[:, index], self_values[:, index], write)  # (B, Tc, H) x2
-            x, weights, keys, values = layer(x, memory, src_allowed, self_allowed, cache)
-            new_keys.append(keys)
-            new_values.append(values)
-        attention = weights.mean(dim=1).squeeze(1)  # (B, heads, 1, S) -> (B, S)
+        for i, layer in enumerate(self.layers):
+            pair = (cross[2 * i], cross[2 * i + 1])
+            x, weights, keys, values = layer(
+                x, src_allowed, self_allowed, pair, (cache[2 * i], cache[2 * i + 1])
+            )
+            grown += [keys, values]  # (B, h, Tc + 1, d) each
+        attention = weights.mean(dim=1).squeeze(1)  # (B, h, 1, S) -> (B, S)
         log_probs = self.project(x.squeeze(1))  # (B, V)
-        return (
-            log_probs,
-            attention.float(),
-            torch.stack(new_keys, dim=1),  # (B, layers, Tc, H)
-            torch.stack(new_values, dim=1),  # (B, layers, Tc, H)
-            position + 1,
-        )
+        return (log_probs, attention.float(), *cross, *grown, position + 1)
 
     def parallel(self, tgt_in: Tensor, memory: Tensor, src_mask: Tensor) -> Tensor:
         """Teacher forcing: tgt_in (B, T) starting with BOS -> log_probs (B, T, V)."""
@@ -280,8 +285,9 @@ class TransformerDecoderStep(nn.Module):
         causal = positions.unsqueeze(1) >= positions.unsqueeze(0)  # (T, T): key <= query
         self_allowed = causal.unsqueeze(0)  # (1, T, T)
         src_allowed = src_mask.unsqueeze(1)  # (B, 1, S)
-        for layer in self.layers:
-            x, _, _, _ = layer(x, memory, src_allowed, self_allowed)
+        cross = self.cross_cache(memory)  # (B, h, S, d) each
+        for i, layer in enumerate(self.layers):
+            x, _, _, _ = layer(x, src_allowed, self_allowed, (cross[2 * i], cross[2 * i + 1]))
         return self.project(x)  # (B, T, V)
 
 
@@ -292,7 +298,7 @@ class TransformerSeq2Seq(EncoderDecoder):
         super().__init__()
         problems = impossible_combinations(config)
         if config.architecture != "transformer":
-            problems.insert(0, f"architecture is {config.architecture!r}; use build_model")
+            problems.insert(0, f"architecture is {config.architecture!r}; use families.build_model")
         if problems:
             raise ValueError("TransformerSeq2Seq cannot build this config: " + "; ".join(problems))
         self.config = config
@@ -303,14 +309,18 @@ class TransformerSeq2Seq(EncoderDecoder):
 
     def forward(self, src_ids: Tensor, src_lengths: Tensor, tgt_in: Tensor) -> Tensor:
         """Teacher forcing: tgt_in (B, T) starts with BOS -> log_probs (B, T, V)."""
-        length = tgt_in.shape[1]
-        if length > self.config.max_target_length:
-            raise ValueError(
-                f"target of {length} tokens is longer than max_target_length "
-                f"{self.config.max_target_length} (the decoder cache's size)"
-            )
-        memory, *_ = self.encoder(src_ids, src_lengths)
+        memory = self.encoder(src_ids, src_lengths)  # (B, S, H)
         return self.decoder.parallel(tgt_in, memory, source_mask(src_ids, src_lengths))
+
+    def encode(self, src_ids: Tensor, src_lengths: Tensor) -> tuple[Tensor, ...]:
+        """The encoder graph: memory (B, S, H), then the initial states: every layer's
+        cross-attention keys/values (B, h, S, d), empty self-attention caches (B, h, 0, d)
+        and position 0 (B,)."""
+        memory = self.encoder(src_ids, src_lengths)  # (B, S, H)
+        cross = self.decoder.cross_cache(memory)
+        empty = cross[0][:, :, :0]  # (B, h, 0, d)
+        position = src_lengths * 0  # (B,) int64 zeros, batch taken from the input
+        return memory, *cross, *[empty] * len(cross), position
 
     def export_problems(self) -> list[str]:
         """On top of the base checks: the config must still be a valid transformer (one made
@@ -323,9 +333,16 @@ class TransformerSeq2Seq(EncoderDecoder):
                 problems.append(f"the {name} has {len(stack)} layers but the config {cfg.layers}")
         return problems
 
+    def state_specs(self) -> tuple[StateTensor, ...]:
+        return transformer_states(self.config.layers)
+
     def example_states(self, batch: int, source_length: int) -> tuple[Tensor, ...]:
-        """A filled cache and distinct positions per row, for tracing the export."""
+        """Filled caches (source_length and batch + 2 past slots) and a different position
+        per row, for tracing the export."""
         cfg = self.config
-        shape = (batch, cfg.layers, cfg.max_target_length, cfg.hidden_size)
-        position = torch.arange(batch, dtype=torch.long) * 2 % cfg.max_target_length  # (B,)
-        return torch.randn(shape), torch.randn(shape), position
+        heads, past = cfg.heads, batch + 2
+        head_size = cfg.hidden_size // heads
+        cross = [torch.randn(batch, heads, source_length, head_size) for _ in range(2 * cfg.layers)]
+        cache = [torch.randn(batch, heads, past, head_size) for _ in range(2 * cfg.layers)]
+        position = torch.arange(batch, dtype=torch.long) * 2 % (past + 1)  # (B,) <= past
+        return (*cross, *cache, position)

@@ -1,8 +1,10 @@
 """The model bundle contract shared by `model_export` (writes) and `service` (loads).
 
 A model repository is `MODEL_REPO/<name>/<version>/` holding `bundle.json`, `encoder.onnx`,
-`decoder.onnx` and `tokenizer.json`. This module imports nothing but pydantic and the
-standard library so that the export tools can depend on it without pulling in the server.
+`decoder.onnx` and the tokenizer's files (`tokenizer.json` for our own models; an imported
+checkpoint keeps its own, see `TokenizerSpec`). This module imports nothing but pydantic, the
+standard library and two tiny name tables (service/tasks.py, service/families.py), so that the
+export tools can depend on it without pulling in the server.
 
 ONNX graph contract (names are fixed; all batch and length axes are dynamic):
   encoder.onnx  in : src_ids int64 (B, S), src_lengths int64 (B,)
@@ -18,21 +20,23 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 # Re-exported: model_export builds answer sources through the same function as the server.
+from service.families import Family
 from service.tasks import ANSWER_SEPARATOR_TOKEN, Task, answer_source_text  # noqa: F401
 
 # 1: states with a batch axis only. 2: states may also have a source or a target axis
-# (StateTensor). The server loads both; model_export writes 2.
-BUNDLE_SCHEMA_VERSION = 2
+# (StateTensor). The server loads both; model_export writes the oldest that describes a
+# bundle's states (`schema_version_for`), so a bundle that needs no axis stays at 1.
+BUNDLE_SCHEMA_VERSION: Final = 2
 MANIFEST_FILE = "bundle.json"
 ENCODER_FILE = "encoder.onnx"
 DECODER_FILE = "decoder.onnx"
 TOKENIZER_FILE = "tokenizer.json"
-REQUIRED_FILES = (ENCODER_FILE, DECODER_FILE, TOKENIZER_FILE)
+REQUIRED_FILES = (ENCODER_FILE, DECODER_FILE)  # plus the tokenizer's (TokenizerSpec.files)
 
 # Encoder graph names.
 ENC_SRC_IDS = "src_ids"
@@ -134,11 +138,78 @@ class StateTensor(_Strict):
         return self
 
 
+def schema_version_for(states: tuple[StateTensor, ...]) -> Literal[1, 2]:
+    """The oldest schema that can describe these states."""
+    return 2 if any(s.source_axis is not None or s.target_axis is not None for s in states) else 1
+
+
+class TokenizerSpec(_Strict):
+    """How text becomes token ids and back; the default is our own models' tokenizer.json.
+
+    - `tokenizers`: a Hugging Face `tokenizers` file. Without `post_processor` the server
+      appends EOS itself (our models); with it, the file's own template adds the special
+      tokens (BART's `<s> text </s>`), exactly as the original tokenizer does.
+    - `sentencepiece`: Marian's pair of SentencePiece models, whose pieces are mapped to
+      ids through `vocab` (and `target_vocab` when the two sides have separate vocabularies),
+      EOS appended, as transformers' MarianTokenizer does.
+    """
+
+    kind: Literal["tokenizers", "sentencepiece"] = "tokenizers"
+    file: str = TOKENIZER_FILE  # tokenizers: the tokenizer.json
+    post_processor: bool = False  # tokenizers: the file adds the special tokens itself
+    source_model: str | None = None  # sentencepiece: e.g. "source.spm"
+    target_model: str | None = None  # sentencepiece: e.g. "target.spm"
+    vocab: str | None = None  # sentencepiece: piece -> id, e.g. "vocab.json"
+    target_vocab: str | None = None  # sentencepiece: the target side's own piece -> id
+    special_tokens: tuple[str, ...] = ()  # texts the tokenizer never splits (Marian's "</s>")
+
+    @model_validator(mode="after")
+    def _files_of_kind(self) -> TokenizerSpec:
+        if self.kind == "sentencepiece" and None in (
+            self.source_model,
+            self.target_model,
+            self.vocab,
+        ):
+            raise ValueError("a sentencepiece tokenizer names source_model, target_model, vocab")
+        return self
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        """The bundle files this tokenizer reads."""
+        if self.kind == "tokenizers":
+            return (self.file,)
+        named = (self.source_model, self.target_model, self.vocab, self.target_vocab)
+        return tuple(dict.fromkeys(f for f in named if f is not None))
+
+
 class DecodingDefaults(_Strict):
-    """Per-model defaults of decoding options a request may override."""
+    """Per-model defaults of decoding options a request may override, and how the model's
+    outputs are decided where models differ. Our own models keep the defaults; an imported
+    checkpoint gets Hugging Face `generate()`'s rules (`beam` "hf": score = sum of log-probs /
+    length ** length_penalty with its `early_stopping` rule, instead of our GNMT penalty and
+    stopping rule; EOS forced at the length limit), so the server returns its outputs."""
 
     # Every output a span of the context part of the source; None = on for answer models.
     extractive: bool | None = None
+    beam: Literal["gnmt", "hf"] = "gnmt"  # the beam search a beam request gets
+    length_penalty: float = Field(default=0.0, ge=0.0)  # when a request sets none (0)
+    # hf beam only: "heuristic" (HF early_stopping=False), "full" (True), "never"
+    early_stopping: Literal["heuristic", "full", "never"] = "heuristic"
+    eos_at_limit: bool = False  # the last allowed token is EOS (HF forced_eos_token_id)
+
+
+class ImportedFrom(_Strict):
+    """Where an imported bundle's weights came from."""
+
+    format: Literal["huggingface"] = "huggingface"
+    architecture: str  # the checkpoint config's class, e.g. "MarianMTModel"
+    model_type: str  # e.g. "marian", "bart", "mbart"
+    files: dict[str, str]  # the checkpoint folder's file name -> sha256
+    # Decoding rules of the checkpoint that the decoder graph applies at every step:
+    suppressed_ids: tuple[int, ...] = ()  # never generated (Marian's pad)
+    forced_bos_id: int | None = None  # always the first generated token (BART's <s>)
+    ignored_generation: dict[str, object] = Field(default_factory=dict)  # not reproduced
+    transformers: str = ""  # version that read the checkpoint
 
 
 class DataProvenance(_Strict):
@@ -170,7 +241,7 @@ class BundleManifest(_Strict):
     version: int = Field(ge=1)
     task: Task
     languages: LanguagePair | None = None
-    architecture: Literal["rnn", "transformer"]
+    architecture: Family  # one of service.families.FAMILIES
     cell: Literal["gru", "lstm"] | None = None
     attention: AttentionSpec
     special_tokens: SpecialTokens
@@ -180,7 +251,9 @@ class BundleManifest(_Strict):
     max_target_length: int = Field(ge=1, description="tokens, including EOS")
     precision: Precision = "fp32"
     states: tuple[StateTensor, ...]
+    tokenizer: TokenizerSpec = TokenizerSpec()
     decoding: DecodingDefaults = DecodingDefaults()
+    imported_from: ImportedFrom | None = None  # set for imported checkpoints
     evaluation: Evaluation | None = None
     training: dict[str, object] = Field(default_factory=dict)  # config and run summary
     created_at: str = ""
@@ -198,15 +271,13 @@ class BundleManifest(_Strict):
             self.special_tokens.sep_id is None or self.special_tokens.no_answer_id is None
         ):
             raise ValueError("an answer bundle needs special_tokens.sep_id and no_answer_id")
-        missing = [f for f in REQUIRED_FILES if f not in self.files]
+        missing = [f for f in (*REQUIRED_FILES, *self.tokenizer.files) if f not in self.files]
         if missing:
             raise ValueError(f"files lacks checksums for {', '.join(missing)}")
         names = [s.name for s in self.states]
         if len(set(names)) != len(names):
             raise ValueError(f"duplicate state names in {names}")
-        if self.schema_version < 2 and any(
-            s.source_axis is not None or s.target_axis is not None for s in self.states
-        ):
+        if self.schema_version < schema_version_for(self.states):
             raise ValueError("state source_axis / target_axis need schema_version 2")
         return self
 

@@ -21,8 +21,9 @@ from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
-from service.engine.repository import LoadedBundle
 from service.engine.requests import RequestStatus
+from service.metrics_merge import RemoteFrontends, merged_registry
+from service.serving.models import ServedBundle
 
 # Buckets fit what was measured on 2 CPU cores: one decoder step takes 0.1-1 ms and an
 # encoder run a few ms (COMPUTE); an RPC takes 10 ms to 2 s (RPC); queue time is 0 while
@@ -84,6 +85,7 @@ BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
+        self.remote = RemoteFrontends()  # follower front ends' figures (frontend_processes)
         if self.registry is not REGISTRY:
             ProcessCollector(registry=self.registry)
             PlatformCollector(registry=self.registry)
@@ -105,6 +107,20 @@ class Metrics:
             "grpc_server_handling_seconds",
             "RPC latency from start to status, in seconds.",
             grpc_labels,
+            buckets=RPC_BUCKETS,
+            registry=self.registry,
+        )
+        # Every front end (gRPC, HTTP, LibreTranslate's API) in one family, by protocol.
+        self.requests = Counter(
+            "seq2seq_requests_total",
+            "Requests completed by any front end, by protocol, method and status.",
+            ["protocol", "method", "code"],
+            registry=self.registry,
+        )
+        self.request_seconds = Histogram(
+            "seq2seq_request_seconds",
+            "Request latency from arrival to response, by protocol and method, in seconds.",
+            ["protocol", "method"],
             buckets=RPC_BUCKETS,
             registry=self.registry,
         )
@@ -196,30 +212,58 @@ class Metrics:
         )
         for result in ("added", "replaced", "removed", "refused"):
             self.reloads.labels(result)
+        self.engine_up_gauge = Gauge(
+            "seq2seq_engine_up",
+            "1 while an engine-core process serves its model group, 0 while it restarts.",
+            ["group"],
+            registry=self.registry,
+        )
+        self.engine_restarts = Counter(
+            "seq2seq_engine_restarts_total",
+            "Engine-core processes started again after one died (exited) or stopped "
+            "answering (hung), or after a failed start (start_failed).",
+            ["group", "reason"],
+            registry=self.registry,
+        )
+        self.engine_heartbeat_seconds = Gauge(
+            "seq2seq_engine_heartbeat_seconds",
+            "Round trip of the last heartbeat to an engine-core process.",
+            ["group"],
+            registry=self.registry,
+        )
+        self.ipc_dropped_total = Counter(
+            "seq2seq_ipc_dropped_total",
+            "Messages between front end and engine process that did not decode, by the side "
+            "that dropped them (frontend, engine).",
+            ["side"],
+            registry=self.registry,
+        )
+        for side in ("frontend", "engine"):
+            self.ipc_dropped_total.labels(side)
 
     @staticmethod
-    def _info_labels(bundle: LoadedBundle) -> tuple[str, str, str, str, str]:
+    def _info_labels(bundle: ServedBundle) -> tuple[str, str, str, str, str]:
         manifest = bundle.manifest
         return (
             manifest.name,
             str(manifest.version),
             manifest.task,
-            bundle.runtime.provider,
+            bundle.provider,
             manifest.precision,
         )
 
     # --- RepositoryObserver ----------------------------------------------------------
-    def engine_observer(self, bundle: LoadedBundle) -> ModelObserver:
+    def engine_observer(self, bundle: ServedBundle) -> ModelObserver:
         return ModelObserver(self, bundle.manifest.name, bundle.manifest.version)
 
-    def model_served(self, bundle: LoadedBundle) -> None:
+    def model_served(self, bundle: ServedBundle) -> None:
         self.model_info.labels(*self._info_labels(bundle)).set(1)
 
-    def model_unserved(self, bundle: LoadedBundle) -> None:
+    def model_unserved(self, bundle: ServedBundle) -> None:
         with contextlib.suppress(KeyError):
             self.model_info.remove(*self._info_labels(bundle))
 
-    def engine_stopped(self, bundle: LoadedBundle) -> None:
+    def engine_stopped(self, bundle: ServedBundle) -> None:
         labels = (bundle.manifest.name, str(bundle.manifest.version))
         for gauge in (self.queue_depth, self.inflight):
             with contextlib.suppress(KeyError):
@@ -232,9 +276,26 @@ class Metrics:
         self.models_loaded.set(served)
         self.bundles_refused.set(refused)
 
+    # --- EngineProcessObserver -------------------------------------------------------
+    def engine_up(self, group: str, up: bool) -> None:
+        self.engine_up_gauge.labels(group).set(1 if up else 0)
+        for reason in ("exited", "hung", "start_failed"):  # 0 from the start, not absent
+            self.engine_restarts.labels(group, reason)
+
+    def engine_restarted(self, group: str, reason: str) -> None:
+        self.engine_restarts.labels(group, reason).inc()
+
+    def engine_heartbeat(self, group: str, seconds: float) -> None:
+        self.engine_heartbeat_seconds.labels(group).set(seconds)
+
+    def ipc_dropped(self, side: str, count: int) -> None:
+        self.ipc_dropped_total.labels(side).inc(count)
+
     def serve_http(self, host: str, port: int) -> int:
-        """Start the Prometheus endpoint on its own port; returns the bound port."""
-        server, _thread = start_http_server(port, addr=host, registry=self.registry)
+        """Start the Prometheus endpoint on its own port; returns the bound port. It adds
+        the counters and histograms of follower front ends (`remote`) to this registry's."""
+        served = merged_registry(self.registry, self.remote)
+        server, _thread = start_http_server(port, addr=host, registry=served)
         return int(server.server_address[1])
 
 

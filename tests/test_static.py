@@ -36,7 +36,8 @@ def test_mypy_on_the_serving_package() -> None:
         ("service", r"^\s*(import torch|from torch\b)"),
         (
             "service/engine",
-            r"^\s*(import grpc|from grpc\b|import prometheus_client|from prometheus_client\b)",
+            r"^\s*(import grpc|from grpc\b|import prometheus_client|from prometheus_client\b"
+            r"|import asyncio|from asyncio\b)",
         ),
         ("service/api", r"^\s*(import onnxruntime|from onnxruntime\b)"),
         ("service/client", r"^\s*(import onnxruntime|from onnxruntime\b|from service\.engine\b)"),
@@ -54,3 +55,15 @@ def test_layer_walls(folder: str, forbidden: str) -> None:
         if pattern.search(path.read_text(encoding="utf-8"))
     ]
     assert crossings == []
+
+
+def test_the_docs_stand_alone() -> None:
+    """The project's documents describe the project; none points outside the repository."""
+    documents = [ROOT / "README.md", *ROOT.glob("*/**/*.md")]
+    outside = re.compile(r"\.\./shared/|DESIGN\.md")
+    offenders = [
+        str(path.relative_to(ROOT))
+        for path in documents
+        if ".venv" not in path.parts and outside.search(path.read_text(encoding="utf-8"))
+    ]
+    assert offenders == []

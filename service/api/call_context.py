@@ -23,6 +23,7 @@ class CallRecord:
     queue_seconds: float | None = None
     compute_seconds: float | None = None
     error: str = ""  # the status message when the call failed
+    holds_drain: bool = False  # counted in flight by service.api.traffic.Traffic
 
 
 _current: contextvars.ContextVar[CallRecord | None] = contextvars.ContextVar(

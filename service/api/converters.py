@@ -10,11 +10,16 @@ from typing import Any
 from google.protobuf.message import Message
 
 from service.api.gen.seq2seq.v1 import seq2seq_pb2 as pb
+from service.api.status import GRPC_CODES
 from service.engine.params import DecodingParams
 from service.engine.text import TextHypothesis
+from service.errors import ServiceError
 from service.serving.data_plane import Generation, ModelChoice, StreamToken
+from service.serving.documents import Translated
+from service.serving.long_input import InputUsed
 from service.serving.models import ServedModel
 from service.tasks import TaskSpec
+from service.text.detect import Detection
 
 
 def fields_from_pb(spec: TaskSpec, request: Message) -> dict[str, str]:
@@ -80,17 +85,29 @@ def _common(generation: Generation) -> dict[str, Any]:
     }
 
 
-def response(spec: TaskSpec, generation: Generation) -> pb.GenerateResponse | pb.AnswerResponse:
+def response(
+    spec: TaskSpec, generation: Generation, used: InputUsed | None = None
+) -> pb.GenerateResponse | pb.AnswerResponse:
+    extra = {} if used is None else {"input_used": input_used(used)}
     if spec.answers:
         return pb.AnswerResponse(
             answer=generation.hypotheses[0].text if generation.answerable else "",
             answerable=generation.answerable,
             **_common(generation),
+            **extra,
         )
-    return pb.GenerateResponse(**_common(generation))
+    return pb.GenerateResponse(**_common(generation), **extra)
 
 
-def stream_event(spec: TaskSpec, item: StreamToken | Generation) -> pb.GenerateStreamResponse:
+def input_used(used: InputUsed) -> pb.InputUsed:
+    return pb.InputUsed(
+        field=used.field, method=used.method, start=used.start, end=used.end, total=used.total
+    )
+
+
+def stream_event(
+    spec: TaskSpec, item: StreamToken | Generation, used: InputUsed | None = None
+) -> pb.GenerateStreamResponse:
     if isinstance(item, StreamToken):
         return pb.GenerateStreamResponse(
             token=pb.TokenEvent(
@@ -98,8 +115,8 @@ def stream_event(spec: TaskSpec, item: StreamToken | Generation) -> pb.GenerateS
             )
         )
     if spec.answers:
-        return pb.GenerateStreamResponse(answer_result=response(spec, item))
-    return pb.GenerateStreamResponse(result=response(spec, item))
+        return pb.GenerateStreamResponse(answer_result=response(spec, item, used))
+    return pb.GenerateStreamResponse(result=response(spec, item, used))
 
 
 def model_info(model: ServedModel, is_default: bool) -> pb.ModelInfo:
@@ -118,9 +135,64 @@ def model_info(model: ServedModel, is_default: bool) -> pb.ModelInfo:
         else manifest.architecture,
         attention=f"{attention.kind} {scope} {attention.score}",
         precision=manifest.precision,
-        provider=model.bundle.runtime.provider,
+        provider=model.provider,
         max_source_tokens=manifest.max_source_length,
         max_target_tokens=manifest.max_target_length,
         evaluation=evaluation,
         is_default_version=is_default,
     )
+
+
+def language_score(detection: Detection | None) -> pb.LanguageScore | None:
+    if detection is None:
+        return None
+    return pb.LanguageScore(language=detection.language, confidence=detection.confidence)
+
+
+def text_result(result: Translated | ServiceError, field: str) -> pb.TextResult:
+    """One text of a many-texts Translate, or its error in its place."""
+    if isinstance(result, ServiceError):
+        return pb.TextResult(
+            error=pb.TextError(
+                code=GRPC_CODES[result.code].name,
+                message=result.message,
+                field=result.field or field,
+            )
+        )
+    return pb.TextResult(
+        text=result.text,
+        alternatives=result.alternatives,
+        sentence_count=result.sentences,
+        source_language=result.source_language,
+        detected_language=language_score(result.detection),
+    )
+
+
+def document_response(result: Translated) -> pb.GenerateResponse:
+    """A translated document: one sentence answers as before, several as the whole text."""
+    if result.single_sentence:
+        response = pb.GenerateResponse(**_common(result.parts[0][1]))
+    else:
+        reasons = {g.hypotheses[0].finish_reason for _, g in result.parts}
+        finish = "length" if "length" in reasons else "eos" if reasons else ""
+        response = pb.GenerateResponse(
+            hypotheses=[
+                pb.Hypothesis(text=t, finish_reason=finish)
+                for t in (result.text, *result.alternatives)
+            ],
+            timing=pb.Timing(
+                queue_seconds=result.queue_seconds, compute_seconds=result.compute_seconds
+            ),
+        )
+        if result.model is not None:
+            response.model.CopyFrom(
+                pb.ModelRef(
+                    name=result.model.name,
+                    version=result.model.version,
+                    provider=result.model.provider,
+                )
+            )
+    response.sentence_count = result.sentences
+    if result.detection is not None:
+        response.detected_language.CopyFrom(language_score(result.detection))
+    return response

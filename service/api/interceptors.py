@@ -19,6 +19,7 @@ from typing import Any
 import grpc
 
 from service.api.call_context import CallRecord, set_current_call
+from service.api.traffic import Traffic
 from service.metrics import Metrics
 
 REQUEST_ID_KEY = "x-request-id"
@@ -52,8 +53,9 @@ def _split(full_method: str) -> tuple[str, str]:
 
 
 class CallInterceptor(grpc.aio.ServerInterceptor):
-    def __init__(self, metrics: Metrics) -> None:
+    def __init__(self, metrics: Metrics, traffic: Traffic | None = None) -> None:
         self._metrics = metrics
+        self._traffic = traffic or Traffic()  # calls in flight, for the drain
 
     async def intercept_service(
         self,
@@ -96,6 +98,7 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
             rpc=method,
             service=service,
             peer=context.peer(),
+            holds_drain=self._traffic.started(service, method),
         )
         set_current_call(record)
         return record
@@ -104,8 +107,12 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
         self, labels: tuple[str, str, str], record: CallRecord, code: str, started: float
     ) -> None:
         seconds = time.perf_counter() - started
+        if record.holds_drain:
+            self._traffic.finished()
         self._metrics.grpc_handled.labels(*labels, code).inc()
         self._metrics.grpc_handling.labels(*labels).observe(seconds)
+        self._metrics.requests.labels("grpc", labels[2], code).inc()
+        self._metrics.request_seconds.labels("grpc", labels[2]).observe(seconds)
         level = logging.INFO if record.service in LOGGED_SERVICES else logging.DEBUG
         if not access_log.isEnabledFor(level):
             return

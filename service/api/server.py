@@ -3,23 +3,36 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import signal
+import sys
+import time
+from collections.abc import Callable
+from typing import NoReturn
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
-from service.api.auth import BearerAuthInterceptor
+from service.api.auth import BearerAuthInterceptor, TokenChecker
+from service.api.frontends import FollowerRole, FrontendPool, frontend_table
 from service.api.gen.seq2seq.v1 import seq2seq_pb2 as pb
 from service.api.gen.seq2seq.v1 import seq2seq_pb2_grpc as pb_grpc
 from service.api.interceptors import CallInterceptor
 from service.api.servicer import Seq2SeqServicer
+from service.api.traffic import Traffic
 from service.engine.policy import PolicyConfig
 from service.engine.runtime import RuntimeOptions
 from service.metrics import Metrics
+from service.metrics_merge import snapshot
+from service.serving.backends import EngineBackend, ProcessBackend, ProcessSettings, make_backend
 from service.serving.data_plane import DataPlane, Limits
+from service.serving.documents import DocumentLimits, Documents
+from service.serving.engine_process import SupervisionOptions
+from service.serving.follower import METRICS_PUSH_SECONDS, Follower, FrontendTable
 from service.serving.models import BatchingConfig
 from service.serving.reload import ModelRepository
 from service.settings import Settings
@@ -42,7 +55,15 @@ def batching_config(settings: Settings) -> BatchingConfig:
 
 
 class StartupError(RuntimeError):
-    """The server cannot start as configured (e.g. a GPU was required and is missing)."""
+    """The server cannot start as configured (e.g. a GPU was required and is missing).
+
+    `exit_status` is what `seq2seq-serve` exits with: 2 for a setting the user got wrong
+    (a model repository that is missing or loads nothing), 1 for what the machine lacks.
+    """
+
+    def __init__(self, message: str, exit_status: int = 1) -> None:
+        super().__init__(message)
+        self.exit_status = exit_status
 
 
 def runtime_options(settings: Settings) -> RuntimeOptions:
@@ -54,6 +75,32 @@ def runtime_options(settings: Settings) -> RuntimeOptions:
         cuda_mem_limit=settings.cuda_mem_limit,
         cuda_use_tf32=settings.cuda_use_tf32,
         io_binding=settings.io_binding == "on",
+    )
+
+
+def engine_backend(
+    settings: Settings, metrics: Metrics, on_change: Callable[[], None]
+) -> EngineBackend:
+    """Engine threads or engine processes (`engine_mode`), as the settings say."""
+    return make_backend(
+        settings.engine_mode,
+        ProcessSettings(
+            runtime=runtime_options(settings),
+            batching=batching_config(settings),
+            groups=settings.engine_groups,
+            supervision=SupervisionOptions(
+                heartbeat_interval=settings.engine_heartbeat_interval,
+                heartbeat_timeout=settings.engine_heartbeat_timeout,
+                start_timeout=settings.engine_start_timeout,
+                restart_backoff=settings.engine_restart_backoff,
+                restart_backoff_max=settings.engine_restart_backoff_max,
+                max_restarts=settings.engine_max_restarts,
+            ),
+            log_level=settings.log_level,
+            log_format=settings.log_format,
+        ),
+        metrics,
+        on_change,
     )
 
 
@@ -86,13 +133,16 @@ def server_credentials(settings: Settings) -> grpc.ServerCredentials | None:
     )
 
 
-def call_interceptors(settings: Settings, metrics: Metrics) -> list[grpc.aio.ServerInterceptor]:
-    """Metrics and access log outermost, then bearer auth when tokens are configured.
+def call_interceptors(
+    settings: Settings, metrics: Metrics, traffic: Traffic
+) -> list[grpc.aio.ServerInterceptor]:
+    """Metrics, access log and call counting outermost, then bearer auth when tokens are
+    configured.
 
     Auth sits inside `CallInterceptor`, so refused calls are still counted and logged
     with code UNAUTHENTICATED.
     """
-    interceptors: list[grpc.aio.ServerInterceptor] = [CallInterceptor(metrics)]
+    interceptors: list[grpc.aio.ServerInterceptor] = [CallInterceptor(metrics, traffic)]
     tokens = settings.bearer_tokens()
     if tokens:
         interceptors.append(BearerAuthInterceptor(tokens, settings.auth_exempt_services))
@@ -100,10 +150,49 @@ def call_interceptors(settings: Settings, metrics: Metrics) -> list[grpc.aio.Ser
     return interceptors
 
 
+class HttpFrontEnd:
+    """The HTTP/JSON port: the FastAPI app over the same data plane, auth and metrics."""
+
+    def __init__(
+        self, settings: Settings, plane: DataPlane, documents: Documents, metrics: Metrics
+    ) -> None:
+        from service.http.app import create_app
+        from service.http.context import HttpContext
+        from service.http.server import HttpServer
+
+        tokens = settings.bearer_tokens()
+        self.context = HttpContext(
+            plane=plane,
+            documents=documents,
+            metrics=metrics,
+            tokens=TokenChecker(tokens) if tokens else None,
+            max_body_bytes=settings.max_message_bytes,
+            max_file_bytes=settings.max_file_bytes,
+        )
+        self._server = HttpServer(
+            create_app(self.context),
+            settings.http_host,
+            settings.http_port,
+            settings.drain_grace_period,
+        )
+
+    async def start(self) -> int:
+        return await self._server.start()
+
+    async def stop(self) -> None:
+        await self._server.stop()
+
+
 class Seq2SeqServer:
     """One server instance; tests create it on port 0 and read `port` / `metrics_port`."""
 
-    def __init__(self, settings: Settings, metrics: Metrics | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        metrics: Metrics | None = None,
+        follower: FollowerRole | None = None,
+    ) -> None:
+        """`follower`: this is a further front end of a server that runs the engines."""
         self.settings = settings
         self.metrics = metrics or Metrics()
         self.plane = DataPlane(
@@ -111,39 +200,112 @@ class Seq2SeqServer:
             batching_config(settings),
             settings.default_versions,
         )
-        self.health = HealthServicer()
-        self.repository = ModelRepository(
-            settings.model_repository,
-            runtime_options(settings),
+        self.documents = Documents(
             self.plane,
-            self.metrics,
-            retire_grace=settings.drain_grace_period,
+            DocumentLimits(
+                max_document_chars=settings.max_document_chars,
+                max_texts=settings.max_texts,
+                document_concurrency=settings.document_concurrency,
+            ),
         )
+        self.health = HealthServicer()
+        self._health_updates: set[asyncio.Task[None]] = set()
+        self._model_health: set[str] = set()
+        self.follower: Follower | None = None
+        self.frontends: FrontendPool | None = None
+        self.backend: EngineBackend | Follower
+        self.repository: ModelRepository | Follower
+        if follower is not None:
+            self.follower = Follower(
+                follower.index, follower.control, self.plane, self.metrics, self._engines_changed
+            )
+            self.backend = self.repository = self.follower
+        else:
+            self.backend = engine_backend(settings, self.metrics, self._engines_changed)
+            self.repository = ModelRepository(
+                settings.model_repository,
+                self.backend,
+                self.plane,
+                self.metrics,
+                retire_grace=settings.drain_grace_period,
+            )
+            if settings.frontend_count() > 1:
+                self.frontends = FrontendPool(
+                    settings, self.metrics.remote, settings.frontend_count()
+                )
+        self.traffic = Traffic()
         self._poller: asyncio.Task[None] | None = None
         self.port = 0
         self.metrics_port = 0
+        self.http_port = 0
+        self._http: HttpFrontEnd | None = None
         self._server: grpc.aio.Server | None = None
         self._metrics_http = None
-        self._stopped = asyncio.Event()
 
     async def _load_models(self) -> None:
+        root = self.settings.model_repository
+        empty_ok = self.settings.allow_empty_repository
+        if not root.is_dir() and not empty_ok:
+            raise StartupError(
+                f"model repository {root} is not a folder; point --model-repository "
+                "(SEQ2SEQ_MODEL_REPOSITORY) at a folder of <name>/<version>/ bundles",
+                exit_status=2,
+            )
         await self.repository.sync()
+        if not self.plane.models.all() and not empty_ok:
+            refused = self.repository.refused
+            reason = (
+                f"all {len(refused)} bundle(s) in it were refused (the log says why)"
+                if refused
+                else "it holds no <name>/<version>/bundle.json"
+            )
+            raise StartupError(
+                f"no model loaded from model repository {root}: {reason}; "
+                "allow_empty_repository starts an empty server for hot reload",
+                exit_status=2,
+            )
         if not self.settings.require_gpu:
             return
         for model in self.plane.models.all():
-            if model.bundle.runtime.provider != "CUDAExecutionProvider":
+            if model.provider != "CUDAExecutionProvider":
                 raise StartupError(
                     f"require_gpu is set but {model.name} v{model.version} "
-                    f"runs on {model.bundle.runtime.provider}; check the CUDA and cuDNN libraries"
+                    f"runs on {model.provider}; check the CUDA and cuDNN libraries"
                 )
         self.repository.require_gpu = True  # hot-reloaded bundles must run on CUDA too
 
     async def _update_health(self) -> None:
-        """SERVING while at least one model serves."""
+        """SERVING while at least one model's engine serves; `Seq2Seq/<model>` per model."""
         statuses = health_pb2.HealthCheckResponse
-        status = statuses.SERVING if self.plane.models.all() else statuses.NOT_SERVING
+        available: dict[str, bool] = {}
+        for model in self.plane.models.all():
+            available[model.name] = available.get(model.name, False) or model.engine.available
+        status = statuses.SERVING if any(available.values()) else statuses.NOT_SERVING
         await self.health.set("", status)
         await self.health.set(SERVICE_NAME, status)
+        for name in self._model_health - set(available):
+            await self.health.set(f"{SERVICE_NAME}/{name}", statuses.SERVICE_UNKNOWN)
+        for name, up in available.items():
+            await self.health.set(
+                f"{SERVICE_NAME}/{name}", statuses.SERVING if up else statuses.NOT_SERVING
+            )
+        self._model_health = set(available)
+        if self.frontends is not None:
+            self.frontends.publish(self._frontend_table())
+
+    def _frontend_table(self) -> FrontendTable:
+        groups: dict[str, tuple[str, bool]] = {}
+        if isinstance(self.backend, ProcessBackend):
+            groups = {
+                name: (group.address, group.up) for name, group in self.backend.groups().items()
+            }
+        return frontend_table(self.plane.models.all(), groups)
+
+    def _engines_changed(self) -> None:
+        """An engine process died or came back: health follows (on the event loop)."""
+        task = asyncio.get_running_loop().create_task(self._update_health())
+        self._health_updates.add(task)
+        task.add_done_callback(self._health_updates.discard)
 
     async def _poll_repository(self, interval: float) -> None:
         """Hot reload: rescan every `interval` seconds until the server drains."""
@@ -158,14 +320,28 @@ class Seq2SeqServer:
                 await self._update_health()
 
     async def start(self) -> None:
+        """Load the models and open the ports; on failure nothing is left running (the
+        engine processes and follower front ends are stopped before the error leaves)."""
+        try:
+            await self._start()
+        except BaseException:
+            if self.frontends is not None:
+                self.frontends.terminate()
+                await self.frontends.close()
+            await self.backend.close()
+            raise
+
+    async def _start(self) -> None:
         await self._load_models()
         settings = self.settings
         server = grpc.aio.server(
-            interceptors=call_interceptors(settings, self.metrics),
+            interceptors=call_interceptors(settings, self.metrics, self.traffic),
             maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
             options=grpc_server_options(settings),
         )
-        pb_grpc.add_Seq2SeqServicer_to_server(Seq2SeqServicer(self.plane, self.metrics), server)
+        pb_grpc.add_Seq2SeqServicer_to_server(
+            Seq2SeqServicer(self.plane, self.metrics, self.documents), server
+        )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
             (
@@ -186,8 +362,31 @@ class Seq2SeqServer:
         await server.start()
         self._server = server
         await self._update_health()
-        self.metrics_port = self.metrics.serve_http(settings.metrics_host, settings.metrics_port)
-        if settings.repository_poll_interval > 0:
+        if self.follower is not None:
+            self.follower.push_metrics(
+                lambda: snapshot(self.metrics.registry), every=METRICS_PUSH_SECONDS
+            )
+            await self.follower.serving()
+        else:
+            self.metrics_port = self.metrics.serve_http(
+                settings.metrics_host, settings.metrics_port
+            )
+        if settings.http_enabled:
+            self._http = HttpFrontEnd(settings, self.plane, self.documents, self.metrics)
+            try:
+                self.http_port = await self._http.start()
+                log.info(
+                    "HTTP/JSON and LibreTranslate's API on %s:%d",
+                    settings.http_host,
+                    self.http_port,
+                )
+            except OSError as error:
+                raise StartupError(
+                    f"cannot bind the HTTP port {settings.http_host}:{settings.http_port}: {error}"
+                ) from error
+        if self.frontends is not None:
+            await self.frontends.start(self.port, self._frontend_table())
+        if settings.repository_poll_interval > 0 and self.follower is None:
             self._poller = asyncio.get_running_loop().create_task(
                 self._poll_repository(settings.repository_poll_interval)
             )
@@ -201,37 +400,97 @@ class Seq2SeqServer:
             len(self.repository.refused),
         )
 
-    async def drain_and_stop(self, grace: float | None = None) -> None:
-        """Health NOT_SERVING, new calls UNAVAILABLE, in-flight calls finish within `grace`."""
+    async def drain(self, grace: float | None = None) -> bool:
+        """Health NOT_SERVING, new calls UNAVAILABLE, in-flight calls finish within `grace`,
+        then wait until no call has arrived for `drain_quiet_period`.
+
+        Returns True when the clients went quiet within `grace`. Why wait: grpc-core's stop
+        cancels (CANCELLED) every call it has received but not yet handed to us, and every
+        call that arrives before its GOAWAY reaches the client. So the port stays open,
+        answering UNAVAILABLE, until the clients have stopped calling (health-checking
+        clients, such as the SDK's, stop at once on NOT_SERVING).
+        """
         grace = self.settings.drain_grace_period if grace is None else grace
+        deadline = time.monotonic() + grace
+        arrivals = self.traffic.arrivals
         if self._poller is not None:
             self._poller.cancel()
             await asyncio.gather(self._poller, return_exceptions=True)
         await self.health.enter_graceful_shutdown()
+        if self.frontends is not None:
+            self.frontends.terminate()  # each follower drains its own calls
+        if self._http is not None:
+            self._http.context.draining = True
         await self.plane.drain(grace)
-        await self.repository.wait_retired(grace)
+        if self._http is not None:
+            await self._http.stop()
+        await self.repository.wait_retired(max(0.0, deadline - time.monotonic()))
+        if self.frontends is not None:
+            await self.frontends.wait(max(0.0, deadline - time.monotonic()))
+            await self.frontends.close()
+        await self.backend.close()  # every model has let go: stop the engine processes
+        quiet = await self.traffic.wait_quiet(self.settings.drain_quiet_period, deadline)
+        log.info(
+            "drained: %d call(s) arrived while draining, %d in flight; clients %s",
+            self.traffic.arrivals - arrivals,
+            self.traffic.in_flight,
+            "went quiet" if quiet else f"still calling after {grace:.1f} s",
+        )
+        return quiet
+
+    async def close(self) -> None:
+        """Stop gRPC (after `drain`): streams still open (health watches) are cancelled
+        after `drain_quiet_period`."""
         if self._server is not None:
-            await self._server.stop(grace=1.0)
-        self._stopped.set()
+            await self._server.stop(grace=self.settings.drain_quiet_period)
 
-    async def wait(self) -> None:
-        await self._stopped.wait()
+    async def drain_and_stop(self, grace: float | None = None) -> bool:
+        """`drain`, then `close`; returns whether the clients went quiet first."""
+        quiet = await self.drain(grace)
+        await self.close()
+        return quiet
 
 
-async def serve(settings: Settings) -> None:
-    """Run until SIGTERM or SIGINT, then drain."""
-    server = Seq2SeqServer(settings)
-    await server.start()
+def _exit_process(status: int) -> NoReturn:
+    """End the process now, without grpc-core's stop: the kernel closes every connection,
+    so calls still in transit fail UNAVAILABLE (connection closed) at the client."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
+
+
+async def serve(settings: Settings, follower: FollowerRole | None = None) -> None:
+    """Run until SIGTERM or SIGINT, then drain and stop.
+
+    Clients that keep calling through the whole grace period (ones that ignore health and
+    retry at once) would race with gRPC's stop and see CANCELLED; for them the process
+    ends without it, and their connections simply close (UNAVAILABLE). Every accepted call
+    has finished by then. `follower`: this process is a further front end of a server.
+    """
+    server = Seq2SeqServer(settings, follower=follower)
+    try:
+        await server.start()
+    except StartupError:
+        # Stop the engine processes already started before the one-line error is printed,
+        # so their own exit is not logged after it.
+        with contextlib.suppress(Exception):
+            await server.drain(0.0)
+        raise
     loop = asyncio.get_running_loop()
-    draining: list[asyncio.Task[None]] = []
+    signalled = asyncio.Event()
 
     def on_signal(signum: int) -> None:
-        if draining:
-            return
-        log.info("signal %d: draining for up to %.1f s", signum, settings.drain_grace_period)
-        draining.append(loop.create_task(server.drain_and_stop()))
+        if not signalled.is_set():
+            log.info("signal %d: draining for up to %.1f s", signum, settings.drain_grace_period)
+            signalled.set()
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal, signum)
-    await server.wait()
+    await signalled.wait()
+    quiet = await server.drain()
+    if not quiet:
+        log.info("stopped (connections closed with the process)")
+        _exit_process(0)
+    await server.close()
     log.info("stopped")

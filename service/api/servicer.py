@@ -19,9 +19,11 @@ from service.api.call_context import current_call
 from service.api.gen.seq2seq.v1 import seq2seq_pb2 as pb
 from service.api.gen.seq2seq.v1 import seq2seq_pb2_grpc as pb_grpc
 from service.api.status import abort_with
-from service.errors import InternalError, ServiceError
+from service.errors import InternalError, InvalidArgument, ServiceError
 from service.metrics import Metrics
-from service.serving.data_plane import DataPlane, Generation
+from service.serving.data_plane import DataPlane, Generation, ModelChoice
+from service.serving.documents import Documents, TranslateJob
+from service.serving.long_input import InputUsed
 from service.tasks import TASKS, TaskSpec
 
 log = logging.getLogger(__name__)
@@ -46,10 +48,12 @@ def _note(generation: Generation) -> None:
 def _unary_handler(spec: TaskSpec) -> Callable[..., Any]:
     async def handler(self: Seq2SeqServicer, request: Any, context: grpc.aio.ServicerContext):
         try:
+            choice = converters.choice_from_pb(request.options)
+            fields, used = self.fit(spec, converters.fields_from_pb(spec, request), choice)
             generation = await self.plane.generate(
                 spec.name,
-                converters.fields_from_pb(spec, request),
-                converters.choice_from_pb(request.options),
+                fields,
+                choice,
                 converters.params_from_pb(request.options),
                 _deadline(context),
             )
@@ -57,7 +61,7 @@ def _unary_handler(spec: TaskSpec) -> Callable[..., Any]:
             await self._fail(context, error)
             raise  # abort_with raised already; this keeps type checkers honest
         _note(generation)
-        return converters.response(spec, generation)
+        return converters.response(spec, generation, used)
 
     handler.__name__ = spec.rpc
     return handler
@@ -68,17 +72,19 @@ def _stream_handler(spec: TaskSpec) -> Callable[..., Any]:
         self: Seq2SeqServicer, request: Any, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.GenerateStreamResponse]:
         try:
+            choice = converters.choice_from_pb(request.options)
+            fields, used = self.fit(spec, converters.fields_from_pb(spec, request), choice)
             stream = self.plane.generate_stream(
                 spec.name,
-                converters.fields_from_pb(spec, request),
-                converters.choice_from_pb(request.options),
+                fields,
+                choice,
                 converters.params_from_pb(request.options),
                 _deadline(context),
             )
             async for item in stream:
                 if isinstance(item, Generation):
                     _note(item)
-                yield converters.stream_event(spec, item)
+                yield converters.stream_event(spec, item, used)
         except Exception as error:
             await self._fail(context, error)
 
@@ -86,10 +92,64 @@ def _stream_handler(spec: TaskSpec) -> Callable[..., Any]:
     return handler
 
 
+async def _translate(
+    self: Seq2SeqServicer, request: pb.TranslateRequest, context: grpc.aio.ServicerContext
+) -> pb.GenerateResponse:
+    """Translate goes through the documents layer: one text of any length, or many texts."""
+    try:
+        job = TranslateJob(
+            source_language=request.source_language,
+            target_language=request.target_language,
+            format=request.format or "text",
+            choice=converters.choice_from_pb(request.options),
+            params=converters.params_from_pb(request.options),
+            deadline=_deadline(context),
+        )
+        if request.texts:
+            if request.text:
+                raise InvalidArgument("send either text or texts, not both", field="texts")
+            results = await self.documents.translate_many(list(request.texts), job)
+            return pb.GenerateResponse(
+                results=[converters.text_result(r, f"texts[{i}]") for i, r in enumerate(results)]
+            )
+        result = await self.documents.translate(request.text, job)
+    except Exception as error:
+        await self._fail(context, error)
+        raise
+    if result.parts:
+        _note(result.parts[0][1])
+    return converters.document_response(result)
+
+
 class Seq2SeqServicer(pb_grpc.Seq2SeqServicer):
-    def __init__(self, plane: DataPlane, metrics: Metrics) -> None:
+    def __init__(self, plane: DataPlane, metrics: Metrics, documents: Documents) -> None:
         self.plane = plane
+        self.documents = documents
         self._metrics = metrics
+
+    Translate = _translate
+
+    def fit(
+        self, spec: TaskSpec, fields: dict[str, str], choice: ModelChoice
+    ) -> tuple[dict[str, str], InputUsed | None]:
+        """Summarize/Answer over a long text: the part that fits, and what was used."""
+        if spec.language_fields:  # Translate streams one text; documents go unary
+            return self.documents.resolve_source(fields), None
+        return self.documents.fit(spec.name, fields, choice)
+
+    async def Detect(
+        self, request: pb.DetectRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DetectResponse:
+        try:
+            ranked = self.documents.detect(request.text, top=request.top or 3)
+        except Exception as error:
+            await self._fail(context, error)
+            raise
+        return pb.DetectResponse(
+            languages=[
+                pb.LanguageScore(language=d.language, confidence=d.confidence) for d in ranked
+            ]
+        )
 
     async def _fail(self, context: grpc.aio.ServicerContext, error: Exception) -> None:
         record = current_call()
@@ -118,5 +178,6 @@ class Seq2SeqServicer(pb_grpc.Seq2SeqServicer):
 
 
 for _spec in TASKS.values():
-    setattr(Seq2SeqServicer, _spec.rpc, _unary_handler(_spec))
+    if _spec.name != "translate":  # Translate: documents and many texts, above
+        setattr(Seq2SeqServicer, _spec.rpc, _unary_handler(_spec))
     setattr(Seq2SeqServicer, _spec.stream_rpc, _stream_handler(_spec))

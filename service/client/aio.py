@@ -24,7 +24,9 @@ from service.client.types import (
     AnswerResult,
     DecodeOptions,
     GenerateResult,
+    LanguageScore,
     ModelInfo,
+    TextResult,
     TokenEvent,
 )
 from service.tasks import TASKS
@@ -48,9 +50,14 @@ class AsyncSeq2SeqClient:
         retry: RetryPolicy | None = DEFAULT_RETRY,
         load_balancing: str | None = "round_robin",
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        own_connection: bool = False,
     ) -> None:
         options = channel_options(
-            retry=retry, load_balancing=load_balancing, tls=tls, max_message_bytes=max_message_bytes
+            retry=retry,
+            load_balancing=load_balancing,
+            tls=tls,
+            max_message_bytes=max_message_bytes,
+            own_connection=own_connection,
         )
         if tls is None:
             self._channel = grpc.aio.insecure_channel(target, options=options)
@@ -76,15 +83,42 @@ class AsyncSeq2SeqClient:
         target_language: str,
         *,
         source_language: str = "",
+        text_format: str = "text",
         options: DecodeOptions | None = None,
         timeout: float | None = None,
     ) -> GenerateResult:
-        fields = {
-            "text": text,
-            "target_language": target_language,
-            "source_language": source_language,
-        }
-        return await self.generate("translate", fields, options=options, timeout=timeout)  # type: ignore[return-value]
+        """A sentence or a whole document (plain text, or HTML with text_format="html");
+        source_language "auto" detects it."""
+        request = messages.translate_request(
+            text, target_language, source_language, text_format, options
+        )
+        reply = await self._unary(self._stub.Translate, request, timeout)
+        return messages.generate_result(reply)
+
+    async def translate_many(
+        self,
+        texts: list[str],
+        target_language: str,
+        *,
+        source_language: str = "",
+        text_format: str = "text",
+        options: DecodeOptions | None = None,
+        timeout: float | None = None,
+    ) -> list[TextResult]:
+        """Many texts in one call; results align with `texts`, a failed text carries its
+        error in its place."""
+        request = messages.translate_request(
+            list(texts), target_language, source_language, text_format, options
+        )
+        reply = await self._unary(self._stub.Translate, request, timeout)
+        return messages.text_results(reply)
+
+    async def detect(
+        self, text: str, *, top: int = 3, timeout: float | None = None
+    ) -> list[LanguageScore]:
+        """The most likely languages of `text` among those the server translates."""
+        request = pb.DetectRequest(text=text, top=top)
+        return messages.language_scores(await self._unary(self._stub.Detect, request, timeout))
 
     async def summarize(
         self, text: str, *, options: DecodeOptions | None = None, timeout: float | None = None

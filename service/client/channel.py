@@ -79,10 +79,13 @@ def _read(path: Path | None) -> bytes | None:
 
 
 def service_config(retry: RetryPolicy | None, load_balancing: str | None) -> dict[str, Any]:
-    """The channel's default service config: a retry policy for every Seq2Seq method and
-    the load-balancing policy (round_robin spreads calls over every address a
-    `dns:///name:port` target resolves to; pick_first uses one)."""
-    config: dict[str, Any] = {}
+    """The channel's default service config: a retry policy for every Seq2Seq method, the
+    load-balancing policy (round_robin spreads calls over every address a
+    `dns:///name:port` target resolves to; pick_first uses one) and client-side health
+    checking: a server that reports NOT_SERVING for the Seq2Seq service (it is draining
+    after SIGTERM) gets no more calls, so none race with its shutdown. gRPC does the
+    health watch under every policy but pick_first."""
+    config: dict[str, Any] = {"healthCheckConfig": {"serviceName": SERVICE_NAME}}
     if retry is not None:
         config["methodConfig"] = [
             {"name": [{"service": SERVICE_NAME}], "retryPolicy": retry.as_config()}
@@ -98,7 +101,10 @@ def channel_options(
     load_balancing: str | None,
     tls: TlsConfig | None,
     max_message_bytes: int,
+    own_connection: bool = False,
 ) -> list[tuple[str, Any]]:
+    """`own_connection`: never share the TCP connection with another client of the same
+    target (gRPC shares one by default), e.g. to reach several server processes."""
     options: list[tuple[str, Any]] = [
         ("grpc.service_config", json.dumps(service_config(retry, load_balancing))),
         ("grpc.enable_retries", 1 if retry is not None else 0),
@@ -107,6 +113,8 @@ def channel_options(
     ]
     if tls is not None and tls.server_name:
         options.append(("grpc.ssl_target_name_override", tls.server_name))
+    if own_connection:
+        options.append(("grpc.use_local_subchannel_pool", 1))
     return options
 
 

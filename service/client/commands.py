@@ -15,7 +15,12 @@ import grpc
 
 from service.client.channel import DEFAULT_TARGET, TlsConfig
 from service.client.errors import Seq2SeqError
-from service.client.render import RenderError, attention_table, save_attention_png
+from service.client.render import (
+    RenderError,
+    attention_table,
+    save_attention_png,
+    token_scores_table,
+)
 from service.client.sync import Seq2SeqClient
 from service.client.types import AnswerResult, DecodeOptions, GenerateResult, TokenEvent
 
@@ -56,6 +61,16 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _penalty(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0: {text}")
+    return value
+
+
 def add_security_arguments(group: Any) -> None:
     """--tls, --ca, --cert, --key, --server-name and --token (read back by `tls_config`)."""
     group.add_argument("--tls", action="store_true", help="use TLS with the system's CA roots")
@@ -89,8 +104,18 @@ def build_parser() -> argparse.ArgumentParser:
     group = decoding.add_argument_group("decoding")
     group.add_argument("--model", default="", help="model name (default: the task's model)")
     group.add_argument("--model-version", type=_count, default=0, help="0 = the newest")
-    group.add_argument("--beam-size", type=_count, default=0, help="0 or 1 = greedy")
-    group.add_argument("--n-best", type=_count, default=0, help="hypotheses to return")
+    group.add_argument(
+        "--beam-size", type=_count, default=0, help="0 or 1 = greedy (default: --n-best's)"
+    )
+    group.add_argument(
+        "--n-best", type=_count, default=0, help="hypotheses to return, from a beam this wide"
+    )
+    group.add_argument(
+        "--length-penalty",
+        type=_penalty,
+        default=0.0,
+        help="beam scores divided by ((5 + length) / 6) ** PENALTY (GNMT); 0 = none",
+    )
     group.add_argument("--max-output-tokens", type=_count, default=0, help="0 = the model's")
     group.add_argument(
         "--min-output-tokens", type=_count, default=0, help="suppress the end before this many"
@@ -113,6 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     group.add_argument("--stream", action="store_true", help="print tokens as they arrive")
     group.add_argument(
+        "--scores", action="store_true", help="print each output token's log-probability"
+    )
+    group.add_argument(
         "--attention", action="store_true", help="print the attention table after each result"
     )
     group.add_argument(
@@ -121,23 +149,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = _Parser(prog=PROG, description="Call the seq2seq gRPC service.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    sub = commands.add_parser(
-        "translate", parents=[connection, decoding], help="translate text", prog=PROG
-    )
-    sub.add_argument("text", nargs="?", help="the text (or --input)")
+    sub = commands.add_parser("translate", parents=[connection, decoding], help="translate text")
+    sub.add_argument("text", nargs="?", help="the text (or --input, or --file)")
     sub.add_argument("--to", required=True, dest="target_language", help="e.g. fr")
-    sub.add_argument("--from", default="", dest="source_language", help="default: en")
-    sub.add_argument("--input", metavar="FILE|-", help="many texts, one per line")
-
-    sub = commands.add_parser(
-        "summarize", parents=[connection, decoding], help="summarize text", prog=PROG
+    sub.add_argument(
+        "--from", default="", dest="source_language", help="default: en; auto = detect it"
     )
+    sub.add_argument("--input", metavar="FILE|-", help="many texts, one per line")
+    sub.add_argument(
+        "--file",
+        metavar="FILE|-",
+        help="one document, translated with its lines, paragraphs and lists kept",
+    )
+    sub.add_argument(
+        "--html", action="store_true", help="the text is HTML: only text nodes are translated"
+    )
+
+    sub = commands.add_parser("summarize", parents=[connection, decoding], help="summarize text")
     sub.add_argument("text", nargs="?", help="the text (or --input)")
     sub.add_argument("--input", metavar="FILE|-", help="many texts, one per line")
 
-    sub = commands.add_parser(
-        "answer", parents=[connection, decoding], help="answer a question", prog=PROG
-    )
+    sub = commands.add_parser("answer", parents=[connection, decoding], help="answer a question")
     sub.add_argument("question", nargs="?", help="the question (or --input)")
     sub.add_argument("--context", metavar="FILE|-", help="file holding the context passage")
     sub.add_argument(
@@ -146,7 +178,12 @@ def build_parser() -> argparse.ArgumentParser:
         help='JSON lines {"question": ..., "context": ...}; context defaults to --context',
     )
 
-    sub = commands.add_parser("models", parents=[connection], help="list the models", prog=PROG)
+    sub = commands.add_parser("detect", parents=[connection], help="detect the language of a text")
+    sub.add_argument("text", nargs="?", help="the text (or --file)")
+    sub.add_argument("--file", metavar="FILE|-", help="read the text from a file")
+    sub.add_argument("--top", type=_count, default=3, help="languages to rank (%(default)s)")
+
+    sub = commands.add_parser("models", parents=[connection], help="list the models")
     sub.add_argument("--task", default="", choices=["", "translate", "summarize", "answer"])
     return parser
 
@@ -165,6 +202,11 @@ def _read_text(name: str, what: str) -> str:
 
 
 def _texts(args: argparse.Namespace) -> list[str]:
+    document = getattr(args, "file", None)
+    if document is not None:
+        if args.text is not None or getattr(args, "input", None) is not None:
+            raise UsageError("give a TEXT, --input or --file, not two of them")
+        return [_read_text(document, "file")]
     if args.input is not None and args.text is not None:
         raise UsageError("give a TEXT or --input, not both")
     if args.input is None:
@@ -233,11 +275,15 @@ def tls_config(args: argparse.Namespace) -> TlsConfig | None:
 
 
 def _options(args: argparse.Namespace) -> DecodeOptions:
+    # --n-best 3 alone asks for a beam of 3: the server needs beam_size >= n_best.
+    beam_size = args.beam_size or (args.n_best if args.n_best > 1 else 0)
     return DecodeOptions(
         model=args.model,
         model_version=args.model_version,
-        beam_size=args.beam_size,
+        beam_size=beam_size,
         n_best=args.n_best,
+        length_penalty=args.length_penalty,
+        return_scores=args.scores,
         max_output_tokens=args.max_output_tokens,
         min_output_tokens=args.min_output_tokens,
         temperature=args.temperature,
@@ -272,8 +318,13 @@ def _print_result(result: Result, args: argparse.Namespace, out: TextIO) -> None
     if isinstance(result, GenerateResult) and len(result.hypotheses) > 1:
         for rank, hypothesis in enumerate(result.hypotheses, 1):
             out.write(f"{rank}. {hypothesis.text}  (score {hypothesis.score:.3f})\n")
+            if args.scores:
+                out.write(token_scores_table(hypothesis) + "\n")
     else:
-        out.write(_text_of(result) + "\n")
+        text = _text_of(result)  # a document keeps its own last line break
+        out.write(text if text.endswith("\n") else text + "\n")
+        if args.scores and result.hypotheses:
+            out.write(token_scores_table(result.hypotheses[0]) + "\n")
     out.flush()
 
 
@@ -335,7 +386,14 @@ def _calls(
                     client.translate_stream(first, args.target_language, **kwargs), args
                 )
             else:
-                yield _printed(client.translate(first, args.target_language, **kwargs), args)
+                kwargs["text_format"] = "html" if args.html else "text"
+                result = client.translate(first, args.target_language, **kwargs)
+                if result.detected_language is not None and not args.json:
+                    detected = result.detected_language
+                    print(
+                        f"detected {detected.language} ({detected.confidence:.2f})", file=sys.stderr
+                    )
+                yield _printed(result, args)
         elif args.command == "summarize":
             if args.stream:
                 yield _consume_stream(client.summarize_stream(first, options=options), args)
@@ -350,6 +408,21 @@ def _calls(
 def _printed(result: Result, args: argparse.Namespace) -> Result:
     _print_result(result, args, sys.stdout)
     return result
+
+
+def _detect_text(args: argparse.Namespace) -> str:
+    if (args.text is None) == (args.file is None):
+        raise UsageError("give a TEXT argument or --file FILE")
+    return args.text if args.text is not None else _read_text(args.file, "file")
+
+
+def _print_detection(client: Seq2SeqClient, args: argparse.Namespace, text: str) -> None:
+    ranked = client.detect(text, top=args.top)
+    if args.json:
+        _json_line([dataclasses.asdict(score) for score in ranked], sys.stdout)
+        return
+    for score in ranked:
+        print(f"{score.language}\t{score.confidence:.4f}")
 
 
 def _print_models(client: Seq2SeqClient, args: argparse.Namespace) -> None:
@@ -374,6 +447,8 @@ def run(args: argparse.Namespace) -> int:
     inputs: list[tuple[str, str]] = []
     if args.command == "answer":
         inputs = _questions(args)
+    elif args.command == "detect":
+        inputs = [(_detect_text(args), "")]
     elif args.command != "models":
         inputs = [(text, "") for text in _texts(args)]
     try:
@@ -381,6 +456,9 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:  # unreadable or malformed TLS files
         raise UsageError(f"cannot set up TLS: {exc}") from None
     with client:
+        if args.command == "detect":
+            _print_detection(client, args, inputs[0][0])
+            return 0
         if args.command == "models":
             _print_models(client, args)
             return 0

@@ -16,8 +16,12 @@ from service.client.types import (
     DecodeOptions,
     GenerateResult,
     Hypothesis,
+    InputUsed,
+    LanguageScore,
     ModelInfo,
     ModelRef,
+    TextError,
+    TextResult,
     Timing,
     TokenEvent,
 )
@@ -97,13 +101,68 @@ def _timing(t: pb.Timing) -> Timing:
     )
 
 
+def _language(score: pb.LanguageScore) -> LanguageScore:
+    return LanguageScore(language=score.language, confidence=round(score.confidence, 4))
+
+
+def _used(used: pb.InputUsed) -> InputUsed:
+    return InputUsed(
+        field=used.field, method=used.method, start=used.start, end=used.end, total=used.total
+    )
+
+
 def generate_result(r: pb.GenerateResponse) -> GenerateResult:
     return GenerateResult(
         hypotheses=tuple(_hypothesis(h) for h in r.hypotheses),
         source_tokens=tuple(r.source_tokens),
         model=_model(r.model),
         timing=_timing(r.timing),
+        sentence_count=r.sentence_count,
+        detected_language=_language(r.detected_language)
+        if r.HasField("detected_language")
+        else None,
+        input_used=_used(r.input_used) if r.HasField("input_used") else None,
     )
+
+
+def translate_request(
+    text: str | list[str],
+    target_language: str,
+    source_language: str,
+    text_format: str,
+    options: DecodeOptions | None,
+) -> pb.TranslateRequest:
+    """One text (a sentence or a whole document) or many texts in one Translate."""
+    return pb.TranslateRequest(
+        text=text if isinstance(text, str) else "",
+        texts=[] if isinstance(text, str) else text,
+        target_language=target_language,
+        source_language=source_language,
+        format=text_format,
+        options=decoding_options(options),
+    )
+
+
+def text_results(r: pb.GenerateResponse) -> list[TextResult]:
+    return [
+        TextResult(
+            text=t.text,
+            alternatives=tuple(t.alternatives),
+            sentence_count=t.sentence_count,
+            source_language=t.source_language,
+            detected_language=_language(t.detected_language)
+            if t.HasField("detected_language")
+            else None,
+            error=TextError(code=t.error.code, message=t.error.message, field=t.error.field)
+            if t.HasField("error")
+            else None,
+        )
+        for t in r.results
+    ]
+
+
+def language_scores(r: pb.DetectResponse) -> list[LanguageScore]:
+    return [_language(score) for score in r.languages]
 
 
 def answer_result(r: pb.AnswerResponse) -> AnswerResult:
@@ -114,6 +173,7 @@ def answer_result(r: pb.AnswerResponse) -> AnswerResult:
         source_tokens=tuple(r.source_tokens),
         model=_model(r.model),
         timing=_timing(r.timing),
+        input_used=_used(r.input_used) if r.HasField("input_used") else None,
     )
 
 

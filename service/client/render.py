@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from service.client.types import Attention
+from service.client.types import Attention, Hypothesis
 
 # (upper bound of the weight, character); a cell is its character written twice
 SHADES: tuple[tuple[float, str], ...] = ((0.05, "·"), (0.25, "░"), (0.5, "▒"), (0.75, "▓"))
@@ -51,6 +51,16 @@ def attention_table(
     return "\n".join(lines)
 
 
+def token_scores_table(hypothesis: Hypothesis) -> str:
+    """One line per output token: the piece and its log-probability."""
+    width = max((len(t) for t in hypothesis.target_tokens), default=5)
+    lines = [
+        f"  {token.ljust(width)}  {score:8.3f}"
+        for token, score in zip(hypothesis.target_tokens, hypothesis.token_scores, strict=False)
+    ]
+    return "\n".join(lines)
+
+
 def _label(tokens: Sequence[str], index: int, limit: int) -> str:
     token = tokens[index] if index < len(tokens) else f"#{index}"
     token = token.replace("\n", " ") or "''"
@@ -70,7 +80,8 @@ def save_attention_png(
         from matplotlib.figure import Figure  # lazy: only this feature needs matplotlib
     except ImportError as exc:
         raise RenderError(
-            "the attention heat map needs matplotlib: pip install 'seq2seq-serve[client]'"
+            "the attention heat map needs matplotlib: pip install 'matplotlib>=3.8' (the client "
+            "distribution's `plot` extra)"
         ) from exc
     matrix = [list(attention.row(r)) for r in range(attention.rows)]
     xlabels = [_label(source_tokens, c, 24) for c in range(attention.cols)]

@@ -67,13 +67,52 @@ class Timing:
 
 
 @dataclass(frozen=True)
+class LanguageScore:
+    language: str  # ISO 639-1 code
+    confidence: float  # in [0, 1]
+
+
+@dataclass(frozen=True)
+class InputUsed:
+    """The part of a long Summarize text or Answer context the model read."""
+
+    field: str  # "text" or "context"
+    method: str  # "truncated" (leading sentences) or "window" (best-matching sentences)
+    start: int  # character offsets [start, end) in the field as sent
+    end: int
+    total: int  # characters of the field as sent
+
+
+@dataclass(frozen=True)
+class TextError:
+    code: str  # the status this text alone would have got, e.g. "INVALID_ARGUMENT"
+    message: str
+    field: str  # e.g. "texts[2]"
+
+
+@dataclass(frozen=True)
+class TextResult:
+    """One text of a many-texts Translate: its translation or its error."""
+
+    text: str
+    alternatives: tuple[str, ...]
+    sentence_count: int
+    source_language: str
+    detected_language: LanguageScore | None
+    error: TextError | None  # set when this text failed; the others were answered
+
+
+@dataclass(frozen=True)
 class GenerateResult:
     """The reply of Translate and Summarize."""
 
-    hypotheses: tuple[Hypothesis, ...]  # best first
-    source_tokens: tuple[str, ...]  # the input as the model saw it (ends with "</s>")
+    hypotheses: tuple[Hypothesis, ...]  # best first (a document: the whole translated text)
+    source_tokens: tuple[str, ...]  # the input as the model saw it (one-sentence texts)
     model: ModelRef
     timing: Timing
+    sentence_count: int = 0  # Translate: pieces sent to the model
+    detected_language: LanguageScore | None = None  # Translate with source "auto"
+    input_used: InputUsed | None = None  # Summarize over a long text
 
     @property
     def text(self) -> str:
@@ -91,6 +130,7 @@ class AnswerResult:
     source_tokens: tuple[str, ...]  # "question <sep> context" as the model saw it
     model: ModelRef
     timing: Timing
+    input_used: InputUsed | None = None  # set when only a window of the context was read
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from service.engine.constraints import (
     Term,
 )
 from service.engine.params import DecodingParams
-from service.engine.tokenizer import TextTokenizer
+from service.engine.tokenizer import Tokenizer
 from service.errors import InvalidArgument
 
 
@@ -47,7 +47,7 @@ def context_ids(source_ids: np.ndarray, manifest: BundleManifest) -> np.ndarray 
     return context[context != manifest.special_tokens.eos_id]
 
 
-def _encode(tokenizer: TextTokenizer, text: str, field: str) -> tuple[int, ...]:
+def _encode(tokenizer: Tokenizer, text: str, field: str) -> tuple[int, ...]:
     ids = tokenizer.encode_plain(text)
     if not ids or tokenizer.unk_id in ids:
         raise InvalidArgument(
@@ -92,7 +92,7 @@ def build_constraints(
     *,
     source_ids: np.ndarray,
     source_text: str | None,
-    tokenizer: TextTokenizer,
+    tokenizer: Tokenizer,
     manifest: BundleManifest,
 ) -> RequestConstraints:
     """Raises InvalidArgument naming the option when it cannot apply to this request."""

@@ -171,15 +171,27 @@ class EngineCore:
             raise RuntimeError(f"decoder returned {out.log_probs.shape[0]} rows for {rows}")
         self._update_requests(out.log_probs, out.attention, out.states, seconds)
 
-    def _suppress_early_eos(self, log_probs: np.ndarray) -> np.ndarray:
-        """EOS gets the lowest finite log-prob on rows below their min_output_tokens."""
+    def _eos_rules(self, log_probs: np.ndarray) -> np.ndarray:
+        """EOS gets the lowest finite log-prob on rows below their min_output_tokens; under
+        the model's `eos_at_limit` rule (HF's forced_eos_token_id) it is the only choice
+        (log-prob 0) at the last token a row may generate."""
         batch = self._batch
         blocked = [r.params.min_output_tokens > r.generated_tokens for r in batch.requests]
-        if not any(blocked):
+        forced = [
+            r.params.defaults is not None
+            and r.params.defaults.eos_at_limit
+            and r.generated_tokens + 1 >= r.params.max_output_tokens
+            for r in batch.requests
+        ]
+        if not any(blocked) and not any(forced):
             return log_probs
-        rows = np.repeat(np.asarray(blocked), batch.row_counts)  # (B,)
+        eos = self.manifest.special_tokens.eos_id
+        lowest = np.finfo(log_probs.dtype).min
         log_probs = log_probs.copy()
-        log_probs[rows, self.manifest.special_tokens.eos_id] = np.finfo(log_probs.dtype).min
+        log_probs[np.repeat(np.asarray(blocked), batch.row_counts), eos] = lowest
+        rows = np.repeat(np.asarray(forced), batch.row_counts)  # (B,)
+        log_probs[rows] = lowest
+        log_probs[rows, eos] = 0.0
         return log_probs
 
     def _apply_constraints(self, log_probs: np.ndarray, attention: np.ndarray) -> np.ndarray:
@@ -206,7 +218,7 @@ class EngineCore:
         seconds: float,
     ) -> None:
         """The one loop over a step's requests: advance, stream, retire, and regroup rows."""
-        log_probs = self._apply_constraints(self._suppress_early_eos(log_probs), attention)
+        log_probs = self._apply_constraints(self._eos_rules(log_probs), attention)
         best_ids = log_probs.argmax(axis=-1)  # greedy rows need nothing more per request
         best_log_probs = log_probs[np.arange(log_probs.shape[0]), best_ids]
         parents: list[np.ndarray] = []

@@ -103,6 +103,7 @@ class Seq2SeqEngine:
             max_beam_size=max_beam_size,
             max_batch_size=max_batch_size,
             has_attention=self.manifest.attention.kind != "none",
+            defaults=self.manifest.decoding,
         )
         self._ids = itertools.count()
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
+from service.bundle import DecodingDefaults
 from service.errors import InvalidArgument
 
+OUR_DEFAULTS = DecodingDefaults()  # our own models' (the manifest's default)
 _FIELD = "options."  # errors name the request field, e.g. "options.top_p"
 MAX_OPTION_CHARS = 1000  # longest target_prefix, protected term or glossary term
 MAX_TERMS = 64  # most protected terms plus glossary entries per request
@@ -30,6 +32,7 @@ class ModelLimits:
     max_beam_size: int  # the server's cap
     max_batch_size: int  # a beam needs this many rows at most
     has_attention: bool = True  # False for the no-attention baseline
+    defaults: DecodingDefaults = OUR_DEFAULTS  # the model's (bundle manifest)
 
 
 @dataclass(frozen=True)
@@ -40,7 +43,9 @@ class DecodingParams:
     n_best: int = 1  # hypotheses returned, <= beam_size; 0 = 1
     max_output_tokens: int = 0  # most generated tokens (EOS included); 0 = the model's limit
     min_output_tokens: int = 0  # EOS is suppressed until this many tokens were generated
-    length_penalty: float = 0.0  # GNMT alpha: scores divided by ((5 + |Y|) / 6) ** alpha
+    # GNMT alpha: scores divided by ((5 + |Y|) / 6) ** alpha; with the model's "hf" beam
+    # rule, HF's: divided by |Y| ** length_penalty (0 = the model's default, HF's 1.0)
+    length_penalty: float = 0.0
     temperature: float | None = None  # sampling: > 0; None = not set
     top_k: int = 0  # sampling: keep the k most likely tokens; 0 = all
     top_p: float | None = None  # sampling: nucleus mass in (0, 1]; None = 1
@@ -51,6 +56,7 @@ class DecodingParams:
     target_prefix: str = ""  # the output starts with this text; the rest is decoded
     protected_terms: tuple[str, ...] = ()  # spans of the source that reach the output verbatim
     glossary: tuple[tuple[str, str], ...] = ()  # (source term, required target term)
+    defaults: DecodingDefaults | None = None  # the model's decoding defaults; set by for_model
 
     def __post_init__(self) -> None:
         # Normalise the API's zero defaults once, so that nothing downstream writes max(1, x).
@@ -144,6 +150,10 @@ class DecodingParams:
                 "return_attention",
                 "cannot be set: the model has no attention (a no-attention baseline)",
             )
-        if self.max_output_tokens:
-            return self
-        return replace(self, max_output_tokens=limits.max_output_tokens)
+        defaults = self.defaults or limits.defaults
+        return replace(
+            self,
+            max_output_tokens=self.max_output_tokens or limits.max_output_tokens,
+            defaults=defaults,
+            length_penalty=self.length_penalty or defaults.length_penalty,
+        )

@@ -9,7 +9,7 @@ from pathlib import Path
 from service import bundle as contract
 from service.bundle import BundleError, BundleManifest
 from service.engine.runtime import OnnxSeq2Seq, RuntimeOptions
-from service.engine.tokenizer import TextTokenizer
+from service.engine.tokenizer import Tokenizer, open_tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +19,7 @@ class LoadedBundle:
     manifest: BundleManifest
     path: Path  # the bundle folder
     runtime: OnnxSeq2Seq
-    tokenizer: TextTokenizer
+    tokenizer: Tokenizer
 
     @property
     def key(self) -> tuple[str, int]:
@@ -36,18 +36,27 @@ def load_bundle(bundle_dir: Path, options: RuntimeOptions) -> LoadedBundle:
     """Check manifest, checksums and graph contract, then open the sessions."""
     manifest = contract.read_manifest(bundle_dir)
     contract.verify_checksums(bundle_dir, manifest)
-    tokenizer_path = bundle_dir / contract.TOKENIZER_FILE
+    tokenizer = load_tokenizer(bundle_dir, manifest)
+    runtime = OnnxSeq2Seq(bundle_dir, manifest, options)
+    return LoadedBundle(manifest=manifest, path=bundle_dir, runtime=runtime, tokenizer=tokenizer)
+
+
+def load_tokenizer(bundle_dir: Path, manifest: BundleManifest) -> Tokenizer:
+    """The bundle's tokenizer, checked against the manifest's vocabulary size."""
+    spec = manifest.tokenizer
+    # the file a vocabulary problem is blamed on: the one that maps pieces to ids
+    tokenizer_path = bundle_dir / (spec.vocab or spec.file)
     try:
-        tokenizer = TextTokenizer(tokenizer_path, manifest.special_tokens)
-    except Exception as exc:  # tokenizers raises its own exception types
-        raise BundleError(f"{tokenizer_path}: cannot load tokenizer: {exc}") from exc
+        tokenizer = open_tokenizer(bundle_dir, manifest)
+    except Exception as exc:  # tokenizers / sentencepiece raise their own exception types
+        names = ", ".join(str(bundle_dir / f) for f in spec.files)
+        raise BundleError(f"{names}: cannot load tokenizer: {exc}") from exc
     if tokenizer.vocab_size != manifest.vocab_size:
         raise BundleError(
             f"{tokenizer_path}: vocabulary of {tokenizer.vocab_size} tokens, "
             f"but {contract.MANIFEST_FILE} says {manifest.vocab_size}"
         )
-    runtime = OnnxSeq2Seq(bundle_dir, manifest, options)
-    return LoadedBundle(manifest=manifest, path=bundle_dir, runtime=runtime, tokenizer=tokenizer)
+    return tokenizer
 
 
 def bundle_dirs(repository: Path) -> list[Path]:

@@ -8,7 +8,10 @@ CUDA cannot be loaded).
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import logging
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,14 +64,65 @@ class StepOutput:
     states: dict[str, State]  # state name -> updated value (device-resident with IO binding)
 
 
+_NVIDIA_DRIVER = "libcuda.so.1"
+_NVML = "libnvidia-ml.so.1"
+
+
+@functools.cache
+def _cuda_unusable(device_id: int) -> str | None:
+    """Why CUDA cannot run here, or None when it may. Asked before onnxruntime is, because
+    onnxruntime's CUDA provider prints a screen of load errors on a machine without a GPU.
+
+    Uses only the driver's version query and NVML, never cuInit: a CUDA context made here
+    would not survive a fork into an engine process.
+    """
+    if sys.platform != "linux":
+        return None  # onnxruntime finds out for itself
+    try:
+        driver = ctypes.CDLL(_NVIDIA_DRIVER)
+    except OSError:
+        return f"no NVIDIA driver here ({_NVIDIA_DRIVER} cannot be loaded)"
+    version = ctypes.c_int()
+    if driver.cuDriverGetVersion(ctypes.byref(version)) != 0:
+        return "the NVIDIA driver did not report its version"
+    try:
+        nvml = ctypes.CDLL(_NVML)
+    except OSError:
+        return None  # no NVML to count devices with; onnxruntime will tell
+    count = ctypes.c_uint()
+    if nvml.nvmlInit_v2() != 0:
+        return "NVML could not be initialised: the driver sees no usable GPU"
+    try:
+        if nvml.nvmlDeviceGetCount_v2(ctypes.byref(count)) != 0:
+            return "NVML could not count the GPUs"
+    finally:
+        nvml.nvmlShutdown()
+    if device_id >= count.value:
+        return f"no CUDA device {device_id} ({count.value} found)"
+    return None
+
+
 def _provider_list(options: RuntimeOptions) -> list[str | tuple[str, dict[str, object]]]:
+    return _choose_providers(options)[0]
+
+
+def _choose_providers(
+    options: RuntimeOptions,
+) -> tuple[list[str | tuple[str, dict[str, object]]], tuple[str, ...]]:
+    """The providers onnxruntime is asked for, and why preferred ones were left out."""
     available = set(ort.get_available_providers())
     chosen: list[str | tuple[str, dict[str, object]]] = []
+    skipped: list[str] = []
     for short in options.providers:
         name = _PROVIDER_NAMES[short]
         if name not in available:
-            log.warning("execution provider %s is not in this onnxruntime build", name)
+            skipped.append(f"{short} left out: this onnxruntime build has no {name}")
             continue
+        if short in {"cuda", "tensorrt"}:
+            reason = _cuda_unusable(options.cuda_device_id)
+            if reason is not None:
+                skipped.append(f"{short} left out: {reason}")
+                continue
         if short == "cuda":
             cuda: dict[str, object] = {
                 "device_id": options.cuda_device_id,
@@ -82,8 +136,28 @@ def _provider_list(options: RuntimeOptions) -> list[str | tuple[str, dict[str, o
         else:
             chosen.append(name)
     if not chosen:
-        raise BundleError(f"none of the providers {options.providers} is available")
-    return chosen
+        raise BundleError(
+            f"none of the providers {list(options.providers)} can run here: {'; '.join(skipped)}"
+        )
+    return chosen, tuple(skipped)
+
+
+def _log_provider(manifest: BundleManifest, provider: str, options: RuntimeOptions) -> None:
+    """One line per model: the provider its sessions got, and why."""
+    chosen, skipped = _choose_providers(options)
+    asked = [entry if isinstance(entry, str) else entry[0] for entry in chosen]
+    model = f"model {manifest.name} v{manifest.version} runs on {provider}"
+    if provider != asked[0]:
+        log.warning(
+            "%s although %s was asked for first: onnxruntime could not create it (its own "
+            "messages above say why, e.g. a missing CUDA or cuDNN library)",
+            model,
+            asked[0],
+        )
+    elif skipped:
+        log.info("%s; %s", model, "; ".join(skipped))
+    else:
+        log.info("%s, the first of providers %s", model, list(options.providers))
 
 
 def _session(path: Path, options: RuntimeOptions) -> ort.InferenceSession:
@@ -123,15 +197,7 @@ class OnnxSeq2Seq:
         self._decoder = _session(decoder_path, options)
         self._check_contract(encoder_path, decoder_path)
         self.provider = self._decoder.get_providers()[0]
-        wanted = _PROVIDER_NAMES[options.providers[0]]
-        if self.provider != wanted:
-            log.warning(
-                "model %s v%d runs on %s, not the preferred %s",
-                manifest.name,
-                manifest.version,
-                self.provider,
-                wanted,
-            )
+        _log_provider(manifest, self.provider, options)
         self.device = _DEVICE_OF_PROVIDER.get(self.provider, "cpu")
         self._device_id = options.cuda_device_id if self.device == "cuda" else 0
         self.io_binding = (

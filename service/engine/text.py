@@ -14,7 +14,7 @@ from service.bundle import BundleManifest
 from service.engine.constraints import Term
 from service.engine.params import DecodingParams
 from service.engine.requests import GenerationOutput
-from service.engine.tokenizer import TextTokenizer
+from service.engine.tokenizer import Tokenizer
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ def _find(ids: tuple[int, ...], term: tuple[int, ...]) -> int:
     return -1
 
 
-def render(tokenizer: TextTokenizer, ids: tuple[int, ...], terms: tuple[Term, ...]) -> str:
+def render(tokenizer: Tokenizer, ids: tuple[int, ...], terms: tuple[Term, ...]) -> str:
     """The decoded text, with each required term's tokens spelt exactly as the caller wrote
     the term (the tokenizer's normalisation may have changed a character of it)."""
     kept = tuple(i for i in ids if not tokenizer.is_skipped(i))
@@ -66,7 +66,7 @@ def render(tokenizer: TextTokenizer, ids: tuple[int, ...], terms: tuple[Term, ..
 
 def decode_output(
     output: GenerationOutput,
-    tokenizer: TextTokenizer,
+    tokenizer: Tokenizer,
     manifest: BundleManifest,
     params: DecodingParams,
     terms: tuple[Term, ...] = (),

@@ -90,6 +90,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="closed loop: clients (%(default)s)",
     )
     load.add_argument(
+        "--connections",
+        type=_number(int, 1),
+        default=d.connections,
+        help="TCP connections the calls are spread over, e.g. to reach every front-end "
+        "process of a server (%(default)s)",
+    )
+    load.add_argument(
         "--rate", type=_number(float, 0, strict=True), help="open loop: requests per second"
     )
     load.add_argument(
@@ -169,6 +176,7 @@ def run(args: argparse.Namespace) -> int:
             target=args.target,
             mode=args.mode,
             concurrency=args.concurrency,
+            connections=args.connections,
             rate=args.rate or 0.0,
             duration=args.duration,
             max_requests=args.requests,

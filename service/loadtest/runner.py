@@ -37,6 +37,7 @@ class LoadConfig:
     target: str  # host:port or dns:///name:port; the only address the run talks to
     mode: str = "closed"  # "closed", "constant" or "poisson"
     concurrency: int = 8  # closed loop: clients, each with one call in flight
+    connections: int = 1  # TCP connections, calls spread over them in turn
     rate: float = 0.0  # open loop: requests per second offered
     duration: float = 30.0  # seconds of the measured window at most
     max_requests: int = 1_000_000  # measured requests at most
@@ -58,6 +59,8 @@ class LoadConfig:
             raise ValueError(f"the {self.mode} mode needs a rate > 0 (requests per second)")
         if self.deadline <= 0 or self.connect_timeout <= 0:
             raise ValueError("deadline and connect timeout must be > 0 seconds")
+        if self.connections < 1:
+            raise ValueError(f"connections must be >= 1, not {self.connections}")
         if self.max_in_flight < 1:
             raise ValueError(f"max_in_flight must be >= 1, not {self.max_in_flight}")
         self.bounds()  # checks duration, max_requests and warm-up
@@ -75,10 +78,15 @@ class PreflightError(Exception):
     """The target cannot take this load (unreachable, or lacks a model): nothing was sent."""
 
 
-def open_client(config: LoadConfig) -> AsyncSeq2SeqClient:
+def open_client(config: LoadConfig, own_connection: bool = False) -> AsyncSeq2SeqClient:
     """A client without retries: one call sent = one call the server counts."""
     return AsyncSeq2SeqClient(
-        config.target, tls=config.tls, token=config.token, timeout=config.deadline, retry=None
+        config.target,
+        tls=config.tls,
+        token=config.token,
+        timeout=config.deadline,
+        retry=None,
+        own_connection=own_connection,
     )
 
 
@@ -109,16 +117,18 @@ def send(client: AsyncSeq2SeqClient, entry: MixEntry, timeout: float) -> Awaitab
 
 
 class LoadRun:
-    """One run over one client: the schedule decides when, the mix what, RunStats keeps score."""
+    """One run over its clients (one per connection, used in turn): the schedule decides
+    when, the mix what, RunStats keeps score."""
 
-    def __init__(self, client: AsyncSeq2SeqClient, config: LoadConfig, mix: Mix) -> None:
-        self.client = client
+    def __init__(self, clients: list[AsyncSeq2SeqClient], config: LoadConfig, mix: Mix) -> None:
+        self.clients = clients
         self.config = config
         self.entries = mix.entries
         self.order = mix.order()
         self.phases = Phases(config.bounds())
         self.stats = RunStats()
         self._sequence = itertools.count()
+        self._turn = itertools.count()  # which connection the next call takes
         self._start = 0.0
 
     def _now(self) -> float:
@@ -188,8 +198,9 @@ class LoadRun:
     async def _call(self, entry: MixEntry, phase: Phase, intended: float) -> None:
         sent = self._now()
         code, tokens, server_total, server_queue = OK, 0, None, None
+        client = self.clients[next(self._turn) % len(self.clients)]
         try:
-            result = await send(self.client, entry, self.config.deadline)
+            result = await send(client, entry, self.config.deadline)
         except Seq2SeqError as exc:
             code = exc.code.name
         else:
@@ -215,8 +226,12 @@ async def load_test(
     config: LoadConfig, mix: Mix, progress: ProgressCallback | None = None
 ) -> tuple[RunStats, list[ModelInfo]]:
     """Pre-flight (PreflightError: nothing sent), then the load; the stats and the models."""
-    async with open_client(config) as client:
-        models = await preflight(client, mix, config.connect_timeout)
-        run = LoadRun(client, config, mix)
+    separate = config.connections > 1
+    clients = [open_client(config, own_connection=separate) for _ in range(config.connections)]
+    try:
+        models = await preflight(clients[0], mix, config.connect_timeout)
+        run = LoadRun(clients, config, mix)
         await run.run(progress)
         return run.stats, models
+    finally:
+        await asyncio.gather(*(c.close() for c in clients))

@@ -27,7 +27,8 @@ from service.engine.text import TextHypothesis, decode_output
 from service.errors import Expired, InvalidArgument
 from service.serving import async_bridge
 from service.serving.detokenize import IncrementalDetokenizer
-from service.serving.models import BatchingConfig, ModelTable, ServedModel
+from service.serving.models import BatchingConfig, ModelTable, PreparedModel, ServedModel
+from service.serving.thread_engine import ThreadPrepared
 from service.tasks import TASKS, TaskSpec
 
 
@@ -109,7 +110,7 @@ def _require_name(value: str, field: str) -> str:
     return _require_no_controls(value, field)
 
 
-def _require_text(value: str, field: str, limit: int) -> str:
+def require_text(value: str, field: str, limit: int) -> str:
     """Non-empty (format characters such as U+200B do not count), within `limit`, no controls."""
     if not any(not c.isspace() and unicodedata.category(c) != "Cf" for c in value):
         raise InvalidArgument(f"{field} is empty; send some text", field=field)
@@ -133,9 +134,14 @@ class DataPlane:
         self._batching = batching
         self.models = ModelTable(default_versions)
 
-    def add_model(self, bundle: LoadedBundle, observer: EngineObserver) -> ServedModel:
-        """Start serving a loaded bundle on its own engine core and thread."""
-        return self.models.add(bundle, self._batching, observer)
+    def add_model(
+        self, model: PreparedModel | LoadedBundle, observer: EngineObserver
+    ) -> ServedModel:
+        """Start serving a bundle its engine backend loaded (a LoadedBundle gets an engine
+        thread of this process)."""
+        if isinstance(model, LoadedBundle):
+            model = ThreadPrepared(model, self._batching)
+        return self.models.add(model, observer)
 
     # --- the tasks ---------------------------------------------------------------------
     async def generate(
@@ -147,7 +153,7 @@ class DataPlane:
         deadline: float | None = None,
     ) -> Generation:
         prepared = self._prepare(TASKS[task], fields, choice, params, deadline, stream=False)
-        output = await async_bridge.run_request(prepared.model.core, prepared.request)
+        output = await async_bridge.run_request(prepared.model.engine, prepared.request)
         return self._generation(prepared, output)
 
     async def generate_stream(
@@ -163,7 +169,7 @@ class DataPlane:
         prepared = self._prepare(TASKS[task], fields, choice, params, deadline, stream=True)
         tokenizer = prepared.model.bundle.tokenizer
         text = IncrementalDetokenizer(tokenizer)
-        stream = async_bridge.stream_request(prepared.model.core, prepared.request)
+        stream = async_bridge.stream_request(prepared.model.engine, prepared.request)
         async for item in stream:
             if isinstance(item, TokenEvent):
                 text.add(item.token_id)
@@ -175,6 +181,10 @@ class DataPlane:
                 )
             else:
                 yield self._generation(prepared, item)
+
+    def model_for(self, task: str, fields: Mapping[str, str], choice: ModelChoice) -> ServedModel:
+        """The model a request with these fields would get (documents size their pieces)."""
+        return self._model_for(TASKS[task], fields, choice)
 
     # --- preparing ---------------------------------------------------------------------
     def _prepare(
@@ -188,7 +198,7 @@ class DataPlane:
     ) -> _Prepared:
         started = time.monotonic()
         for name in spec.text_fields:
-            _require_text(fields.get(name, ""), name, self._limits.max_input_chars)
+            require_text(fields.get(name, ""), name, self._limits.max_input_chars)
         model = self._model_for(spec, fields, choice)
         manifest = model.bundle.manifest
         resolved = params.for_model(
@@ -197,6 +207,7 @@ class DataPlane:
                 max_beam_size=self._limits.max_beam_size,
                 max_batch_size=self._batching.policy_config.max_batch_size,
                 has_attention=manifest.attention.kind != "none",
+                defaults=manifest.decoding,
             )
         )
         source_text = spec.to_source(fields)
@@ -268,7 +279,7 @@ class DataPlane:
             model=ModelRef(
                 name=bundle.manifest.name,
                 version=bundle.manifest.version,
-                provider=bundle.runtime.provider,
+                provider=bundle.provider,
             ),
             queue_seconds=output.queue_seconds,
             compute_seconds=output.compute_seconds,
@@ -283,4 +294,4 @@ class DataPlane:
         deadline = time.monotonic() + grace_seconds
         while not self.models.all_idle() and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
-        self.models.stop_all(timeout=1.0)
+        await self.models.stop_all(timeout=1.0)

@@ -9,13 +9,13 @@ next token completes it. The joined text equals the tokenizer's full decode.
 
 from __future__ import annotations
 
-from service.engine.tokenizer import TextTokenizer
+from service.engine.tokenizer import Tokenizer
 
 _REPLACEMENT = "\ufffd"
 
 
 class IncrementalDetokenizer:
-    def __init__(self, tokenizer: TextTokenizer) -> None:
+    def __init__(self, tokenizer: Tokenizer) -> None:
         self._tokenizer = tokenizer
         self._ids: list[int] = []  # kept ids (special tokens left out)
         self._prefix = 0  # window start: decoded text of ids[_prefix:_read] was emitted

@@ -1,19 +1,22 @@
-"""The served models: one engine core (queue + batching policy) and engine thread per
-loaded bundle, and lookup by task, name, version and language pair."""
+"""The served models: one engine per loaded bundle version (a thread of this process or a
+slot in an engine process), and lookup by task, name, version and language pair."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
 
-from service.bundle import Task
-from service.engine.core import EngineCore, EngineObserver
-from service.engine.policy import PolicyConfig, make_policy
-from service.engine.queue import RequestQueue
-from service.engine.repository import LoadedBundle
+from service.bundle import BundleManifest, Task, read_manifest
+from service.engine.core import EngineObserver
+from service.engine.policy import PolicyConfig
+from service.engine.repository import LoadedBundle, load_tokenizer
+from service.engine.requests import Request
+from service.engine.tokenizer import Tokenizer
 from service.errors import InvalidArgument, NotFound
-from service.serving.engine_thread import EngineThread
 
 log = logging.getLogger(__name__)
 
@@ -26,10 +29,85 @@ class BatchingConfig:
 
 
 @dataclass(frozen=True)
+class ServedBundle:
+    """What the front end knows of a bundle: enough to validate, tokenize and describe."""
+
+    manifest: BundleManifest
+    path: Path  # the bundle folder
+    tokenizer: Tokenizer
+    provider: str  # the execution provider its sessions really got, e.g. CPUExecutionProvider
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.manifest.name, self.manifest.version)
+
+    @staticmethod
+    def of(loaded: LoadedBundle) -> ServedBundle:
+        return ServedBundle(loaded.manifest, loaded.path, loaded.tokenizer, loaded.runtime.provider)
+
+
+def read_served_bundle(bundle_dir: Path, provider: str) -> ServedBundle:
+    """What a front end needs of a bundle an engine process loaded: its manifest and
+    tokenizer (blocking: run it on a worker thread)."""
+    manifest = read_manifest(bundle_dir)
+    return ServedBundle(manifest, bundle_dir, load_tokenizer(bundle_dir, manifest), provider)
+
+
+class ModelEngine(Protocol):
+    """Where one served model's requests are decoded (serving/thread_engine.py,
+    serving/engine_process.py). Every method runs on the event loop."""
+
+    @property
+    def available(self) -> bool:
+        """It takes requests now (False while its engine process restarts)."""
+        ...
+
+    def submit(self, request: Request) -> None:
+        """Queue a request; a full queue, a retired model or a down engine raise at once
+        (or answer the request's listener with the error as soon as the engine does)."""
+        ...
+
+    def cancel(self, request: Request) -> None:
+        """The caller went away: drop the request at the engine's next step."""
+        ...
+
+    def retire(self) -> None:
+        """Refuse new requests; queued and running ones finish."""
+        ...
+
+    def is_idle(self) -> bool:
+        """Retired and nothing left: its engine let go of it."""
+        ...
+
+    async def wait_idle(self, timeout: float) -> bool:
+        """Wait (at most `timeout`) for a retired model to finish; True when it did."""
+        ...
+
+    async def stop(self, timeout: float) -> None:
+        """Refuse whatever is still queued or running (UNAVAILABLE); wait at most
+        `timeout` for the engine to let go."""
+        ...
+
+
+class PreparedModel(Protocol):
+    """A bundle its engine has loaded, not yet routed to."""
+
+    @property
+    def bundle(self) -> ServedBundle: ...
+
+    def start(self, observer: EngineObserver) -> ModelEngine:
+        """Begin serving; the engine reports to `observer`."""
+        ...
+
+    def discard(self) -> None:
+        """It will never be served (refused after loading): release it."""
+        ...
+
+
+@dataclass(frozen=True)
 class ServedModel:
-    bundle: LoadedBundle
-    core: EngineCore
-    thread: EngineThread
+    bundle: ServedBundle
+    engine: ModelEngine
 
     @property
     def name(self) -> str:
@@ -39,9 +117,13 @@ class ServedModel:
     def version(self) -> int:
         return self.bundle.manifest.version
 
+    @property
+    def provider(self) -> str:
+        return self.bundle.provider
+
     def is_idle(self) -> bool:
-        """Its engine thread has ended: nothing queued or running is left behind."""
-        return self.thread.finished
+        """Its engine has let go of it: nothing queued or running is left behind."""
+        return self.engine.is_idle()
 
 
 class ModelTable:
@@ -55,21 +137,11 @@ class ModelTable:
         self._models: dict[str, dict[int, ServedModel]] = {}
         self._pinned = dict(default_versions or {})
 
-    def add(
-        self, bundle: LoadedBundle, config: BatchingConfig, observer: EngineObserver
-    ) -> ServedModel:
-        """Serve a bundle; one already served under the same name and version is displaced
-        (the caller retires it with `retire`)."""
-        core = EngineCore(
-            bundle.runtime,
-            make_policy(config.policy, config.policy_config),
-            RequestQueue(config.max_queue_size, observer),
-            observer,
-        )
-        thread = EngineThread(core, f"{bundle.manifest.name}-v{bundle.manifest.version}")
-        served = ServedModel(bundle=bundle, core=core, thread=thread)
+    def add(self, prepared: PreparedModel, observer: EngineObserver) -> ServedModel:
+        """Serve a loaded bundle; one already served under the same name and version is
+        displaced (the caller retires it with `retire`)."""
+        served = ServedModel(bundle=prepared.bundle, engine=prepared.start(observer))
         self._models.setdefault(served.name, {})[served.version] = served
-        thread.start()
         return served
 
     def find(self, name: str, version: int) -> ServedModel | None:
@@ -85,8 +157,8 @@ class ModelTable:
 
     @staticmethod
     def retire(model: ServedModel) -> None:
-        """Refuse new requests; the engine thread ends once queued and running ones finish."""
-        model.core.queue.close()
+        """Refuse new requests; its engine lets go once queued and running ones finish."""
+        model.engine.retire()
 
     def all(self) -> list[ServedModel]:
         return [m for versions in self._models.values() for m in versions.values()]
@@ -157,7 +229,6 @@ class ModelTable:
     def all_idle(self) -> bool:
         return all(m.is_idle() for m in self.all())
 
-    def stop_all(self, timeout: float) -> None:
-        """Stop every engine thread; whatever is still in flight is refused."""
-        for model in self.all():
-            model.thread.stop(timeout)
+    async def stop_all(self, timeout: float) -> None:
+        """Stop every model's engine; whatever is still in flight is refused."""
+        await asyncio.gather(*(model.engine.stop(timeout) for model in self.all()))

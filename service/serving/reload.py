@@ -2,13 +2,14 @@
 
 `ModelRepository.sync()` rescans `<name>/<version>/` folders: new bundles are loaded
 and served, changed ones (their checksums differ) replace the served version, deleted
-ones stop being served. Loading and checking run on a worker thread; the table changes
-on the event loop, so a request picks its model and joins its queue in one step and
-never meets a half-updated table. A replaced or removed version is retired: its
-scheduler closes (new requests go to the table's current versions), its queued and
-running requests finish, then its engine thread ends. A bundle that fails its checks
-is refused and reported; the others keep serving (a changed bundle that fails keeps its
-previous, verified version in service).
+ones stop being served. Scanning runs on a worker thread and loading in the engine
+backend (a worker thread, or the engine process); the table changes on the event loop,
+so a request picks its model and joins its queue in one step and never meets a
+half-updated table. A replaced or removed version is retired: its queue closes (new
+requests go to the table's current versions), its queued and running requests finish,
+then its engine lets go of it. A bundle that fails its checks is refused and reported;
+the others keep serving (a changed bundle that fails keeps its previous, verified
+version in service).
 """
 
 from __future__ import annotations
@@ -22,16 +23,10 @@ from typing import Literal, Protocol
 
 from service import bundle as contract
 from service.engine.core import EngineObserver
-from service.engine.repository import (
-    Fingerprint,
-    LoadedBundle,
-    bundle_dirs,
-    bundle_fingerprint,
-    load_bundle,
-)
-from service.engine.runtime import RuntimeOptions
+from service.engine.repository import Fingerprint, bundle_dirs, bundle_fingerprint
+from service.serving.backends import EngineBackend
 from service.serving.data_plane import DataPlane
-from service.serving.models import ModelTable, ServedModel
+from service.serving.models import ModelTable, PreparedModel, ServedBundle, ServedModel
 
 log = logging.getLogger(__name__)
 
@@ -42,13 +37,13 @@ CUDA_PROVIDER = "CUDAExecutionProvider"
 class RepositoryObserver(Protocol):
     """What model operations report; `service.metrics` implements it with Prometheus."""
 
-    def engine_observer(self, bundle: LoadedBundle) -> EngineObserver: ...
+    def engine_observer(self, bundle: ServedBundle) -> EngineObserver: ...
 
-    def model_served(self, bundle: LoadedBundle) -> None: ...
+    def model_served(self, bundle: ServedBundle) -> None: ...
 
-    def model_unserved(self, bundle: LoadedBundle) -> None: ...
+    def model_unserved(self, bundle: ServedBundle) -> None: ...
 
-    def engine_stopped(self, bundle: LoadedBundle) -> None: ...
+    def engine_stopped(self, bundle: ServedBundle) -> None: ...
 
     def reload_result(self, result: ReloadResult) -> None: ...
 
@@ -71,7 +66,7 @@ class SyncReport:
 class _Plan:
     """What one scan found; computed off the event loop, applied on it."""
 
-    load: tuple[tuple[Path, Fingerprint, LoadedBundle], ...]  # new or changed, checked
+    load: tuple[tuple[Path, Fingerprint, PreparedModel], ...]  # new or changed, loaded
     same: tuple[tuple[Path, Fingerprint], ...]  # files touched, checksums unchanged
     gone: tuple[Path, ...]  # served folders that disappeared
     refused: tuple[tuple[Path, Fingerprint, str], ...]  # folder, stamp, why
@@ -84,19 +79,19 @@ class ModelRepository:
     def __init__(
         self,
         root: Path,
-        options: RuntimeOptions,
+        backend: EngineBackend,
         plane: DataPlane,
         observer: RepositoryObserver,
         retire_grace: float,
         require_gpu: bool = False,
     ) -> None:
         self._root = root
-        self._options = options
+        self._backend = backend
         self._plane = plane
         self._observer = observer
         self._retire_grace = retire_grace
         self.require_gpu = require_gpu
-        self._served: dict[Path, tuple[Fingerprint, LoadedBundle]] = {}
+        self._served: dict[Path, tuple[Fingerprint, ServedBundle]] = {}
         self._refused: dict[Path, tuple[Fingerprint, str]] = {}
         self._retiring: set[asyncio.Task[None]] = set()
         self._lock = asyncio.Lock()
@@ -113,7 +108,7 @@ class ModelRepository:
     async def sync(self) -> SyncReport:
         """Rescan once and apply what changed; concurrent calls run one after the other."""
         async with self._lock:
-            plan = await asyncio.to_thread(self._plan)
+            plan = await self._plan()
             report = self._apply(plan)
         self._observer.repository_state(len(self.table.all()), len(self._refused))
         return report
@@ -123,11 +118,35 @@ class ModelRepository:
         if self._retiring:
             await asyncio.wait(set(self._retiring), timeout=timeout)
 
-    # --- scanning (worker thread) --------------------------------------------------------
-    def _plan(self) -> _Plan:
-        if not self._root.is_dir():
+    # --- scanning (worker thread) and loading (engine backend) -----------------------------
+    async def _plan(self) -> _Plan:
+        scan = await asyncio.to_thread(self._scan)
+        if scan is None:
             return _Plan((), (), (), (), root_missing=True)
-        load: list[tuple[Path, Fingerprint, LoadedBundle]] = []
+        candidates, same, refused, gone = scan
+        load: list[tuple[Path, Fingerprint, PreparedModel]] = []
+        for bundle_dir, stamp in candidates:
+            try:
+                load.append((bundle_dir, stamp, await self._load(bundle_dir)))
+            except Exception as exc:  # BundleError, or whatever onnxruntime raised
+                refused.append((bundle_dir, stamp, str(exc) or type(exc).__name__))
+        return _Plan(tuple(load), tuple(same), gone, tuple(refused), root_missing=False)
+
+    def _scan(
+        self,
+    ) -> (
+        tuple[
+            list[tuple[Path, Fingerprint]],
+            list[tuple[Path, Fingerprint]],
+            list[tuple[Path, Fingerprint, str]],
+            tuple[Path, ...],
+        ]
+        | None
+    ):
+        """Which folders to load, which only changed their file stamps, which are gone."""
+        if not self._root.is_dir():
+            return None
+        candidates: list[tuple[Path, Fingerprint]] = []
         same: list[tuple[Path, Fingerprint]] = []
         refused: list[tuple[Path, Fingerprint, str]] = []
         seen = set()
@@ -144,26 +163,29 @@ class ModelRepository:
                 if served is not None and self._unchanged(bundle_dir, served[1]):
                     same.append((bundle_dir, stamp))
                     continue
-                load.append((bundle_dir, stamp, self._load(bundle_dir)))
-            except Exception as exc:  # BundleError, or whatever onnxruntime raised
+            except Exception as exc:  # a manifest or checksum that no longer checks out
                 refused.append((bundle_dir, stamp, str(exc) or type(exc).__name__))
+                continue
+            candidates.append((bundle_dir, stamp))
         gone = tuple(path for path in self._served if path not in seen)
-        return _Plan(tuple(load), tuple(same), gone, tuple(refused), root_missing=False)
+        return candidates, same, refused, gone
 
     @staticmethod
-    def _unchanged(bundle_dir: Path, served: LoadedBundle) -> bool:
+    def _unchanged(bundle_dir: Path, served: ServedBundle) -> bool:
         manifest = contract.read_manifest(bundle_dir)
         contract.verify_checksums(bundle_dir, manifest)
         return manifest == served.manifest
 
-    def _load(self, bundle_dir: Path) -> LoadedBundle:
-        loaded = load_bundle(bundle_dir, self._options)
-        if self.require_gpu and loaded.runtime.provider != CUDA_PROVIDER:
+    async def _load(self, bundle_dir: Path) -> PreparedModel:
+        prepared = await self._backend.load(bundle_dir)
+        provider = prepared.bundle.provider
+        if self.require_gpu and provider != CUDA_PROVIDER:
+            prepared.discard()
             raise contract.BundleError(
                 f"{bundle_dir}: require_gpu is set but the model runs on "
-                f"{loaded.runtime.provider}; check the CUDA and cuDNN libraries"
+                f"{provider}; check the CUDA and cuDNN libraries"
             )
-        return loaded
+        return prepared
 
     # --- applying (event loop) -----------------------------------------------------------
     def _apply(self, plan: _Plan) -> SyncReport:
@@ -176,9 +198,10 @@ class ModelRepository:
         added: list[tuple[str, int]] = []
         replaced: list[tuple[str, int]] = []
         removed: list[tuple[str, int]] = []
-        for bundle_dir, stamp, bundle in plan.load:
+        for bundle_dir, stamp, prepared in plan.load:
+            bundle = prepared.bundle
             old = self.table.find(*bundle.key)
-            self._plane.add_model(bundle, self._observer.engine_observer(bundle))
+            self._plane.add_model(prepared, self._observer.engine_observer(bundle))
             if old is not None:
                 self._observer.model_unserved(old.bundle)
                 self._retire(old)
@@ -194,7 +217,7 @@ class ModelRepository:
                 bundle.manifest.version,
                 bundle.manifest.task,
                 bundle_dir,
-                bundle.runtime.provider,
+                bundle.provider,
             )
         for bundle_dir, stamp in plan.same:
             self._served[bundle_dir] = (stamp, self._served[bundle_dir][1])
@@ -231,14 +254,14 @@ class ModelRepository:
 
     async def _finish_retiring(self, model: ServedModel) -> None:
         started = time.monotonic()
-        if not await asyncio.to_thread(model.thread.join, self._retire_grace):
+        if not await model.engine.wait_idle(self._retire_grace):
             log.warning(
                 "%s v%d still busy after %.1f s; refusing what is left",
                 model.name,
                 model.version,
                 self._retire_grace,
             )
-            await asyncio.to_thread(model.thread.stop, 1.0)
+            await model.engine.stop(1.0)
         if self.table.find(model.name, model.version) is None:
             self._observer.engine_stopped(model.bundle)
         log.info(

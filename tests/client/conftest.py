@@ -10,9 +10,10 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 from cryptography import x509
@@ -24,6 +25,7 @@ from service.api.server import Seq2SeqServer
 from tests.conftest import REPO_ROOT, TEST_MODELS
 from tests.integration.conftest import make_settings
 
+T = TypeVar("T")
 TLS_NAME = "seq2seq.test"  # the only name in the test server certificate (no IP address)
 
 
@@ -53,6 +55,10 @@ class ServerThread:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(30)
         self._loop.close()
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Run a coroutine on the server's own loop and return its result."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(60)
 
     @property
     def port(self) -> int:

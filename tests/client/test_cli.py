@@ -195,6 +195,8 @@ def test_stopped_server_is_one_line_exit_1(command: str, tmp_path: Path) -> None
         (["summarize", "--input", "/no/such/file"], "cannot read input file"),
         (["summarize", "hi", "--beam-size", "-1"], "must be >= 0"),
         (["summarize", "hi", "--timeout", "soon"], "not a number"),
+        (["summarize", "hi", "--length-penalty", "-1"], "must be a finite number >= 0"),
+        (["summarize", "hi", "--length-penalty", "nan"], "must be a finite number >= 0"),
         (["fly"], "invalid choice"),
     ],
 )
@@ -208,6 +210,40 @@ def test_bad_jsonl_line_names_the_line(tmp_path: Path) -> None:
     questions.write_text('{"question": "a", "context": "b"}\nnot json\n', encoding="utf-8")
     result = run_cli("answer", "--input", str(questions), "--target", f"127.0.0.1:{free_port()}")
     _one_line_error(result, 2, "q.jsonl:2")
+
+
+def test_n_best_alone_asks_for_a_beam_that_wide(served: ServerThread) -> None:
+    out = _ok("translate", FR[1], "--to", "fr", "--n-best", "3", "--target", served.address)
+    ranked = [line for line in out.splitlines() if re.match(r"^\d\. ", line)]
+    assert [line[:3] for line in ranked] == ["1. ", "2. ", "3. "]
+
+
+def test_length_penalty_changes_the_beam_scores(served: ServerThread) -> None:
+    def best_score(*extra: str) -> float:
+        args = ("translate", FR[1], "--to", "fr", "--beam-size", "4", "--json", *extra)
+        return json.loads(_ok(*args, "--target", served.address))["hypotheses"][0]["score"]
+
+    plain, penalised = best_score(), best_score("--length-penalty", "1.0")
+    assert penalised > plain  # the log-probability sum divided by ((5 + len) / 6) ** 1 > 1
+
+
+def test_scores_prints_a_log_probability_per_output_token(served: ServerThread) -> None:
+    args = ("translate", FR[1], "--to", "fr", "--target", served.address)
+    text, *rows = _ok(*args, "--scores").splitlines()
+    result = json.loads(_ok(*args, "--scores", "--json"))
+    best = result["hypotheses"][0]
+    assert text == best["text"]
+    assert len(rows) == len(best["target_tokens"]) == len(best["token_scores"]) > 0
+    for row, token, score in zip(rows, best["target_tokens"], best["token_scores"], strict=True):
+        assert row.split() == [token, f"{score:.3f}"]
+
+
+@pytest.mark.parametrize("command", ["translate", "summarize", "answer", "models"])
+def test_a_subcommand_usage_line_names_the_subcommand(command: str) -> None:
+    result = run_cli(command, "--help")
+    assert result.stdout.startswith(f"usage: seq2seq {command} ")
+    error = run_cli(command, "--timeout", "soon")
+    assert f"(see seq2seq {command} --help)" in error.stderr
 
 
 def test_help_exits_0() -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import socket
 import struct
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 
@@ -105,3 +106,31 @@ def test_pick_first_sticks_to_one_server(two_servers, dns_port: int) -> None:
             client.list_models()
     counts = (first.calls("ListModels") - before[0], second.calls("ListModels") - before[1])
     assert sorted(counts) == [0, CALLS]
+
+
+def test_a_draining_server_gets_no_more_calls(translate_only, dns_port: int) -> None:
+    """The SDK watches each server's health: once one reports NOT_SERVING (it drains after
+    SIGTERM), round robin leaves it out, so no call can race with its shutdown."""
+    with ExitStack() as servers:
+        first = servers.enter_context(
+            ServerThread(model_repository=translate_only, host=ADDRESSES[0])
+        )
+        second = servers.enter_context(
+            ServerThread(model_repository=translate_only, host=ADDRESSES[1], port=first.port)
+        )
+        target = f"dns://127.0.0.1:{dns_port}/{NAME}:{first.port}"
+        with Seq2SeqClient(target, timeout=60) as client:
+            for _ in range(CALLS):
+                client.list_models()
+            assert first.calls("ListModels") >= 2  # both servers were in the rotation
+            assert first.server is not None
+            first.run(first.server.health.enter_graceful_shutdown())
+            # The health watch reports asynchronously: call until 2 * CALLS calls in a row
+            # missed the draining server (round robin without health alternates forever).
+            missed, deadline = 0, time.monotonic() + 10
+            while missed < 2 * CALLS and time.monotonic() < deadline:
+                before = first.calls("ListModels")
+                client.list_models()
+                missed = missed + 1 if first.calls("ListModels") == before else 0
+        assert missed == 2 * CALLS
+        assert second.calls("ListModels") >= 2 * CALLS

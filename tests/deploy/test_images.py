@@ -17,9 +17,7 @@ from tests.deploy.conftest import DEPLOY, DOCKER, ROOT, tool
 
 tomllib = pytest.importorskip("tomllib")
 
-DOCKERFILES = sorted(
-    p for p in DEPLOY.rglob("Dockerfile*") if p.is_file() and not p.name.endswith(".dockerignore")
-)
+DOCKERFILES = sorted(p for p in DEPLOY.rglob("Dockerfile*") if p.is_file())
 VARIANTS = {"gpu": "onnxruntime-gpu", "cpu": "onnxruntime"}  # image -> its onnxruntime wheel
 TORCH = re.compile(r"\btorch\b", re.I)
 
@@ -103,7 +101,7 @@ def test_install_step_installs_exactly_the_serving_dependencies(variant: str) ->
             assert set(flags) <= {"--no-cache-dir", "--requirement", "-r"}, argv
             requirement_files += operands
         else:
-            # The package itself, without letting pip resolve pyproject's onnxruntime-gpu.
+            # The package itself, without letting pip resolve pyproject's onnxruntime.
             assert set(flags) == {"--no-cache-dir", "--no-deps"}, argv
             packages += operands
     assert packages == ["."]
@@ -113,7 +111,7 @@ def test_install_step_installs_exactly_the_serving_dependencies(variant: str) ->
 
     declared = {Requirement(d) for d in _pyproject()["project"]["dependencies"]}
     wanted = {canonicalize_name(r.name): r for r in declared}
-    wanted[canonicalize_name(VARIANTS[variant])] = wanted.pop("onnxruntime-gpu")
+    wanted[canonicalize_name(VARIANTS[variant])] = wanted.pop("onnxruntime")
     pinned = {canonicalize_name(r.name): r for r in _requirements(ROOT / source)}
     assert set(pinned) == set(wanted)
     for name, requirement in pinned.items():
@@ -141,7 +139,11 @@ def test_runtime_stage_runs_as_uid_10001_on_the_settings_ports(variant: str) -> 
     assert words.index("USER") > max(i for i, w in enumerate(words) if w == "RUN")
     exposed = {int(p) for word, args in runtime if word == "EXPOSE" for p in args.split()}
     defaults = Settings.model_fields
-    assert exposed == {defaults["port"].default, defaults["metrics_port"].default}
+    assert exposed == {
+        defaults["port"].default,
+        defaults["http_port"].default,
+        defaults["metrics_port"].default,
+    }
     env = " ".join(args for word, args in runtime if word == "ENV")
     assert "SEQ2SEQ_MODEL_REPOSITORY=/models" in env
     assert "PYTHONDONTWRITEBYTECODE=1" in env  # the root file system is read-only
@@ -156,8 +158,11 @@ def test_dockerfile_documents_the_image_tag_the_overlay_uses(variant: str) -> No
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_dockerignore_sends_what_the_image_copies(variant: str) -> None:
+    """One .dockerignore at the context root (the repository's): Docker's legacy builder
+    and podman read only that one, never <Dockerfile>.dockerignore."""
+    assert not list(DEPLOY.rglob("*.dockerignore"))
     dockerfile = DOCKER / f"Dockerfile.{variant}"
-    ignore = (DOCKER / f"Dockerfile.{variant}.dockerignore").read_text(encoding="utf-8")
+    ignore = (ROOT / ".dockerignore").read_text(encoding="utf-8")
     allowed = [line[1:] for line in ignore.splitlines() if line.startswith("!")]
     sources = [
         shlex.split(args)[0]
@@ -173,3 +178,25 @@ def test_dockerignore_sends_what_the_image_copies(variant: str) -> None:
     for source in sources:
         assert any(fnmatch.fnmatch(source, pattern) for pattern in allowed), source
         assert (ROOT / source).exists(), source
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
+def test_no_parser_directive_needs_a_registry(dockerfile: Path) -> None:
+    """`# syntax=` makes BuildKit pull a frontend image: a build without a registry fails."""
+    for line in dockerfile.read_text(encoding="utf-8").splitlines():
+        if not line.startswith("#"):
+            break
+        assert not re.match(r"#\s*syntax\s*=", line, re.I), line
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_the_image_ships_no_export_command(variant: str) -> None:
+    """The package's seq2seq-export needs model_export and torch, which no image has."""
+    runs = " ".join(args for word, args in _instructions(DOCKER / f"Dockerfile.{variant}"))
+    assert "rm /opt/venv/bin/seq2seq-export" in runs
+
+
+def test_the_cpu_image_asks_for_the_cpu_provider_only() -> None:
+    runtime = _stages(DOCKER / "Dockerfile.cpu")[-1]
+    env = " ".join(args for word, args in runtime if word == "ENV")
+    assert """SEQ2SEQ_PROVIDERS='["cpu"]'""" in env

@@ -22,7 +22,8 @@ SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Seq2Seq"].full_name
 # Oldest Kubernetes we document (gRPC probes are GA from 1.27) and the newest schema shipped.
 KUBERNETES_VERSIONS = ("1.30", kubernetes_validate.latest_version())
 CUSTOM_RESOURCES = {"ServiceMonitor"}  # no schema in kubernetes-validate: checked below
-# Seconds the server needs after the drain grace period: engines stop (1 s), server stop (1 s).
+# Seconds the server needs after the drain grace period and gRPC's stop (drain_quiet_period):
+# engines stop (1 s) and slack (1 s).
 STOP_SECONDS = 2
 
 
@@ -92,6 +93,7 @@ def test_probes_are_grpc_on_the_grpc_port(overlay: Rendered) -> None:
     ports = _ports(server)
     assert ports == {
         "grpc": Settings.model_fields["port"].default,
+        "http": Settings.model_fields["http_port"].default,
         "metrics": Settings.model_fields["metrics_port"].default,
     }
     probes = {kind: server[f"{kind}Probe"] for kind in ("startup", "readiness", "liveness")}
@@ -138,9 +140,9 @@ def test_grace_period_outlasts_pre_stop_and_drain(
         command = pre_stop["exec"]["command"]
         assert command[0] == "sleep", command
         sleep = float(command[1])
-    drain = _settings(objects, monkeypatch).drain_grace_period
+    settings = _settings(objects, monkeypatch)
     grace = _pod(objects)["spec"]["terminationGracePeriodSeconds"]
-    assert grace > sleep + drain + STOP_SECONDS
+    assert grace > sleep + settings.drain_grace_period + settings.drain_quiet_period + STOP_SECONDS
 
 
 def test_nothing_runs_as_root_on_a_writable_root(overlay: Rendered) -> None:
@@ -224,7 +226,7 @@ def test_services_headless_and_cluster_ip(overlay: Rendered) -> None:
         assert _matches(service["spec"]["selector"], labels)
         ports = {p["name"]: p for p in service["spec"]["ports"]}
         assert ports["grpc"]["port"] == 50051 and ports["grpc"]["targetPort"] == "grpc"
-    assert {p["name"] for p in cluster_ip["spec"]["ports"]} == {"grpc", "metrics"}
+    assert {p["name"] for p in cluster_ip["spec"]["ports"]} == {"grpc", "http", "metrics"}
 
 
 def _adapter_rules() -> dict[str, dict[str, Any]]:
@@ -307,3 +309,10 @@ def test_connection_age_is_set_once_the_server_has_the_setting(overlay: Rendered
     env = _settings_env(objects)
     for name in ages:
         assert f"SEQ2SEQ_{name.upper()}" in env
+
+
+def test_the_overlay_creates_its_namespace(overlay: Rendered) -> None:
+    _, objects = overlay
+    namespaces = {o["metadata"]["name"] for o in objects if o["kind"] == "Namespace"}
+    used = {o["metadata"]["namespace"] for o in objects if o["kind"] != "Namespace"}
+    assert namespaces == used == {"seq2seq"}

@@ -6,6 +6,7 @@ import asyncio
 import json
 import shutil
 import time
+import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -30,6 +31,8 @@ def make_settings(**overrides: object) -> Settings:
         "port": 0,
         "metrics_host": "127.0.0.1",
         "metrics_port": 0,
+        "http_host": "127.0.0.1",
+        "http_port": 0,
         "providers": ("cpu",),
         "intra_op_threads": 1,
         "drain_grace_period": 5.0,
@@ -109,3 +112,44 @@ async def metric(port: int, name: str, **labels: str) -> float | None:
     """The summed value of matching samples from a live scrape, None when there are none."""
     found = samples(await asyncio.to_thread(scrape, port), name, **labels)
     return sum(found) if found else None
+
+
+async def assert_load_shed(results: list[object], metrics_port: int) -> None:
+    """Calls of an overloaded model: each OK or RESOURCE_EXHAUSTED (naming the queue), some
+    of each, and every refusal counted as `overloaded`."""
+    codes = [
+        r.code() if isinstance(r, grpc.aio.AioRpcError) else grpc.StatusCode.OK for r in results
+    ]
+    assert set(codes) <= {grpc.StatusCode.OK, grpc.StatusCode.RESOURCE_EXHAUSTED}, codes
+    assert codes.count(grpc.StatusCode.RESOURCE_EXHAUSTED) >= 1
+    assert codes.count(grpc.StatusCode.OK) >= 1
+    shed = next(r for r in results if isinstance(r, grpc.aio.AioRpcError))
+    assert "queue is full" in shed.details()
+    overloaded = await metric(metrics_port, "seq2seq_requests_rejected_total", reason="overloaded")
+    assert overloaded == codes.count(grpc.StatusCode.RESOURCE_EXHAUSTED)
+
+
+def http(
+    port: int,
+    path: str,
+    body: bytes | dict | None = None,
+    content_type: str = "application/json",
+    headers: dict[str, str] | None = None,
+    method: str | None = None,
+) -> tuple[int, Any]:
+    """A blocking HTTP call to the server's HTTP port: (status, decoded JSON or text)."""
+    data = json.dumps(body).encode() if isinstance(body, dict) else body
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}",
+        data=data,
+        headers={"content-type": content_type, **(headers or {})} if data is not None else {},
+        method=method,
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            status, raw, kind = response.status, response.read(), response.headers
+    except urllib.error.HTTPError as error:
+        status, raw, kind = error.code, error.read(), error.headers
+    if kind.get("content-type", "").startswith("application/json"):
+        return status, json.loads(raw)
+    return status, raw.decode()

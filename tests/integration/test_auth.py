@@ -17,6 +17,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from service.api.gen.seq2seq.v1 import seq2seq_pb2 as pb
 from service.api.gen.seq2seq.v1 import seq2seq_pb2_grpc as pb_grpc
 from service.api.server import Seq2SeqServer
+from service.main import log_settings
 from service.settings import Settings
 from tests.client.conftest import run_cli
 from tests.integration.conftest import make_settings, metric
@@ -59,7 +60,7 @@ def token_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def auth_server(captured_log: _Collect, token_file: Path) -> AsyncIterator[Seq2SeqServer]:
     settings = make_settings(auth_tokens=(ENV_TOKEN,), auth_tokens_file=token_file)
-    logging.getLogger("test").info("settings: %s", json.dumps(settings.describe()))
+    log_settings(settings)  # as seq2seq-serve does at start-up
     instance = Seq2SeqServer(settings)
     await instance.start()
     yield instance
@@ -161,7 +162,7 @@ async def test_tokens_never_reach_the_log(auth_server, auth_channel, captured_lo
         )
     text = "\n".join(captured_log.lines)
     assert "UNAUTHENTICATED" in text  # the refusal was logged...
-    assert '"auth_tokens": ["***"]' in text  # ...and so were the settings, masked
+    assert "'auth_tokens': ['***']" in text  # ...and so were the settings, masked
     for token in TOKENS:
         assert token not in text
         assert token not in repr(auth_server.settings)

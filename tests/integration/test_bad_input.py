@@ -17,6 +17,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
 NOT_FOUND = grpc.StatusCode.NOT_FOUND
 MAX_INPUT_CHARS = 4000  # Settings' default, used by the session server
+MAX_DOCUMENT_CHARS = 100_000  # Settings' default: longer Summarize texts are cut, not refused
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024  # Settings' default
 
 
@@ -35,18 +36,26 @@ CASES = [
     (
         "over-char-limit",
         "Summarize",
-        _summarize("a" * (MAX_INPUT_CHARS + 1)),
+        _summarize("a" * (MAX_DOCUMENT_CHARS + 1)),
         INVALID,
         "text",
+        f"limit is {MAX_DOCUMENT_CHARS}",
+    ),
+    (
+        "question-over-char-limit",
+        "Answer",
+        pb.AnswerRequest(question="a" * (MAX_INPUT_CHARS + 1), context="some context"),
+        INVALID,
+        "question",
         f"limit is {MAX_INPUT_CHARS}",
     ),
     (
-        "over-token-limit",
-        "Translate",
-        _translate("word " * 500),
+        "question-over-token-limit",
+        "Answer",
+        pb.AnswerRequest(question="word " * 300, context="some context"),
         INVALID,
-        "text",
-        "accepts at most 96",
+        "context",
+        "tokens long",
     ),
     ("nul-and-bel", "Summarize", _summarize("\x00\x07"), INVALID, "text", "U+0000 at position 0"),
     ("nul-inside", "Translate", _translate("hello\x00world"), INVALID, "text", "position 5"),
@@ -302,7 +311,10 @@ async def test_control_characters_on_streams_get_the_same_status(stub, method) -
 async def test_any_other_unicode_is_accepted(stub, text: str) -> None:
     response = await stub.Translate(_translate(text), timeout=30)
     assert response.hypotheses[0].finish_reason in {"eos", "length"}
-    assert response.source_tokens[-1] == "</s>"
+    if response.sentence_count == 1:
+        assert response.source_tokens[-1] == "</s>"
+    else:  # a document: its line breaks come back where they were
+        assert response.hypotheses[0].text.count("\r\n") == text.count("\r\n")
 
 
 async def test_a_message_over_the_size_limit_is_resource_exhausted(stub) -> None:

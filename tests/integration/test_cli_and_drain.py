@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import grpc
+import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from service.api.gen.seq2seq.v1 import seq2seq_pb2 as pb
@@ -18,9 +22,17 @@ from service.api.gen.seq2seq.v1 import seq2seq_pb2_grpc as pb_grpc
 from tests.conftest import REPO_ROOT, TEST_MODELS
 
 
-def _start(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], int]:
+def _start(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[str], int]:
     log_path = tmp_path / "server.log"
-    env = {**os.environ, "SEQ2SEQ_PROVIDERS": '["cpu"]', "SEQ2SEQ_DRAIN_GRACE_PERIOD": "5"}
+    env = {
+        **os.environ,
+        "SEQ2SEQ_PROVIDERS": '["cpu"]',
+        "SEQ2SEQ_DRAIN_GRACE_PERIOD": "5",
+        "SEQ2SEQ_HTTP_PORT": "0",  # any free port: 8000 may be taken on a shared machine
+        **(env or {}),
+    }
     process = subprocess.Popen(
         [
             sys.executable,
@@ -31,6 +43,10 @@ def _start(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], int]:
             "--port",
             "0",
             "--metrics-port",
+            "0",
+            "--http-host",
+            "127.0.0.1",
+            "--http-port",
             "0",
             "--model-repository",
             str(TEST_MODELS),
@@ -100,3 +116,56 @@ def test_connection_age_reaches_the_grpc_server_options() -> None:
     assert options["grpc.max_connection_age_ms"] == 2500
     assert options["grpc.max_connection_age_grace_ms"] == 30000
     assert "grpc.max_connection_age_ms" not in dict(grpc_server_options(make_settings()))
+
+
+def test_a_start_without_a_gpu_logs_no_error_or_warning(tmp_path: Path) -> None:
+    """The default providers (cuda, then cpu) on a machine without CUDA: onnxruntime is
+    never asked for CUDA, so none of its load errors reach the log, and each model's line
+    says why it runs on the CPU."""
+    process, _port = _start(tmp_path, env={"SEQ2SEQ_PROVIDERS": '["cuda","cpu"]'})
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 0
+    lines = (tmp_path / "server.log").read_text().splitlines()
+    records = [json.loads(line) for line in lines]  # every line is one of our JSON records
+    if any("runs on CUDAExecutionProvider" in r["message"] for r in records):
+        pytest.skip("this machine has a working CUDA")
+    assert {r["level"] for r in records} == {"INFO"}, lines
+    assert any("runs on CPUExecutionProvider; cuda left out: " in r["message"] for r in records)
+
+
+def _broken_repository(tmp_path: Path) -> Path:
+    """A repository whose only bundle fails its checks (a graph's bytes changed)."""
+    repo = tmp_path / "broken"
+    shutil.copytree(TEST_MODELS / "summarize-en" / "1", repo / "summarize-en" / "1")
+    with (repo / "summarize-en" / "1" / "decoder.onnx").open("ab") as graph:
+        graph.write(b"\0")
+    return repo
+
+
+@pytest.mark.parametrize(
+    ("make", "says"),
+    [
+        (lambda tmp: tmp / "no-such-folder", "is not a folder"),
+        (lambda tmp: tmp, "it holds no <name>/<version>/bundle.json"),
+        (_broken_repository, "all 1 bundle(s) in it were refused"),
+    ],
+    ids=["missing", "empty", "all-refused"],
+)
+def test_a_repository_that_serves_nothing_stops_the_start_with_status_2(
+    tmp_path: Path, make: Callable[[Path], Path], says: str
+) -> None:
+    repository = make(tmp_path)
+    result = subprocess.run(
+        [
+            *(sys.executable, "-m", "service", "--port", "0", "--metrics-port", "0"),
+            *("--model-repository", str(repository), "--log-format", "text"),
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("seq2seq-serve: ") and str(repository) in last and says in last
+    assert "Traceback" not in result.stderr

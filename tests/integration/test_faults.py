@@ -1,7 +1,9 @@
 """Faults: a runtime that raises, a slow runtime, SIGTERM under load, no CUDA.
 
 Runtime faults are injected by wrapping a served model's `runtime.step` on a private
-server, so the engine, scheduler and servicer under test are the real ones.
+server in thread mode (the runtime is in this process), so the engine, scheduler and
+servicer under test are the real ones. Engine-process faults: tests/integration/
+test_engine_process.py.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -24,8 +27,9 @@ import pytest
 from service.api.gen.seq2seq.v1 import seq2seq_pb2 as pb
 from service.api.gen.seq2seq.v1 import seq2seq_pb2_grpc as pb_grpc
 from service.api.server import Seq2SeqServer
+from service.serving.thread_engine import ThreadEngine
 from tests.conftest import REPO_ROOT, TEST_MODELS
-from tests.integration.conftest import make_settings, metric, wait_for
+from tests.integration.conftest import assert_load_shed, make_settings, metric, wait_for
 from tests.integration.test_cli_and_drain import _start
 
 on_session_loop = pytest.mark.asyncio(loop_scope="session")
@@ -35,7 +39,7 @@ SOURCE = "A library for parsing command line options and writing them back out."
 
 @asynccontextmanager
 async def _serving(**overrides: object) -> AsyncIterator[tuple[Seq2SeqServer, pb_grpc.Seq2SeqStub]]:
-    server = Seq2SeqServer(make_settings(**overrides))
+    server = Seq2SeqServer(make_settings(**{"engine_mode": "thread", **overrides}))
     await server.start()
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
@@ -48,7 +52,9 @@ def _wrap_step(
     server: Seq2SeqServer, name: str, monkeypatch: pytest.MonkeyPatch, before: Callable[[], None]
 ) -> None:
     """Run `before()` ahead of every decoder step of model `name`."""
-    runtime = server.plane.models.find(name, 1).bundle.runtime  # type: ignore[union-attr]
+    model = server.plane.models.find(name, 1)
+    assert model is not None and isinstance(model.engine, ThreadEngine)
+    runtime = model.engine.core.model
     original = runtime.step
 
     def step(*args: Any, **kwargs: Any) -> Any:
@@ -126,18 +132,7 @@ async def test_a_slow_model_sheds_load_with_resource_exhausted(monkeypatch) -> N
             for _ in range(12)
         ]
         results = await asyncio.gather(*calls, return_exceptions=True)
-        codes = [
-            r.code() if isinstance(r, grpc.aio.AioRpcError) else grpc.StatusCode.OK for r in results
-        ]
-        assert set(codes) <= {grpc.StatusCode.OK, grpc.StatusCode.RESOURCE_EXHAUSTED}, codes
-        assert codes.count(grpc.StatusCode.RESOURCE_EXHAUSTED) >= 1
-        assert codes.count(grpc.StatusCode.OK) >= 1
-        shed = next(r for r in results if isinstance(r, grpc.aio.AioRpcError))
-        assert "queue" in shed.details()
-        overloaded = await metric(
-            server.metrics_port, "seq2seq_requests_rejected_total", reason="overloaded"
-        )
-        assert overloaded == codes.count(grpc.StatusCode.RESOURCE_EXHAUSTED)
+        await assert_load_shed(results, server.metrics_port)
 
 
 def test_sigterm_under_load_answers_or_refuses_every_call(tmp_path: Path) -> None:
@@ -161,6 +156,48 @@ def test_sigterm_under_load_answers_or_refuses_every_call(tmp_path: Path) -> Non
             process.kill()
 
 
+def test_sigterm_with_clients_that_never_stop_answers_or_refuses_every_call(
+    tmp_path: Path,
+) -> None:
+    """Clients that ignore health and retry at once keep calling through the whole grace
+    period; the process still ends with exit 0 and none of their calls is CANCELLED."""
+    process, port = _start(tmp_path, env={"SEQ2SEQ_DRAIN_GRACE_PERIOD": "1.5"})
+    codes: list[grpc.StatusCode] = []
+    lock = threading.Lock()
+
+    def hammer() -> None:
+        request = pb.SummarizeRequest(text=SOURCE)
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = pb_grpc.Seq2SeqStub(channel)
+            while process.poll() is None:
+                try:
+                    stub.Summarize(request, timeout=30)
+                    code = grpc.StatusCode.OK
+                except grpc.RpcError as error:
+                    code = error.code()
+                with lock:
+                    codes.append(code)
+
+    clients = [threading.Thread(target=hammer) for _ in range(6)]
+    try:
+        for client in clients:
+            client.start()
+        wait_until = time.monotonic() + 30
+        while codes.count(grpc.StatusCode.OK) < 12 and time.monotonic() < wait_until:
+            time.sleep(0.05)  # polling a counter another thread fills: there is no event
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+        for client in clients:
+            client.join(60)
+    assert set(codes) <= {grpc.StatusCode.OK, grpc.StatusCode.UNAVAILABLE}, set(codes)
+    assert codes.count(grpc.StatusCode.OK) >= 12
+    log = (tmp_path / "server.log").read_text()
+    assert "clients still calling after 1.5 s" in log  # the path this test is about
+
+
 def _code(call: grpc.Future) -> grpc.StatusCode:
     """The call's status; DEADLINE_EXCEEDED (a hang) fails the test's status check."""
     error = call.exception(timeout=60)
@@ -168,8 +205,8 @@ def _code(call: grpc.Future) -> grpc.StatusCode:
 
 
 @on_session_loop
-async def test_without_cuda_the_server_falls_back_to_cpu_and_says_so(caplog) -> None:
-    caplog.set_level(logging.WARNING)
+async def test_without_cuda_the_server_runs_on_cpu_and_says_why(caplog) -> None:
+    caplog.set_level(logging.INFO)
     async with _serving(providers=("cuda", "cpu")) as (server, stub):
         response = await stub.Summarize(pb.SummarizeRequest(text=SOURCE), timeout=30)
         assert response.model.provider in {"CPUExecutionProvider", "CUDAExecutionProvider"}
@@ -179,8 +216,11 @@ async def test_without_cuda_the_server_falls_back_to_cpu_and_says_so(caplog) -> 
             server.metrics_port, "seq2seq_model_info", provider="CPUExecutionProvider"
         )
         assert info == len(server.plane.models.all())
-    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert any("CPUExecutionProvider" in w and "CUDA" in w for w in warnings), warnings
+    lines = [r.getMessage() for r in caplog.records if r.name == "service.engine.runtime"]
+    why = [line for line in lines if "runs on CPUExecutionProvider; cuda left out: " in line]
+    assert len(why) == len(server.plane.models.all()), lines  # one line per model
+    loud = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert loud == []
 
 
 def test_require_gpu_without_cuda_refuses_to_start(tmp_path: Path) -> None:
@@ -191,6 +231,8 @@ def test_require_gpu_without_cuda_refuses_to_start(tmp_path: Path) -> None:
         "--port",
         "0",
         "--metrics-port",
+        "0",
+        "--http-port",
         "0",
         "--providers",
         "cuda,cpu",

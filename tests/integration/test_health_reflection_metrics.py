@@ -15,7 +15,9 @@ from service.api.gen.seq2seq.v1 import seq2seq_pb2 as pb
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
-@pytest.mark.parametrize("service_name", ["", "seq2seq.v1.Seq2Seq"])
+@pytest.mark.parametrize(
+    "service_name", ["", "seq2seq.v1.Seq2Seq", "seq2seq.v1.Seq2Seq/translate-en-fr"]
+)
 async def test_health_is_serving(channel, service_name: str) -> None:
     stub = health_pb2_grpc.HealthStub(channel)
     response = await stub.Check(health_pb2.HealthCheckRequest(service=service_name), timeout=5)

@@ -109,6 +109,7 @@ def test_console_server_logs_one_json_object_per_line(tmp_path: Path) -> None:
     log_path = tmp_path / "server.log"
     env = {**os.environ, "SEQ2SEQ_PROVIDERS": '["cpu"]', "SEQ2SEQ_DRAIN_GRACE_PERIOD": "5"}
     args = ["--host", "127.0.0.1", "--port", "0", "--metrics-port", "0", "--log-format", "json"]
+    args += ["--http-host", "127.0.0.1", "--http-port", "0"]
     with log_path.open("w") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "service", *args, "--model-repository", str(TEST_MODELS)],
@@ -139,4 +140,5 @@ def test_console_server_logs_one_json_object_per_line(tmp_path: Path) -> None:
     assert all({"ts", "level", "logger", "message"} <= e.keys() for e in entries)
     (access,) = [e for e in entries if e.get("request_id") == "cli-1"]
     assert access["rpc"] == "Summarize" and access["model"] == "summarize-en"
-    assert any(e["message"].startswith("settings:") for e in entries)
+    (settings,) = [e["settings"] for e in entries if e["message"] == "settings"]
+    assert settings["host"] == "127.0.0.1" and settings["log_format"] == "json"  # a JSON object

@@ -82,9 +82,6 @@ async def test_mixed_load_leaves_no_leaked_slots() -> None:
                 return not depth and not inflight
 
             await wait_for(drained, 30, "queue depth and in-flight to return to zero")
-            served = server.plane.models.all()
-            assert all(len(m.core.queue) == 0 for m in served)
-            assert all(m.core.running_requests == 0 for m in served)
             response = await stub.Summarize(pb.SummarizeRequest(text=texts[0]), timeout=30)
             assert response.hypotheses[0].text
     finally:

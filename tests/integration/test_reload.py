@@ -268,3 +268,28 @@ async def _has_default(stub: pb_grpc.Seq2SeqStub, version: int) -> bool:
 
 async def _metric_at_least(port: int, name: str, value: float, **labels: str) -> bool:
     return (await metric(port, name, **labels) or 0) >= value
+
+
+async def test_an_empty_start_is_allowed_for_hot_reload(tmp_path: Path) -> None:
+    """allow_empty_repository: NOT_SERVING with nothing to serve, SERVING once a bundle
+    lands in the (at first missing) folder."""
+    repo = tmp_path / "later"
+    server = Seq2SeqServer(
+        make_settings(
+            model_repository=repo, allow_empty_repository=True, repository_poll_interval=0.2
+        )
+    )
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            assert await _health(channel) == health_pb2.HealthCheckResponse.NOT_SERVING
+            copy_repository(tmp_path / "staging", "summarize-en").rename(repo)
+
+            async def serving() -> bool:
+                return await _health(channel) == health_pb2.HealthCheckResponse.SERVING
+
+            await wait_for(serving, WAIT, "the hot-reloaded bundle to serve")
+            stub = pb_grpc.Seq2SeqStub(channel)
+            assert (await _summarize(stub)).model.name == "summarize-en"
+    finally:
+        await server.drain_and_stop(grace=5.0)

@@ -175,17 +175,17 @@ BAD_REQUESTS = [
         grpc.StatusCode.NOT_FOUND,
         "",
     ),
-    (
+    (  # over max_document_chars (100,000); shorter long texts are split, not refused
         "Translate",
-        pb.TranslateRequest(text=LONG + LONG + LONG, target_language="fr"),
+        pb.TranslateRequest(text=LONG * 10 + "word", target_language="fr"),
         grpc.StatusCode.INVALID_ARGUMENT,
         "text",
     ),
     (
         "Translate",
-        pb.TranslateRequest(text=LONG, target_language="fr"),
+        pb.TranslateRequest(text=LONG, target_language="fr", format="pdf"),
         grpc.StatusCode.INVALID_ARGUMENT,
-        "text",
+        "format",
     ),
     (
         "Summarize",

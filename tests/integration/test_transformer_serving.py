@@ -1,5 +1,6 @@
-"""A Transformer bundle built in the test run, decoded by the unchanged engine and served over
-gRPC: the engine's greedy output equals PyTorch's, also with rows at different positions."""
+"""A Transformer bundle built in the test run, decoded by the engine (its caches padded and
+trimmed by their axes) and served over gRPC: the engine's greedy output equals PyTorch's,
+also with rows at different positions."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 import torch
 
 from model_export.train import load_checkpoint
-from model_export.transformer import TRANSFORMER_STATES, TransformerSeq2Seq
+from model_export.transformer import TransformerSeq2Seq, transformer_states
 from service.api.gen.seq2seq.v1 import seq2seq_pb2 as pb
 from service.api.gen.seq2seq.v1 import seq2seq_pb2_grpc as pb_grpc
 from service.api.server import Seq2SeqServer
@@ -77,7 +78,10 @@ def test_manifest_describes_the_cache(transformer_bundle) -> None:
     manifest = bundle.manifest
     assert manifest.architecture == "transformer" and manifest.cell is None
     assert (manifest.attention.kind, manifest.attention.score) == ("soft", "scaled_dot")
-    assert [(s.name, s.batch_axis) for s in manifest.states] == [(s, 0) for s in TRANSFORMER_STATES]
+    assert manifest.schema_version == 2
+    axes = [(s.name, s.batch_axis, s.source_axis, s.target_axis) for s in manifest.states]
+    assert axes[0] == ("cross_keys_0", 0, 2, None) and axes[4] == ("self_keys_0", 0, None, 2)
+    assert manifest.states == transformer_states(2)
     assert manifest.training["parity"]["greedy_mismatches"] == 0  # type: ignore[index]
 
 

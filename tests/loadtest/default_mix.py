@@ -10,8 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from service.bundle import TOKENIZER_FILE, answer_source_text, read_manifest
-from service.engine.tokenizer import TextTokenizer
+from service.bundle import answer_source_text, read_manifest
+from service.engine.tokenizer import open_tokenizer
 from service.errors import InvalidArgument
 from service.loadtest.mix import default_mix_path
 from tests.conftest import TEST_MODELS, heldout
@@ -31,7 +31,7 @@ def _fits(model: str, text: str) -> bool:
     """The server's own rule: its tokenizer wrapper refuses a source over the limit."""
     folder = TEST_MODELS / model / "1"
     manifest = read_manifest(folder)
-    tokenizer = TextTokenizer(folder / TOKENIZER_FILE, manifest.special_tokens)
+    tokenizer = open_tokenizer(folder, manifest)
     try:
         tokenizer.encode(text, max_tokens=manifest.max_source_length, field="text")
     except InvalidArgument:

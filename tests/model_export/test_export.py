@@ -144,6 +144,7 @@ def test_build_writes_a_valid_bundle(tmp_path: Path, task: str, cell: str) -> No
     verify_checksums(result.bundle_dir, manifest)
     assert manifest.task == task and manifest.cell == cell and manifest.precision == "fp32"
     states = ["hidden", "cell", "context"] if cell == "lstm" else ["hidden", "context"]
+    assert manifest.schema_version == 1  # batch axes only: an older server loads it too
     assert [(s.name, s.batch_axis) for s in manifest.states] == [(s, 0) for s in states]
     assert manifest.evaluation is not None and manifest.evaluation.num_examples == 12
     assert manifest.evaluation.data.counts == {"train": 60, "valid": 10, "test": 12}

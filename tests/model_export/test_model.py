@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from model_export.base import source_mask
 from model_export.config import ModelConfig
-from model_export.model import Seq2Seq, source_mask, state_names
+from model_export.model import Seq2Seq
 from model_export.train import (
     CheckpointError,
     evaluate_loss,
@@ -45,7 +46,7 @@ def test_step_shapes_and_masked_attention(cell: str, score: str) -> None:
     torch.manual_seed(0)
     config = tiny_model_config(50, attention_score=score, cell=cell)
     model = Seq2Seq(config).eval()
-    assert state_names(config) == (
+    assert model.state_names() == (
         ("hidden", "cell", "context") if cell == "lstm" else ("hidden", "context")
     )
     src, lengths = _batch(50)

@@ -8,13 +8,14 @@ import onnx
 import pytest
 import torch
 
+from model_export.base import source_mask
 from model_export.config import ModelConfig
 from model_export.export import ExportError, export_onnx
-from model_export.model import build_model, source_mask, state_names
+from model_export.families import build_model
 from model_export.parity import ParityError, check_parity
 from model_export.train import evaluate_loss, load_checkpoint, save_checkpoint, train
-from model_export.transformer import TRANSFORMER_STATES, TransformerSeq2Seq
-from service.bundle import DECODER_FILE, ENCODER_FILE
+from model_export.transformer import TransformerSeq2Seq
+from service.bundle import DECODER_FILE, ENCODER_FILE, StateTensor
 from tests.model_export.factories import (
     make_pairs,
     tiny_examples,
@@ -32,7 +33,7 @@ def tiny_transformer(vocab_size: int = 50, **overrides: object) -> ModelConfig:
 
 def _decode_steps(model, src, lengths, tgt_in) -> tuple[torch.Tensor, torch.Tensor]:
     """One-step decoder over tgt_in (B, T) -> log_probs (B, T, V), attention (B, T, S)."""
-    memory, *states = model.encoder(src, lengths)
+    memory, *states = model.encode(src, lengths)
     mask = source_mask(src, lengths)
     log_probs, attention = [], []
     for t in range(tgt_in.shape[1]):
@@ -47,7 +48,17 @@ def test_incremental_decoding_equals_the_parallel_pass() -> None:
     cfg = tiny_transformer(max_target_length=12)
     model = build_model(cfg).eval()
     assert isinstance(model, TransformerSeq2Seq)
-    assert state_names(cfg) == TRANSFORMER_STATES == ("self_keys", "self_values", "position")
+    assert [(s.name, s.source_axis, s.target_axis) for s in model.state_specs()] == [
+        ("cross_keys_0", 2, None),
+        ("cross_values_0", 2, None),
+        ("cross_keys_1", 2, None),
+        ("cross_values_1", 2, None),
+        ("self_keys_0", None, 2),
+        ("self_values_0", None, 2),
+        ("self_keys_1", None, 2),
+        ("self_values_1", None, 2),
+        ("position", None, None),
+    ]
     src = torch.randint(6, 50, (3, 7))
     lengths = torch.tensor([7, 4, 1])
     tgt_in = torch.randint(6, 50, (3, 12))
@@ -55,42 +66,87 @@ def test_incremental_decoding_equals_the_parallel_pass() -> None:
     with torch.no_grad():
         parallel = model(src, lengths, tgt_in)
         stepped, attention = _decode_steps(model, src, lengths, tgt_in)
-        memory, keys, values, position = model.encoder(src, lengths)
+        memory, *initial = model.encode(src, lengths)
+        mask = source_mask(src, lengths)
+        states = initial
+        for t in range(5):
+            _, _, *states = model.decoder(tgt_in[:, t], memory, mask, *states)
     assert memory.shape == (3, 7, 32) and memory[1, 4:].abs().max() == 0
-    assert keys.shape == values.shape == (3, 2, 12, 32) and position.tolist() == [0, 0, 0]
+    heads, head_size = 2, 16
+    assert [tuple(s.shape) for s in initial[:-1]] == [(3, heads, 7, head_size)] * 4 + [
+        (3, heads, 0, head_size)
+    ] * 4
+    assert initial[-1].tolist() == [0, 0, 0]
+    assert all(a is b for a, b in zip(states[:4], initial[:4], strict=True))  # computed once
+    assert [tuple(s.shape) for s in states[4:8]] == [(3, heads, 5, head_size)] * 4
+    assert states[-1].tolist() == [5, 5, 5]
     torch.testing.assert_close(stepped, parallel, atol=1e-5, rtol=0)
     torch.testing.assert_close(attention.sum(2), torch.ones(3, 12))
     assert attention[1, :, 4:].abs().max() == 0 and attention[2, :, 1:].abs().max() == 0
 
 
+def _pad(x: torch.Tensor, axis: int, length: int, *, at_start: bool) -> torch.Tensor:
+    """`axis` of `x` padded to `length` with junk (not zeros), before or after the data:
+    the model must never read it."""
+    shape = list(x.shape)
+    shape[axis] = length - x.shape[axis]
+    junk = torch.randn(shape) * 100 if x.is_floating_point() else torch.ones(shape, dtype=x.dtype)
+    return torch.cat([junk, x] if at_start else [x, junk], dim=axis)
+
+
+def _join(a: torch.Tensor, b: torch.Tensor, spec: StateTensor) -> torch.Tensor:
+    """Rows of `a` then `b`, laid out as the engine joins a state: the source axis padded
+    at the end, the target axis at the start."""
+    for axis, at_start in ((spec.source_axis, False), (spec.target_axis, True)):
+        if axis is not None:
+            length = max(a.shape[axis], b.shape[axis])
+            a, b = (_pad(x, axis, length, at_start=at_start) for x in (a, b))
+    return torch.cat([a, b])
+
+
+def _trim(x: torch.Tensor, spec: StateTensor, source: int, target: int) -> torch.Tensor:
+    """The first `source` positions of a source axis, the last `target` slots of a target
+    axis (what the engine keeps when the longest row leaves)."""
+    if spec.source_axis is not None:
+        x = x.narrow(spec.source_axis, 0, source)
+    if spec.target_axis is not None:
+        x = x.narrow(spec.target_axis, x.shape[spec.target_axis] - target, target)
+    return x
+
+
 def test_rows_at_different_positions_share_a_batch() -> None:
-    """What the engine does: a request joins a running batch (states concatenated on axis 0,
-    memory padded on the source axis), then rows are gathered when one leaves."""
+    """What the engine does: a request joins a running batch (source axes padded at the end,
+    the growing caches padded at the start), then rows are gathered and the axes trimmed
+    when one leaves; every row still decodes as it does alone."""
     torch.manual_seed(1)
     model = build_model(tiny_transformer()).eval()
     src_a, len_a = torch.randint(6, 50, (1, 7)), torch.tensor([7])
     src_b, len_b = torch.randint(6, 50, (1, 3)), torch.tensor([3])
-    tgt_a, tgt_b = torch.randint(6, 50, (1, 6)), torch.randint(6, 50, (1, 3))
+    tgt_a, tgt_b = torch.randint(6, 50, (1, 6)), torch.randint(6, 50, (1, 5))
     with torch.no_grad():
         alone_a, _ = _decode_steps(model, src_a, len_a, tgt_a)
         alone_b, _ = _decode_steps(model, src_b, len_b, tgt_b)
-        memory_a, *states_a = model.encoder(src_a, len_a)
+        memory_a, *states_a = model.encode(src_a, len_a)
         mask_a = source_mask(src_a, len_a)
         for t in range(3):  # A runs alone for three steps
             _, _, *states_a = model.decoder(tgt_a[:, t], memory_a, mask_a, *states_a)
-        memory_b, *states_b = model.encoder(src_b, len_b)
-        memory = torch.cat([memory_a, torch.nn.functional.pad(memory_b, (0, 0, 0, 4))])
+        memory_b, *states_b = model.encode(src_b, len_b)
+        memory = _join(memory_a, memory_b, StateTensor(name="memory", batch_axis=0, source_axis=1))
         mask = torch.cat([mask_a, torch.nn.functional.pad(source_mask(src_b, len_b), (0, 4))])
-        states = [torch.cat([a, b]) for a, b in zip(states_a, states_b, strict=True)]
+        specs = model.state_specs()
+        states = [_join(a, b, spec) for a, b, spec in zip(states_a, states_b, specs, strict=True)]
+        assert states[4].shape[2] == 3  # B's cache: three leading junk slots, then nothing
         for t in range(3):  # A at positions 3..5, B at 0..2, in one batch
             prev = torch.cat([tgt_a[:, 3 + t], tgt_b[:, t]])
             log_probs, _, *states = model.decoder(prev, memory, mask, *states)
             torch.testing.assert_close(log_probs[0], alone_a[0, 3 + t], atol=1e-5, rtol=0)
             torch.testing.assert_close(log_probs[1], alone_b[0, t], atol=1e-5, rtol=0)
-        assert states[2].tolist() == [6, 3]
-        kept = [s[1:] for s in states]  # A leaves: B's row alone carries on unchanged
-        again, _, *_ = model.decoder(tgt_a[:, 0], memory[1:, :3], mask[1:, :3], *kept)
-    assert torch.isfinite(again).all()
+        assert states[4].shape[2] == 6 and states[-1].tolist() == [6, 3]
+        # A leaves: B's row alone, source axes trimmed to 3, the caches to B's 3 slots
+        kept = [_trim(x[1:], spec, 3, 3) for x, spec in zip(states, specs, strict=True)]
+        for t in range(3, 5):
+            log_probs, _, *kept = model.decoder(tgt_b[:, t], memory[1:, :3], mask[1:, :3], *kept)
+            torch.testing.assert_close(log_probs[0], alone_b[0, t], atol=1e-5, rtol=0)
 
 
 def test_a_tiny_transformer_learns(tmp_path: Path) -> None:
@@ -184,23 +240,22 @@ def test_transformer_graphs_and_a_drifted_model(tmp_path: Path) -> None:
             for v in getattr(graph, which)
         }
 
-    cache = ["batch", 2, 8, 32]
-    assert dims(tmp_path / ENCODER_FILE, "output") == {
-        "memory": ["batch", "src_len", 32],
-        "init_self_keys": cache,
-        "init_self_values": cache,
-        "init_position": ["batch"],
-    }
+    cross = ["batch", 2, "src_len", 16]  # (B, heads, S, d) per layer
+    past = ["batch", 2, "past_len", 16]  # (B, heads, T, d) per layer
+    states = [s.name for s in model.state_specs()]
+    encoder_out = dims(tmp_path / ENCODER_FILE, "output")
+    assert list(encoder_out) == ["memory", *(f"init_{s}" for s in states)]
+    assert encoder_out["memory"] == ["batch", "src_len", 32]
+    assert encoder_out["init_cross_values_1"] == cross
+    assert encoder_out["init_self_keys_0"][:2] == ["batch", 2]  # then T (0 when run), d
     dec_in = dims(tmp_path / DECODER_FILE, "input")
-    assert list(dec_in) == [
-        "prev_ids",
-        "memory",
-        "src_mask",
-        "state_self_keys",
-        "state_self_values",
-        "state_position",
-    ]
-    assert dec_in["state_self_keys"] == cache and dec_in["state_position"] == ["batch"]
+    # memory is not read by the step, and kept for the contract
+    assert list(dec_in) == ["prev_ids", "memory", "src_mask", *(f"state_{s}" for s in states)]
+    assert dec_in["memory"] == ["batch", "src_len", 32]
+    assert dec_in["state_cross_keys_0"] == cross and dec_in["state_position"] == ["batch"]
+    assert dec_in["state_self_keys_1"] == past
+    dec_out = dims(tmp_path / DECODER_FILE, "output")
+    assert dec_out["new_state_self_values_0"] == ["batch", 2, "past_len_next", 16]
     test_set = tiny_examples(make_pairs(8, seed=7), cfg)
     drifted = build_model(cfg).eval()
     drifted.load_state_dict(model.state_dict())
@@ -208,3 +263,15 @@ def test_transformer_graphs_and_a_drifted_model(tmp_path: Path) -> None:
         drifted.decoder.layers[0].self_attention.value.weight.mul_(1.1)
     with pytest.raises(ParityError, match="disagree"):
         check_parity(drifted, tmp_path, test_set, steps=4, batch_size=8, greedy_examples=8)
+
+
+def test_the_dynamo_exporter_exports_the_transformer_too(tmp_path: Path) -> None:
+    """The selectable exporter handles the step's `*states` signature (its dynamic_axes
+    conversion cannot; export.py passes dynamic_shapes)."""
+    torch.manual_seed(0)
+    cfg = tiny_transformer(tiny_tokenizer().get_vocab_size(), max_target_length=8)
+    model = build_model(cfg).eval()
+    export_onnx(model, tmp_path, exporter="dynamo")
+    test_set = tiny_examples(make_pairs(8, seed=7), cfg)
+    report = check_parity(model, tmp_path, test_set, steps=4, batch_size=8, greedy_examples=8)
+    assert report["max_abs_diff_log_probs"] < 1e-5 and report["greedy_mismatches"] == 0

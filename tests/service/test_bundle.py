@@ -36,6 +36,7 @@ def test_write_then_read_round_trips(bundle_dir: Path) -> None:
             "duplicate state names",
         ),
         ({"precision": "fp8"}, "precision"),
+        ({"architecture": "lstm"}, "architecture"),  # a cell, not a family
         ({"unexpected": 1}, "unexpected"),
     ],
 )

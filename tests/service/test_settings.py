@@ -54,7 +54,12 @@ def test_observability_and_reload_settings(monkeypatch: pytest.MonkeyPatch) -> N
 
 @pytest.mark.parametrize(
     ("fields", "message"),
-    [({"log_format": "xml"}, "log_format"), ({"repository_poll_interval": -1}, "poll")],
+    [
+        ({"log_format": "xml"}, "log_format"),
+        ({"repository_poll_interval": -1}, "poll"),
+        ({"allow_empty_repository": True}, "allow_empty_repository needs repository_poll"),
+        ({"drain_quiet_period": -0.5}, "drain_quiet_period"),
+    ],
 )
 def test_invalid_observability_settings(fields: dict, message: str) -> None:
     with pytest.raises(ValidationError, match=message):

@@ -9,6 +9,7 @@ hypothesis can beat the n-best finished ones any more, or at `max_output_tokens`
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -44,11 +45,19 @@ class _Ended:
     reason: str  # "eos" | "length"
 
 
+class _Candidates(NamedTuple):
+    order: np.ndarray  # (<= 2 * beam,) indices into the arrays below, best first
+    totals: np.ndarray  # (r * width,) float64, the live row's total + the token's log-prob
+    parents: np.ndarray  # (r * width,) the live row each continues
+    tokens: np.ndarray  # (r * width,) the token
+    log_probs: np.ndarray  # (r * width,) float64, the token's log-prob
+
+
 @register("beam")
 class BeamSearch:
     @staticmethod
     def applies(params: DecodingParams) -> bool:
-        return params.beam_size > 1
+        return params.beam_size > 1 and (params.defaults is None or params.defaults.beam == "gnmt")
 
     def __init__(self, context: SearchContext) -> None:
         self._context = context
@@ -64,16 +73,18 @@ class BeamSearch:
     def generated_tokens(self) -> int:
         return len(self._steps)
 
+    def _penalty(self, length: int) -> float:
+        """What a hypothesis of `length` tokens (EOS included) has its total divided by."""
+        return length_penalty(length, self._context.params.length_penalty)
+
     def _end(self, total: float, steps: int, row: int, reason: str) -> None:
         length = steps + (1 if reason == "eos" else 0)
-        alpha = self._context.params.length_penalty
-        self._ended.append(_Ended(total / length_penalty(length, alpha), total, steps, row, reason))
+        self._ended.append(_Ended(total / self._penalty(length), total, steps, row, reason))
 
-    def advance(self, step: StepView) -> Advance:
-        context = self._context
-        k = context.params.beam_size
-        log_probs = step.log_probs  # (r, V)
-        rows, vocab = log_probs.shape
+    def _candidates(self, log_probs: np.ndarray) -> _Candidates:
+        """The 2 * beam best continuations of the live rows, best first."""
+        k = self._context.params.beam_size
+        rows, vocab = log_probs.shape  # (r, V)
         width = min(2 * k, vocab)  # at most r <= k candidates are EOS: k live ones remain
         if vocab > width:
             top = np.argpartition(log_probs, vocab - width, axis=1)[:, vocab - width :]
@@ -85,6 +96,12 @@ class BeamSearch:
         tokens_all = top.ravel()
         # Best first; ties broken by parent row, then token id, so results are deterministic.
         order = np.lexsort((tokens_all, parents_all, -totals))[: 2 * k]
+        return _Candidates(order, totals, parents_all, tokens_all, top_log_probs.ravel())
+
+    def advance(self, step: StepView) -> Advance:
+        context = self._context
+        k = context.params.beam_size
+        order, totals, parents_all, tokens_all, log_probs_all = self._candidates(step.log_probs)
         steps_before = len(self._steps)
         keep: list[int] = []
         for index in order.tolist():
@@ -100,7 +117,7 @@ class BeamSearch:
         attention = None
         if context.params.return_attention:
             attention = step.attention[parents, : context.source_length].copy()
-        self._steps.append(_Step(parents, tokens, top_log_probs.ravel()[chosen], attention))
+        self._steps.append(_Step(parents, tokens, log_probs_all[chosen], attention))
         self._totals = totals[chosen]
         self._done = self._should_stop()
         if self._done:
@@ -147,7 +164,7 @@ class BeamSearch:
         if len(ranked) < n_best and self._steps:  # stopped early by a deadline or failure
             live = [
                 _Ended(
-                    total / length_penalty(len(self._steps), self._context.params.length_penalty),
+                    total / self._penalty(len(self._steps)),
                     total,
                     len(self._steps),
                     row,

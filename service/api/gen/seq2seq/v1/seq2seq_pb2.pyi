@@ -52,16 +52,20 @@ class DecodingOptions(_message.Message):
     def __init__(self, model: _Optional[str] = ..., model_version: _Optional[int] = ..., beam_size: _Optional[int] = ..., n_best: _Optional[int] = ..., max_output_tokens: _Optional[int] = ..., length_penalty: _Optional[float] = ..., return_attention: _Optional[bool] = ..., return_scores: _Optional[bool] = ..., min_output_tokens: _Optional[int] = ..., temperature: _Optional[float] = ..., top_k: _Optional[int] = ..., top_p: _Optional[float] = ..., seed: _Optional[int] = ..., extractive: _Optional[bool] = ..., target_prefix: _Optional[str] = ..., protected_terms: _Optional[_Iterable[str]] = ..., glossary: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class TranslateRequest(_message.Message):
-    __slots__ = ("text", "source_language", "target_language", "options")
+    __slots__ = ("text", "source_language", "target_language", "options", "texts", "format")
     TEXT_FIELD_NUMBER: _ClassVar[int]
     SOURCE_LANGUAGE_FIELD_NUMBER: _ClassVar[int]
     TARGET_LANGUAGE_FIELD_NUMBER: _ClassVar[int]
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    TEXTS_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
     text: str
     source_language: str
     target_language: str
     options: DecodingOptions
-    def __init__(self, text: _Optional[str] = ..., source_language: _Optional[str] = ..., target_language: _Optional[str] = ..., options: _Optional[_Union[DecodingOptions, _Mapping]] = ...) -> None: ...
+    texts: _containers.RepeatedScalarFieldContainer[str]
+    format: str
+    def __init__(self, text: _Optional[str] = ..., source_language: _Optional[str] = ..., target_language: _Optional[str] = ..., options: _Optional[_Union[DecodingOptions, _Mapping]] = ..., texts: _Optional[_Iterable[str]] = ..., format: _Optional[str] = ...) -> None: ...
 
 class SummarizeRequest(_message.Message):
     __slots__ = ("text", "options")
@@ -128,32 +132,104 @@ class ModelRef(_message.Message):
     def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., provider: _Optional[str] = ...) -> None: ...
 
 class GenerateResponse(_message.Message):
-    __slots__ = ("hypotheses", "source_tokens", "model", "timing")
+    __slots__ = ("hypotheses", "source_tokens", "model", "timing", "results", "detected_language", "sentence_count", "input_used")
     HYPOTHESES_FIELD_NUMBER: _ClassVar[int]
     SOURCE_TOKENS_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     TIMING_FIELD_NUMBER: _ClassVar[int]
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    DETECTED_LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    SENTENCE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    INPUT_USED_FIELD_NUMBER: _ClassVar[int]
     hypotheses: _containers.RepeatedCompositeFieldContainer[Hypothesis]
     source_tokens: _containers.RepeatedScalarFieldContainer[str]
     model: ModelRef
     timing: Timing
-    def __init__(self, hypotheses: _Optional[_Iterable[_Union[Hypothesis, _Mapping]]] = ..., source_tokens: _Optional[_Iterable[str]] = ..., model: _Optional[_Union[ModelRef, _Mapping]] = ..., timing: _Optional[_Union[Timing, _Mapping]] = ...) -> None: ...
+    results: _containers.RepeatedCompositeFieldContainer[TextResult]
+    detected_language: LanguageScore
+    sentence_count: int
+    input_used: InputUsed
+    def __init__(self, hypotheses: _Optional[_Iterable[_Union[Hypothesis, _Mapping]]] = ..., source_tokens: _Optional[_Iterable[str]] = ..., model: _Optional[_Union[ModelRef, _Mapping]] = ..., timing: _Optional[_Union[Timing, _Mapping]] = ..., results: _Optional[_Iterable[_Union[TextResult, _Mapping]]] = ..., detected_language: _Optional[_Union[LanguageScore, _Mapping]] = ..., sentence_count: _Optional[int] = ..., input_used: _Optional[_Union[InputUsed, _Mapping]] = ...) -> None: ...
+
+class InputUsed(_message.Message):
+    __slots__ = ("field", "method", "start", "end", "total")
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    field: str
+    method: str
+    start: int
+    end: int
+    total: int
+    def __init__(self, field: _Optional[str] = ..., method: _Optional[str] = ..., start: _Optional[int] = ..., end: _Optional[int] = ..., total: _Optional[int] = ...) -> None: ...
+
+class TextResult(_message.Message):
+    __slots__ = ("text", "alternatives", "sentence_count", "source_language", "detected_language", "error")
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    ALTERNATIVES_FIELD_NUMBER: _ClassVar[int]
+    SENTENCE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    DETECTED_LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    text: str
+    alternatives: _containers.RepeatedScalarFieldContainer[str]
+    sentence_count: int
+    source_language: str
+    detected_language: LanguageScore
+    error: TextError
+    def __init__(self, text: _Optional[str] = ..., alternatives: _Optional[_Iterable[str]] = ..., sentence_count: _Optional[int] = ..., source_language: _Optional[str] = ..., detected_language: _Optional[_Union[LanguageScore, _Mapping]] = ..., error: _Optional[_Union[TextError, _Mapping]] = ...) -> None: ...
+
+class TextError(_message.Message):
+    __slots__ = ("code", "message", "field")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    code: str
+    message: str
+    field: str
+    def __init__(self, code: _Optional[str] = ..., message: _Optional[str] = ..., field: _Optional[str] = ...) -> None: ...
+
+class LanguageScore(_message.Message):
+    __slots__ = ("language", "confidence")
+    LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    language: str
+    confidence: float
+    def __init__(self, language: _Optional[str] = ..., confidence: _Optional[float] = ...) -> None: ...
+
+class DetectRequest(_message.Message):
+    __slots__ = ("text", "top")
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    TOP_FIELD_NUMBER: _ClassVar[int]
+    text: str
+    top: int
+    def __init__(self, text: _Optional[str] = ..., top: _Optional[int] = ...) -> None: ...
+
+class DetectResponse(_message.Message):
+    __slots__ = ("languages",)
+    LANGUAGES_FIELD_NUMBER: _ClassVar[int]
+    languages: _containers.RepeatedCompositeFieldContainer[LanguageScore]
+    def __init__(self, languages: _Optional[_Iterable[_Union[LanguageScore, _Mapping]]] = ...) -> None: ...
 
 class AnswerResponse(_message.Message):
-    __slots__ = ("answer", "answerable", "hypotheses", "source_tokens", "model", "timing")
+    __slots__ = ("input_used", "answer", "answerable", "hypotheses", "source_tokens", "model", "timing")
+    INPUT_USED_FIELD_NUMBER: _ClassVar[int]
     ANSWER_FIELD_NUMBER: _ClassVar[int]
     ANSWERABLE_FIELD_NUMBER: _ClassVar[int]
     HYPOTHESES_FIELD_NUMBER: _ClassVar[int]
     SOURCE_TOKENS_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     TIMING_FIELD_NUMBER: _ClassVar[int]
+    input_used: InputUsed
     answer: str
     answerable: bool
     hypotheses: _containers.RepeatedCompositeFieldContainer[Hypothesis]
     source_tokens: _containers.RepeatedScalarFieldContainer[str]
     model: ModelRef
     timing: Timing
-    def __init__(self, answer: _Optional[str] = ..., answerable: _Optional[bool] = ..., hypotheses: _Optional[_Iterable[_Union[Hypothesis, _Mapping]]] = ..., source_tokens: _Optional[_Iterable[str]] = ..., model: _Optional[_Union[ModelRef, _Mapping]] = ..., timing: _Optional[_Union[Timing, _Mapping]] = ...) -> None: ...
+    def __init__(self, input_used: _Optional[_Union[InputUsed, _Mapping]] = ..., answer: _Optional[str] = ..., answerable: _Optional[bool] = ..., hypotheses: _Optional[_Iterable[_Union[Hypothesis, _Mapping]]] = ..., source_tokens: _Optional[_Iterable[str]] = ..., model: _Optional[_Union[ModelRef, _Mapping]] = ..., timing: _Optional[_Union[Timing, _Mapping]] = ...) -> None: ...
 
 class GenerateStreamResponse(_message.Message):
     __slots__ = ("token", "result", "answer_result")

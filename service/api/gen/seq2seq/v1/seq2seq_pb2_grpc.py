@@ -69,6 +69,11 @@ class Seq2SeqStub:
                 request_serializer=seq2seq_dot_v1_dot_seq2seq__pb2.ListModelsRequest.SerializeToString,
                 response_deserializer=seq2seq_dot_v1_dot_seq2seq__pb2.ListModelsResponse.FromString,
                 _registered_method=True)
+        self.Detect = channel.unary_unary(
+                '/seq2seq.v1.Seq2Seq/Detect',
+                request_serializer=seq2seq_dot_v1_dot_seq2seq__pb2.DetectRequest.SerializeToString,
+                response_deserializer=seq2seq_dot_v1_dot_seq2seq__pb2.DetectResponse.FromString,
+                _registered_method=True)
 
 
 class Seq2SeqServicer:
@@ -121,6 +126,13 @@ class Seq2SeqServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Detect(self, request, context):
+        """The most likely languages of a text, among those the loaded translate models speak.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_Seq2SeqServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -158,6 +170,11 @@ def add_Seq2SeqServicer_to_server(servicer, server):
                     servicer.ListModels,
                     request_deserializer=seq2seq_dot_v1_dot_seq2seq__pb2.ListModelsRequest.FromString,
                     response_serializer=seq2seq_dot_v1_dot_seq2seq__pb2.ListModelsResponse.SerializeToString,
+            ),
+            'Detect': grpc.unary_unary_rpc_method_handler(
+                    servicer.Detect,
+                    request_deserializer=seq2seq_dot_v1_dot_seq2seq__pb2.DetectRequest.FromString,
+                    response_serializer=seq2seq_dot_v1_dot_seq2seq__pb2.DetectResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -349,6 +366,33 @@ class Seq2Seq:
             '/seq2seq.v1.Seq2Seq/ListModels',
             seq2seq_dot_v1_dot_seq2seq__pb2.ListModelsRequest.SerializeToString,
             seq2seq_dot_v1_dot_seq2seq__pb2.ListModelsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Detect(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/seq2seq.v1.Seq2Seq/Detect',
+            seq2seq_dot_v1_dot_seq2seq__pb2.DetectRequest.SerializeToString,
+            seq2seq_dot_v1_dot_seq2seq__pb2.DetectResponse.FromString,
             options,
             channel_credentials,
             insecure,
