@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from model_export import data as prepared
 from model_export import evaluate as ev
+from model_export.base import count_parameters
 from model_export.bundle_eval import (
     DecodeSpec,
     greedy_predictions,
@@ -24,7 +25,6 @@ from model_export.bundle_eval import (
     trained,
     unseen_twins,
 )
-from model_export.base import count_parameters
 from model_export.config import ModelConfig, TrainConfig
 from model_export.export import OPSET, PINNED_EXPORTER, Exporter, export_onnx
 from model_export.families import build_model

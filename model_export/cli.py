@@ -130,6 +130,17 @@ def _parser() -> argparse.ArgumentParser:
     s_.add_argument("--limit", type=int, help="send only the first N test records per bundle")
     s_.add_argument("--tolerance", type=float, default=0.5, help="largest allowed difference")
     s_.add_argument("--out", type=Path, help="write the comparison as JSON")
+    v = sub.add_parser(
+        "verify-grounded",
+        help="held-out questions (trained and unseen phrasings) through a running server; "
+        "fails when an answer is not in its context",
+    )
+    v.add_argument("bundle", type=Path, help="the answer bundle the server serves")
+    v.add_argument("--target", default="localhost:50051", help="the server's host:port")
+    v.add_argument("--data", type=Path, default=Path("data/newer"), help="prepared data folder")
+    v.add_argument("--limit", type=int, default=2000, help="questions asked (and their twins)")
+    v.add_argument("--seed", type=int, default=1234, help="which questions: a seeded subset")
+    v.add_argument("--out", type=Path, help="write the figures as JSON")
     m = sub.add_parser(
         "train-marian", help="a small MarianMTModel trained with transformers on our data"
     )
@@ -249,15 +260,19 @@ def _compare_attention(args: argparse.Namespace) -> int:
     return 0
 
 
+def _emit(report: object, out: Path | None) -> None:
+    """Print a JSON report, and write it to `out` when given."""
+    print(_json(report))
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(_json(report) + "\n", encoding="utf-8")
+
+
 def _verify_served(args: argparse.Namespace) -> int:
     from model_export.served_eval import check_served
 
     checks = [check_served(args.target, b, args.data, limit=args.limit) for b in args.bundles]
-    report = [c.as_dict() for c in checks]
-    print(_json(report))
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(_json(report) + "\n", encoding="utf-8")
+    _emit([c.as_dict() for c in checks], args.out)
     worst = max(c.largest_difference for c in checks)
     if worst > args.tolerance:
         print(f"seq2seq-export: served figures differ by {worst} points", file=sys.stderr)
@@ -280,10 +295,19 @@ def _score(args: argparse.Namespace) -> int:
         )
         for bundle in args.bundles
     ]
-    print(_json(reports))
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(_json(reports) + "\n", encoding="utf-8")
+    _emit(reports, args.out)
+    return 0
+
+
+def _verify_grounded(args: argparse.Namespace) -> int:
+    from model_export.grounded_check import check_grounded
+
+    report = check_grounded(args.target, args.bundle, args.data, limit=args.limit, seed=args.seed)
+    _emit(report, args.out)
+    outside = report["answers_outside_context"]
+    if outside:
+        print(f"seq2seq-export: {len(outside)} answers are not in their context", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -370,6 +394,7 @@ _COMMANDS = {
     "variant": _variant,
     "compare-attention": _compare_attention,
     "verify-served": _verify_served,
+    "verify-grounded": _verify_grounded,
 }
 
 

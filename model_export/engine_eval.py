@@ -50,7 +50,7 @@ def in_context(records: list[dict], predictions: list[str]) -> float:
     return round(100 * sum(p in r["context"] for r, p in given) / max(len(given), 1), 2)
 
 
-def _answer_figures(records: list[dict], predictions: list[str]) -> dict[str, object]:
+def answer_figures(records: list[dict], predictions: list[str]) -> dict[str, object]:
     references = [ev.reference_text("answer", r) for r in records]
     fields: dict[str, list[int]] = {}
     for i, record in enumerate(records):
@@ -102,9 +102,9 @@ def score_with_engine(
             lead_figures = ev.score(manifest.task, lead, references)
             report["baselines"] = {f"lead_{LEAD_WORDS}_words": lead_figures}
         return report
-    report |= {"sources_cut": cut, "trained": _answer_figures(scored, predictions)}
+    report |= {"sources_cut": cut, "trained": answer_figures(scored, predictions)}
     twins = unseen_twins(records, scored)
     if twins:
         unseen, cut_unseen = engine_predictions(engine, twins, extractive=extractive)
-        report |= {"unseen": _answer_figures(twins, unseen), "unseen_sources_cut": cut_unseen}
+        report |= {"unseen": answer_figures(twins, unseen), "unseen_sources_cut": cut_unseen}
     return report

@@ -39,7 +39,9 @@ def _rnn_problems(c: ModelConfig) -> list[str]:
     if c.attention_score == "scaled_dot":
         problems.append("score 'scaled_dot' is the transformer's; an rnn uses dot or general")
     if c.copy_attention and c.attention_kind == "none":
-        problems.append("copy_attention needs attention to copy with: attention_kind 'none' has none")
+        problems.append(
+            "copy_attention needs attention to copy with: attention_kind 'none' has none"
+        )
     return problems
 
 

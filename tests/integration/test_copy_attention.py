@@ -4,6 +4,7 @@ engine-based scorer answer with it."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import grpc
@@ -13,6 +14,7 @@ import torch
 
 from model_export.engine_eval import score_with_engine
 from model_export.evaluate import source_text
+from model_export.grounded_check import check_grounded
 from model_export.train import load_checkpoint
 from service.api.gen.seq2seq.v1 import seq2seq_pb2 as pb
 from service.api.gen.seq2seq.v1 import seq2seq_pb2_grpc as pb_grpc
@@ -107,7 +109,7 @@ def test_engine_batches_rows_of_different_source_lengths_like_pytorch(copy_bundl
 
 
 async def test_the_server_answers_with_spans_of_the_context(copy_bundle) -> None:
-    bundle_dir = copy_bundle[0]
+    bundle_dir, _, data = copy_bundle
     server = Seq2SeqServer(
         make_settings(model_repository=bundle_dir.parent.parent, max_queue_delay=0.0)
     )
@@ -121,8 +123,14 @@ async def test_the_server_answers_with_spans_of_the_context(copy_bundle) -> None
                 )
                 for r in HELD_OUT
             ]
+        grounded = await asyncio.to_thread(
+            check_grounded, f"127.0.0.1:{server.port}", bundle_dir, data, limit=None
+        )
     finally:
         await server.drain_and_stop(grace=2.0)
+    assert grounded["answers_outside_context"] == []
+    offline = score_with_engine(bundle_dir, data, limit=None, threads=1)  # extractive: default
+    assert grounded["trained"] == offline["trained"]  # the server answers as the engine does
     for record, reply in zip(HELD_OUT, replies, strict=True):
         assert reply.model.name == "answer-en"
         assert not reply.answerable or reply.answer in record["context"], reply.answer

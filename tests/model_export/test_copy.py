@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from model_export.base import source_mask
 from model_export.config import ModelConfig
-from model_export.model import COPY_STATE, build_model, copy_mix, source_mask
+from model_export.families import build_model
+from model_export.model import COPY_STATE, copy_mix
 from model_export.train import Example, evaluate_loss, train
 from tests.model_export.factories import tiny_model_config, tiny_train_config
 
