@@ -6,7 +6,14 @@ import json
 import os
 from pathlib import Path
 
+from hypothesis import settings
+
 from service.settings import DEFAULT_MODEL_REPOSITORY
+
+# Property tests check behaviour, not speed: no per-example deadline (a shared 2-core CI box
+# once took 269 ms for an example hypothesis allows 200 ms).
+settings.register_profile("no-deadline", deadline=None)
+settings.load_profile("no-deadline")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # The committed default bundles; SEQ2SEQ_TEST_MODELS runs the suite against another repository.
