@@ -182,6 +182,7 @@ def build_bundle(
     progress: bool = True,
     split_punctuation: bool = False,
     resume: bool = False,
+    continue_training: bool = False,
     log: Callable[[str], None] = print,
 ) -> BuildResult:
     """Build `<repo>/<name>/<version>/` and return what was measured on the way.
@@ -190,6 +191,8 @@ def build_bundle(
     (model_export.tokenizer), so copied names and URLs do not carry a sentence's full stop.
     `resume`: a run whose training finished (its checkpoint folder holds best.pt, the
     tokenizer and train_result.json) is exported, checked and scored without training again.
+    `continue_training`: such a run trains `minutes` more from its best weights (its step
+    count, best loss and history continue), then is exported, checked and scored.
     """
     started = time.monotonic()
     dataset = dataset_name(task, languages)
@@ -223,9 +226,10 @@ def build_bundle(
     seed = train_cfg.seed
     checkpoints = train_cfg.checkpoint_dir
     finished = [checkpoints / f for f in (CHECKPOINT_FILE, RESULT_FILE, TOKENIZER_FILE)]
-    if resume and not all(f.is_file() for f in finished):
+    if (resume or continue_training) and not all(f.is_file() for f in finished):
+        flag = "--resume" if resume else "--continue-training"
         raise BuildError(
-            f"--resume: {checkpoints} holds no finished training "
+            f"{flag}: {checkpoints} holds no finished training "
             f"({', '.join(f.name for f in finished if not f.is_file())} missing)"
         )
 
@@ -244,7 +248,7 @@ def build_bundle(
 
     punctuation = ", punctuation split at word edges" if split_punctuation else ""
     log(f"[2/6] tokenizer: BPE, vocab {model_cfg.vocab_size}{punctuation}, training split only")
-    if resume:
+    if resume or continue_training:
         tok = load_tokenizer(checkpoints / TOKENIZER_FILE)
         log(f"      the finished run's, from {checkpoints}")
     else:
@@ -269,6 +273,11 @@ def build_bundle(
         log(f"[3/6] train: resumed, {params:,} parameters")
         model = load_checkpoint(checkpoints / CHECKPOINT_FILE, model_cfg)
         result = load_result(checkpoints)
+    elif continue_training:
+        earlier = load_result(checkpoints)
+        log(f"[3/6] train: {minutes} min more after {earlier.steps} steps, {params:,} parameters")
+        model = load_checkpoint(checkpoints / CHECKPOINT_FILE, model_cfg)
+        result = train(model, train_set, valid_set, train_cfg, start=earlier)
     else:
         log(f"[3/6] train: {params:,} parameters, budget {minutes} min, {threads} threads")
         result = train(model, train_set, valid_set, train_cfg)

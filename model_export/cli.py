@@ -79,6 +79,11 @@ def _parser() -> argparse.ArgumentParser:
         "--resume", action="store_true",
         help="the work dir holds a finished training: export, check and score it, no training",
     )  # fmt: skip
+    b.add_argument(
+        "--continue-training", action="store_true",
+        help="the work dir holds a finished training: train --minutes more from its best "
+        "weights (same model options), then export, check and score",
+    )  # fmt: skip
     b.add_argument("--no-progress", action="store_true", help="no tqdm bar")
     d = sub.add_parser("defaults", help="build the default bundles (model_export/defaults.py)")
     d.add_argument("--data", type=Path, default=Path("data/prepared"), help="prepared data folder")
@@ -479,6 +484,7 @@ def main(argv: list[str] | None = None) -> int:
             progress=not args.no_progress,
             split_punctuation=args.split_punctuation,
             resume=args.resume,
+            continue_training=args.continue_training,
         )
     except (BuildError, DataError, ValueError) as exc:
         print(f"seq2seq-export: error: {exc}", file=sys.stderr)

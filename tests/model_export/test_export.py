@@ -179,9 +179,26 @@ def test_build_writes_a_valid_bundle(tmp_path: Path, task: str, cell: str) -> No
         log=lambda _: None,
     )
     again = resumed.manifest
+    first = manifest.training["run"]
     assert again.training["run"] == manifest.training["run"]
     assert again.evaluation is not None and again.evaluation.metrics == manifest.evaluation.metrics
     assert again.files["tokenizer.json"] == manifest.files["tokenizer.json"]
+    # ... or trained further from its best weights: the step count and history continue
+    more = build_bundle(
+        task=task,
+        languages="en-fr" if task == "translate" else None,
+        data_dir=data,
+        repo=tmp_path / "models",
+        version=6,
+        model_overrides=TINY_MODEL | {"cell": cell},
+        train_overrides=TINY_TRAIN | {"max_steps": 2 * first["steps"]},  # type: ignore[operator]
+        work_dir=tmp_path / "work",
+        continue_training=True,
+        log=lambda _: None,
+    ).manifest.training["run"]
+    assert more["steps"] == 2 * first["steps"]  # type: ignore[index]
+    assert more["best_valid_loss"] <= first["best_valid_loss"]  # type: ignore[index]
+    assert more["seconds"] > first["seconds"]  # type: ignore[index]
     with pytest.raises(BuildError, match=r"no finished training .*best\.pt"):
         build_bundle(
             task=task,
