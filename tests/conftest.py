@@ -21,6 +21,12 @@ TEST_MODELS = Path(os.environ.get("SEQ2SEQ_TEST_MODELS", DEFAULT_MODEL_REPOSITOR
 HELDOUT = REPO_ROOT / "tests" / "fixtures" / "heldout"
 
 
+def default_bundle(name: str) -> Path:
+    """The committed bundle folder of model `name` (its newest version)."""
+    versions = [p for p in (TEST_MODELS / name).iterdir() if p.name.isdigit()]
+    return max(versions, key=lambda p: int(p.name))
+
+
 def heldout(dataset: str) -> list[dict]:
     """Held-out test-split records of a dataset (never seen in training)."""
     lines = (HELDOUT / f"{dataset}.jsonl").read_text(encoding="utf-8").splitlines()
