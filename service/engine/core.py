@@ -56,7 +56,9 @@ class NullObserver:
 
 def state_axes(manifest: BundleManifest) -> dict[str, StateAxes]:
     return {
-        s.name: StateAxes(batch=s.batch_axis, source=s.source_axis, target=s.target_axis)
+        s.name: StateAxes(
+            batch=s.batch_axis, source=s.source_axis, target=s.target_axis, constant=s.constant
+        )
         for s in manifest.states
     }
 

@@ -61,7 +61,9 @@ class EncoderOutput:
 class StepOutput:
     log_probs: np.ndarray  # (B, V) float32, on the host
     attention: np.ndarray  # (B, S) float32, on the host
-    states: dict[str, State]  # state name -> updated value (device-resident with IO binding)
+    # state name -> value for the next step (device-resident with IO binding); a constant
+    # state is the very value the step was given
+    states: dict[str, State]
 
 
 _NVIDIA_DRIVER = "libcuda.so.1"
@@ -191,6 +193,7 @@ class OnnxSeq2Seq:
     def __init__(self, bundle_dir: Path, manifest: BundleManifest, options: RuntimeOptions):
         self.manifest = manifest
         self.state_names = tuple(s.name for s in manifest.states)
+        self.updated_names = contract.updated_states(manifest.states)  # new_state_ outputs
         encoder_path = bundle_dir / contract.ENCODER_FILE
         decoder_path = bundle_dir / contract.DECODER_FILE
         self._encoder = _session(encoder_path, options)
@@ -239,7 +242,7 @@ class OnnxSeq2Seq:
             [
                 contract.DEC_LOG_PROBS,
                 contract.DEC_ATTENTION,
-                *(contract.state_output_name(s) for s in states),
+                *(contract.state_output_name(s) for s in self.updated_names),
             ],
         )
 
@@ -277,14 +280,20 @@ class OnnxSeq2Seq:
         names = [
             contract.DEC_LOG_PROBS,
             contract.DEC_ATTENTION,
-            *(contract.state_output_name(s) for s in self.state_names),
+            *(contract.state_output_name(s) for s in self.updated_names),
         ]
         outputs = self._decoder.run(names, feeds)
         return StepOutput(
             log_probs=outputs[0].astype(np.float32, copy=False),
             attention=outputs[1].astype(np.float32, copy=False),
-            states=dict(zip(self.state_names, outputs[2:], strict=True)),
+            states=self._next_states(states, outputs[2:]),
         )
+
+    def _next_states(self, given: dict[str, State], updated: list[Any]) -> dict[str, State]:
+        """Every state for the next step: the step's outputs, and constant states as given."""
+        states = dict(given)
+        states.update(zip(self.updated_names, updated, strict=True))
+        return states
 
     def _device_value(self, name: str, array: np.ndarray) -> Any:
         """The device copy of a host input, reused while the engine passes the same array."""
@@ -307,19 +316,21 @@ class OnnxSeq2Seq:
         binding.bind_cpu_input(contract.DEC_PREV_IDS, prev_ids)
         binding.bind_ortvalue_input(contract.DEC_MEMORY, self._device_value("memory", memory))
         binding.bind_ortvalue_input(contract.DEC_SRC_MASK, self._device_value("mask", src_mask))
+        given: dict[str, State] = {}
         for name in self.state_names:
             value = states[name]
-            if isinstance(value, np.ndarray):
+            if isinstance(value, np.ndarray):  # constant ones are copied once per batch
                 value = ort.OrtValue.ortvalue_from_numpy(value, self.device, self._device_id)
+            given[name] = value
             binding.bind_ortvalue_input(contract.state_input_name(name), value)
         binding.bind_output(contract.DEC_LOG_PROBS, "cpu")
         binding.bind_output(contract.DEC_ATTENTION, "cpu")
-        for name in self.state_names:
+        for name in self.updated_names:
             binding.bind_output(contract.state_output_name(name), self.device, self._device_id)
         self._decoder.run_with_iobinding(binding)
         outputs = binding.get_outputs()
         return StepOutput(
             log_probs=outputs[0].numpy().astype(np.float32, copy=False),
             attention=outputs[1].numpy().astype(np.float32, copy=False),
-            states=dict(zip(self.state_names, outputs[2:], strict=True)),
+            states=self._next_states(given, outputs[2:]),
         )
