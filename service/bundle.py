@@ -23,7 +23,15 @@ import json
 from pathlib import Path
 from typing import Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 # Re-exported: model_export builds answer sources through the same function as the server.
 from service.families import Family
@@ -135,6 +143,15 @@ class StateTensor(_Strict):
     source_axis: int | None = Field(default=None, ge=0, description="axis that follows S")
     target_axis: int | None = Field(default=None, ge=0, description="axis that grows per step")
     constant: bool = False  # read by every step, never updated: no new_state_ output
+
+    @model_serializer(mode="wrap")
+    def _omit_default_constant(self, handler: SerializerFunctionWrapHandler) -> dict[str, object]:
+        """A state that is not constant is written as before the flag existed, so a server
+        that predates it still loads the bundles that do not use it."""
+        data: dict[str, object] = handler(self)
+        if not self.constant:
+            data.pop("constant", None)
+        return data
 
     @model_validator(mode="after")
     def _distinct_axes(self) -> StateTensor:

@@ -110,3 +110,5 @@ def test_constant_states_are_optional_and_have_no_step_output(bundle_dir: Path) 
     assert [s.constant for s in written.states] == [True, False]
     assert bundle.updated_states(written.states) == ("cache",)
     assert bundle.schema_version_for(written.states[:1]) == 2
+    raw = json.loads((bundle_dir / bundle.MANIFEST_FILE).read_text())["states"]
+    assert [s.get("constant") for s in raw] == [True, None]  # as before the flag existed
