@@ -122,6 +122,11 @@ class _Ignore:
     def on_error(self, error: object) -> None: ...
 
 
+def newest(model: Path) -> Path:
+    """A model's newest version folder in the repository."""
+    return max((p for p in model.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("out", type=Path)
@@ -129,8 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--requests", type=int, default=256)
     args = parser.parse_args(argv)
-    answer = args.models / "answer-en" / "1"
-    translate = args.models / "translate-en-fr" / "1"
+    answer, translate = (newest(args.models / name) for name in ("answer-en", "translate-en-fr"))
     questions = heldout_sources("answer", "answer")
     questions = (questions * (args.requests // len(questions) + 1))[: args.requests]
     with_terms = [t for t in heldout_sources("translate", "translate-en-fr") if technical_terms(t)]

@@ -75,12 +75,19 @@ CASES = (  # (label, beam size, requests decoded together)
 _OLD_EXPORT = """
 import json, sys
 from pathlib import Path
+import torch
 import model_export
+from model_export.config import ModelConfig
 from model_export.export import export_onnx
-from model_export.train import load_checkpoint
+from model_export.model import build_model
 source = Path(model_export.__file__).resolve()
 assert source.is_relative_to(Path(sys.argv[3]).resolve()), f"imported {source}"
-model = load_checkpoint(Path(sys.argv[1]))
+saved = torch.load(sys.argv[1], map_location="cpu", weights_only=True)
+known = ModelConfig.model_fields  # fields added since (at their defaults) are dropped
+config = ModelConfig(**{k: v for k, v in saved["model_config"].items() if k in known})
+model = build_model(config)
+model.load_state_dict(saved["state_dict"])
+model.eval()
 export_onnx(model, Path(sys.argv[2]))
 print(json.dumps(list(model.state_names())))
 """

@@ -49,9 +49,22 @@ def dataset_of(manifest: BundleManifest) -> str:
     return manifest.task
 
 
+def trained(records: list[dict]) -> list[dict]:
+    """The records a bundle's test figures are computed on: the trained phrasings (the
+    unseen-phrasing twins of answer test records are scored apart, `unseen_twins`)."""
+    return [r for r in records if ev.phrasing(r) == "trained"]
+
+
+def unseen_twins(records: list[dict], scored: list[dict]) -> list[dict]:
+    """The unseen-phrasing records that ask the questions of `scored` (same package and
+    field, so the same context and answer), in `records` order."""
+    asked = {(r["id"], r.get("field")) for r in scored}
+    return [r for r in records if ev.phrasing(r) == "unseen" and (r["id"], r.get("field")) in asked]
+
+
 def scored_records(data_dir: Path, manifest: BundleManifest) -> list[dict]:
     """The exact test records the bundle's evaluation was computed on (same subset, seed)."""
-    records = prepared.load_split(data_dir, dataset_of(manifest), "test")
+    records = trained(prepared.load_split(data_dir, dataset_of(manifest), "test"))
     evaluation = manifest.evaluation
     limit = None if evaluation is None else evaluation.num_examples
     if limit is not None and limit >= len(records):

@@ -47,6 +47,24 @@ def _parser() -> argparse.ArgumentParser:
         choices=["dot", "general", "additive", "cosine", "scaled_dot"],
         help="default: general (rnn), scaled_dot (transformer)",
     )
+    b.add_argument(
+        "--copy-attention",
+        action="store_true",
+        help="rnn: pointer-generator; the output mixes the vocabulary with the attention "
+        "scattered onto the source tokens by a learned gate",
+    )
+    b.add_argument(
+        "--init-state",
+        choices=["mean", "final"],
+        help="rnn: decoder's first state from the mean memory (default) or the encoder's "
+        "final states (forward at the last token, backward at the first)",
+    )
+    b.add_argument(
+        "--split-punctuation",
+        action="store_true",
+        help="tokenizer: punctuation at word edges becomes its own token ('Doe.' -> 'Doe' '.')",
+    )
+    b.add_argument("--max-source-length", type=int, help="source tokens incl. EOS (task default)")
     b.add_argument("--layers", type=int, default=2, help="transformer: layers per stack")
     b.add_argument("--heads", type=int, default=4, help="transformer: attention heads")
     b.add_argument("--ffn-size", type=int, default=512, help="transformer: feed-forward width")
@@ -57,6 +75,15 @@ def _parser() -> argparse.ArgumentParser:
         "--work-dir", type=Path, help="checkpoints (default runs/<repo folder>/<name>/<version>)"
     )
     b.add_argument("--overwrite", action="store_true", help="replace an existing bundle folder")
+    b.add_argument(
+        "--resume", action="store_true",
+        help="the work dir holds a finished training: export, check and score it, no training",
+    )  # fmt: skip
+    b.add_argument(
+        "--continue-training", action="store_true",
+        help="the work dir holds a finished training: train --minutes more from its best "
+        "weights (same model options), then export, check and score",
+    )  # fmt: skip
     b.add_argument("--no-progress", action="store_true", help="no tqdm bar")
     d = sub.add_parser("defaults", help="build the default bundles (model_export/defaults.py)")
     d.add_argument("--data", type=Path, default=Path("data/prepared"), help="prepared data folder")
@@ -85,6 +112,22 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--out", type=Path, required=True, help="comparison JSON to write")
     a.add_argument("--threads", type=int, default=2)
     a.add_argument("--write", action="store_true", help="record it in the first bundle's json")
+    g = sub.add_parser(
+        "score", help="test figures through the engine (offline API), extractive on or off"
+    )
+    g.add_argument("bundles", type=Path, nargs="+", help="bundle folders")
+    g.add_argument(
+        "--data", type=Path, default=Path("data/prepared"),
+        help="a prepared folder, or held-out records from `python -m model_export.data newer`",
+    )  # fmt: skip
+    g.add_argument("--limit", type=int, default=3000, help="test records at most (random subset)")
+    g.add_argument("--seed", type=int, default=1234, help="seed of the subset")
+    g.add_argument(
+        "--extractive", choices=["on", "off", "default"], default="default",
+        help="answer models: every answer a span of the context (default: the model's choice)",
+    )  # fmt: skip
+    g.add_argument("--threads", type=int, default=2)
+    g.add_argument("--out", type=Path, help="write the figures as JSON")
     s_ = sub.add_parser("verify-served", help="re-compute test figures through a running server")
     s_.add_argument("bundles", type=Path, nargs="+", help="bundle folders the server serves")
     s_.add_argument("--target", default="localhost:50051", help="the server's host:port")
@@ -92,6 +135,17 @@ def _parser() -> argparse.ArgumentParser:
     s_.add_argument("--limit", type=int, help="send only the first N test records per bundle")
     s_.add_argument("--tolerance", type=float, default=0.5, help="largest allowed difference")
     s_.add_argument("--out", type=Path, help="write the comparison as JSON")
+    v = sub.add_parser(
+        "verify-grounded",
+        help="held-out questions (trained and unseen phrasings) through a running server; "
+        "fails when an answer is not in its context",
+    )
+    v.add_argument("bundle", type=Path, help="the answer bundle the server serves")
+    v.add_argument("--target", default="localhost:50051", help="the server's host:port")
+    v.add_argument("--data", type=Path, default=Path("data/newer"), help="prepared data folder")
+    v.add_argument("--limit", type=int, default=2000, help="questions asked (and their twins)")
+    v.add_argument("--seed", type=int, default=1234, help="which questions: a seeded subset")
+    v.add_argument("--out", type=Path, help="write the figures as JSON")
     m = sub.add_parser(
         "train-marian", help="a small MarianMTModel trained with transformers on our data"
     )
@@ -211,18 +265,53 @@ def _compare_attention(args: argparse.Namespace) -> int:
     return 0
 
 
+def _emit(report: object, out: Path | None) -> None:
+    """Print a JSON report, and write it to `out` when given."""
+    print(_json(report))
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(_json(report) + "\n", encoding="utf-8")
+
+
 def _verify_served(args: argparse.Namespace) -> int:
     from model_export.served_eval import check_served
 
     checks = [check_served(args.target, b, args.data, limit=args.limit) for b in args.bundles]
-    report = [c.as_dict() for c in checks]
-    print(_json(report))
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(_json(report) + "\n", encoding="utf-8")
+    _emit([c.as_dict() for c in checks], args.out)
     worst = max(c.largest_difference for c in checks)
     if worst > args.tolerance:
         print(f"seq2seq-export: served figures differ by {worst} points", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _score(args: argparse.Namespace) -> int:
+    from model_export.engine_eval import score_with_engine
+
+    extractive = {"on": True, "off": False, "default": None}[args.extractive]
+    reports = [
+        score_with_engine(
+            bundle,
+            args.data,
+            limit=args.limit,
+            seed=args.seed,
+            extractive=extractive,
+            threads=args.threads,
+        )
+        for bundle in args.bundles
+    ]
+    _emit(reports, args.out)
+    return 0
+
+
+def _verify_grounded(args: argparse.Namespace) -> int:
+    from model_export.grounded_check import check_grounded
+
+    report = check_grounded(args.target, args.bundle, args.data, limit=args.limit, seed=args.seed)
+    _emit(report, args.out)
+    outside = report["answers_outside_context"]
+    if outside:
+        print(f"seq2seq-export: {len(outside)} answers are not in their context", file=sys.stderr)
         return 1
     return 0
 
@@ -305,10 +394,12 @@ _COMMANDS = {
     "train-marian": _train_marian,
     "verify-parity": _verify_parity,
     "evaluate": _evaluate,
+    "score": _score,
     "import": _import,
     "variant": _variant,
     "compare-attention": _compare_attention,
     "verify-served": _verify_served,
+    "verify-grounded": _verify_grounded,
 }
 
 
@@ -322,6 +413,7 @@ def main(argv: list[str] | None = None) -> int:
     from model_export.precision import VariantError
     from service.bundle import BundleError
     from service.client.errors import Seq2SeqError
+    from service.errors import ServiceError
 
     if args.command in _COMMANDS:
         try:
@@ -332,10 +424,12 @@ def main(argv: list[str] | None = None) -> int:
             DataError,
             ImportCheckpointError,
             Seq2SeqError,
+            ServiceError,
             VariantError,
             ValueError,
         ) as exc:
-            # Seq2SeqError: verify-served's server refused or is not there
+            # Seq2SeqError: verify-served's server refused or is not there; ServiceError:
+            # the engine refused a record (score)
             print(f"seq2seq-export: error: {exc}", file=sys.stderr)
             return 2
 
@@ -379,12 +473,18 @@ def main(argv: list[str] | None = None) -> int:
                 "layers": args.layers,
                 "heads": args.heads,
                 "ffn_size": args.ffn_size,
+                "copy_attention": args.copy_attention or None,
+                "init_state": args.init_state,
+                "max_source_length": args.max_source_length,
             },
             train_overrides={"seed": args.seed, "max_steps": args.max_steps},
             exporter=args.exporter,
             work_dir=args.work_dir,
             overwrite=args.overwrite,
             progress=not args.no_progress,
+            split_punctuation=args.split_punctuation,
+            resume=args.resume,
+            continue_training=args.continue_training,
         )
     except (BuildError, DataError, ValueError) as exc:
         print(f"seq2seq-export: error: {exc}", file=sys.stderr)

@@ -40,6 +40,15 @@ class ModelConfig(_Strict):
     attention_window: int | None = Field(default=None, ge=1)  # D, local scope only
     # score(h, m); None picks the architecture's own: general (rnn), scaled_dot (transformer)
     attention_score: AttentionScore | None = None
+    # copy attention (pointer-generator, See et al. 2017): the decoder's output distribution
+    # mixes the vocabulary softmax with this step's attention scattered onto the source token
+    # ids, weighted by a learned gate p_gen; rnn with attention only
+    copy_attention: bool = False
+    # rnn: the decoder's initial state from the mean of the encoder memory, or from the
+    # encoder's final states (forward RNN at the last token, backward RNN at the first, as
+    # Bahdanau et al. and See et al. do): the backward RNN reads the source's start last,
+    # so an answer model's first query carries the question rather than an average
+    init_state: Literal["mean", "final"] = "mean"
     vocab_size: int = Field(default=4000, ge=8)  # shared source/target vocabulary, incl. specials
     embedding_size: int = Field(default=128, ge=1)  # E: token embedding width (shared, tied)
     hidden_size: int = Field(default=256, ge=2)  # H: decoder state / d_model and memory width

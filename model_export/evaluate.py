@@ -2,7 +2,9 @@
 fields.
 
 translate -> BLEU, chrF (sacrebleu); summarize -> ROUGE-1/2/L F1 (rouge-score);
-answer -> exact match and token F1 (SQuAD normalisation; "" is the unanswerable answer).
+answer -> exact match and token F1 (SQuAD normalisation; "" is the unanswerable answer), and
+answerability: precision and recall of "not in the context" (the prediction "") against the
+unanswerable references.
 """
 
 from __future__ import annotations
@@ -83,7 +85,27 @@ def score(task: Task, predictions: list[str], references: list[str]) -> dict[str
         for p, r in zip(predictions, references, strict=True)
     ]
     f1 = [_token_f1(p, r) for p, r in zip(predictions, references, strict=True)]
-    return {"exact_match": round(100 * mean(exact), 2), "f1": round(100 * mean(f1), 2)}
+    return {
+        "exact_match": round(100 * mean(exact), 2),
+        "f1": round(100 * mean(f1), 2),
+        **answerability(predictions, references),
+    }
+
+
+def answerability(predictions: list[str], references: list[str]) -> dict[str, float]:
+    """Precision and recall (0-100) of saying "not in the context"; 0 where undefined."""
+    said = [not _normalize_answer(p) for p in predictions]
+    truth = [not r for r in references]
+    hits = sum(s and t for s, t in zip(said, truth, strict=True))
+    return {
+        "noans_precision": round(100 * hits / max(sum(said), 1), 2),
+        "noans_recall": round(100 * hits / max(sum(truth), 1), 2),
+    }
+
+
+def phrasing(record: dict) -> str:
+    """An answer record's question wording: "trained" or "unseen" (only in test records)."""
+    return str(record.get("phrasing", "trained"))
 
 
 def baselines(task: Task, train: list[dict], test: list[dict]) -> dict[str, dict[str, float]]:

@@ -38,6 +38,10 @@ def _rnn_problems(c: ModelConfig) -> list[str]:
         problems.append(f"hidden_size must be even (two encoder directions), not {c.hidden_size}")
     if c.attention_score == "scaled_dot":
         problems.append("score 'scaled_dot' is the transformer's; an rnn uses dot or general")
+    if c.copy_attention and c.attention_kind == "none":
+        problems.append(
+            "copy_attention needs attention to copy with: attention_kind 'none' has none"
+        )
     return problems
 
 
@@ -57,6 +61,10 @@ def _transformer_problems(c: ModelConfig) -> list[str]:
         )
     if c.hidden_size % c.heads:
         problems.append(f"hidden_size {c.hidden_size} is not divisible by heads {c.heads}")
+    if c.init_state != "mean":
+        problems.append(f"init_state {c.init_state!r} is for architecture 'rnn'")
+    if c.copy_attention:
+        problems.append("copy attention is an rnn variant, not available for 'transformer'")
     return problems
 
 

@@ -10,6 +10,17 @@ Decoder state carried from step to step (names as in the bundle manifest, batch 
   cell    (B, H): the LSTM cell state (LSTM only; zeros at step 0)
   context (B, H): the attentional vector h~ = tanh(W_c [h; c]) of the previous step, fed
                   back into the next step's input (Luong's input feeding); zeros at step 0
+  src_ids (B, S) int64, source axis 1 (copy attention only): the source token ids, passed
+                  through unchanged, so that the step can scatter its attention onto them
+                  while the graph contract keeps its fixed inputs; the engine pads it at the
+                  end with zeros like `memory`, and the step masks padding with `src_mask`
+
+Copy attention (pointer-generator, See et al. 2017): with p_gen = sigmoid(w [c; h; x] + b)
+from the attention context c, the cell output h and the input embedding x,
+  P(w) = p_gen P_vocab(w) + (1 - p_gen) sum_{s: src_s = w} a_s,
+so a name, URL or rare word of the source can be produced by pointing at it. log_probs stay
+log-probabilities over the vocabulary (B, V): no extended vocabulary (the BPE vocabulary
+spells every source word, so there are no out-of-vocabulary source tokens to add).
 """
 
 from __future__ import annotations
@@ -21,6 +32,11 @@ from torch import Tensor, nn
 from model_export.base import EncoderDecoder, shared_embedding, source_mask
 from model_export.config import ModelConfig
 from service.bundle import StateTensor
+
+COPY_STATE = "src_ids"  # copy attention's state: the source ids (B, S), source axis 1
+# a copied probability below this is treated as this (log 1e-38 = -87.3), so log_probs stay
+# finite where the vocabulary softmax underflows
+MIN_PROBABILITY = torch.finfo(torch.float32).tiny
 
 
 def reverse_within_length(x: Tensor, lengths: Tensor) -> Tensor:
@@ -51,10 +67,14 @@ class Encoder(nn.Module):
         self.backward_rnn = rnn(config.embedding_size, half, batch_first=True)
         self.to_memory = nn.Linear(2 * half, config.hidden_size)
         self.to_init_hidden = nn.Linear(config.hidden_size, config.hidden_size)
+        self.copy = config.copy_attention
+        self.init_from_final = config.init_state == "final"
+        self.pad_id = config.pad_id
 
     def forward(self, src_ids: Tensor, src_lengths: Tensor) -> tuple[Tensor, ...]:
         """src_ids (B, S) int64, src_lengths (B,) int64 -> memory (B, S, H), then the initial
-        decoder states (B, H) in state_specs() order."""
+        decoder states (B, H) in state_specs() order (and, for copy, src_ids (B, S) with
+        padding set to pad_id)."""
         mask = source_mask(src_ids, src_lengths).unsqueeze(2)  # (B, S, 1)
         emb = self.dropout(self.embedding(src_ids))  # (B, S, E)
         fwd, _ = self.forward_rnn(emb)  # (B, S, H/2); padding only follows real tokens
@@ -62,13 +82,19 @@ class Encoder(nn.Module):
         bwd = reverse_within_length(bwd, src_lengths)  # back to source order
         memory = self.to_memory(torch.cat([fwd, bwd], dim=2))  # (B, S, H)
         memory = memory * mask.to(memory.dtype)  # padding positions are exactly zero
-        count = mask.sum(dim=1).clamp(min=1).to(memory.dtype)  # (B, 1)
-        mean = memory.sum(dim=1) / count  # (B, H)
-        init_hidden = torch.tanh(self.to_init_hidden(mean))  # (B, H)
+        if self.init_from_final:  # forward RNN at the last token, backward at the first
+            last = (src_lengths - 1).clamp(min=0).view(-1, 1, 1).expand(-1, 1, fwd.shape[2])
+            summary = torch.cat([fwd.gather(1, last).squeeze(1), bwd[:, 0]], dim=1)  # (B, H)
+        else:
+            count = mask.sum(dim=1).clamp(min=1).to(memory.dtype)  # (B, 1)
+            summary = memory.sum(dim=1) / count  # (B, H): the mean of the memory
+        init_hidden = torch.tanh(self.to_init_hidden(summary))  # (B, H)
         zeros = torch.zeros_like(init_hidden)  # (B, H)
-        if self.lstm:
-            return memory, init_hidden, zeros, zeros  # hidden, cell, context
-        return memory, init_hidden, zeros  # hidden, context
+        states = (init_hidden, zeros, zeros) if self.lstm else (init_hidden, zeros)
+        if self.copy:
+            pad = torch.full_like(src_ids, self.pad_id)
+            states = (*states, torch.where(mask.squeeze(2), src_ids, pad))  # (B, S)
+        return memory, *states  # hidden, [cell], context, [src_ids]
 
 
 class AttentionScore(nn.Module):
@@ -166,6 +192,22 @@ class Attention(nn.Module):
         return attention, context
 
 
+def copy_mix(
+    vocab_log_probs: Tensor, attention: Tensor, p_gen: Tensor, src_ids: Tensor, src_mask: Tensor
+) -> Tensor:
+    """log(p_gen P_vocab + (1 - p_gen) attention scattered onto the source ids).
+
+    vocab_log_probs (B, T, V), attention (B, T, S), p_gen (B, T, 1), src_ids (B, S) int64,
+    src_mask (B, S) bool -> log_probs (B, T, V). Padded positions (src_mask False) add
+    nothing, whatever id the padding holds.
+    """
+    weights = attention * src_mask.unsqueeze(1).to(attention.dtype)  # (B, T, S)
+    index = src_ids.unsqueeze(1).expand(-1, attention.shape[1], -1)  # (B, T, S)
+    copied = torch.zeros_like(vocab_log_probs).scatter_add(2, index, weights)  # (B, T, V)
+    mixed = p_gen * vocab_log_probs.exp() + (1 - p_gen) * copied  # (B, T, V)
+    return torch.log(mixed.clamp_min(MIN_PROBABILITY))
+
+
 class DecoderStep(nn.Module):
     """One decoding step: previous token and state in; log-probs, attention and state out."""
 
@@ -190,12 +232,17 @@ class DecoderStep(nn.Module):
         self.combine = nn.Linear(combined, hidden, bias=False)
         self.to_embedding = nn.Linear(hidden, config.embedding_size, bias=False)
         self.output_bias = nn.Parameter(torch.zeros(config.vocab_size))
+        # copy: p_gen from [attention context; cell output; input embedding]
+        self.copy_gate: nn.Linear | None = None
+        if config.copy_attention:
+            self.copy_gate = nn.Linear(2 * hidden + config.embedding_size, 1)
 
     def recur(
         self, prev_ids: Tensor, memory: Tensor, src_mask: Tensor, states: tuple[Tensor, ...]
-    ) -> tuple[Tensor, tuple[Tensor, ...]]:
-        """The recurrent half of a step -> attention (B, S), new states; the last state is
-        the attentional vector h~ (B, H), which `project` turns into log-probs."""
+    ) -> tuple[Tensor, tuple[Tensor, ...], Tensor | None]:
+        """The recurrent half of a step -> attention (B, S), new recurrent states, p_gen
+        (B, 1) (None without copy); the last state is the attentional vector h~ (B, H),
+        which `project` turns into log-probs."""
         emb = self.dropout(self.embedding(prev_ids))  # (B, E)
         step_input = torch.cat([emb, states[-1]], dim=1)  # (B, E + H): input feeding
         if self.lstm:
@@ -210,7 +257,11 @@ class DecoderStep(nn.Module):
             attention, attn_context = self.attention(h, memory, src_mask)  # (B, S), (B, H)
             attentional = torch.tanh(self.combine(torch.cat([h, attn_context], dim=1)))  # (B, H)
         new_states = (h, c, attentional) if self.lstm else (h, attentional)
-        return attention, new_states
+        p_gen = None
+        if self.copy_gate is not None:
+            gate_input = torch.cat([attn_context, h, emb], dim=1)  # (B, 2H + E)
+            p_gen = torch.sigmoid(self.copy_gate(gate_input)).float()  # (B, 1)
+        return attention, new_states, p_gen
 
     def project(self, attentional: Tensor) -> Tensor:
         """h~ (..., H) -> log_probs (..., V) float32; tied to the shared embedding."""
@@ -221,10 +272,24 @@ class DecoderStep(nn.Module):
     def forward(
         self, prev_ids: Tensor, memory: Tensor, src_mask: Tensor, *states: Tensor
     ) -> tuple[Tensor, ...]:
-        """prev_ids (B,), memory (B, S, H), src_mask (B, S) bool, states (B, H) each ->
-        log_probs (B, V), attention (B, S), then the new states (B, H) each."""
-        attention, new_states = self.recur(prev_ids, memory, src_mask, states)
-        return self.project(new_states[-1]), attention.float(), *new_states
+        """prev_ids (B,), memory (B, S, H), src_mask (B, S) bool, states (B, H) each (and,
+        for copy, src_ids (B, S) last) -> log_probs (B, V), attention (B, S), then the new
+        states (src_ids passed through)."""
+        if self.copy_gate is None:
+            attention, new_states, _ = self.recur(prev_ids, memory, src_mask, states)
+            return self.project(new_states[-1]), attention.float(), *new_states
+        *recurrent, src_ids = states
+        attention, new_states, p_gen = self.recur(prev_ids, memory, src_mask, tuple(recurrent))
+        assert p_gen is not None
+        attention = attention.float()
+        log_probs = copy_mix(
+            self.project(new_states[-1]).unsqueeze(1),  # (B, 1, V)
+            attention.unsqueeze(1),  # (B, 1, S)
+            p_gen.unsqueeze(1),  # (B, 1, 1)
+            src_ids,
+            src_mask,
+        ).squeeze(1)  # (B, V)
+        return log_probs, attention, *new_states, src_ids.clone()
 
 
 class Seq2Seq(EncoderDecoder):
@@ -242,9 +307,13 @@ class Seq2Seq(EncoderDecoder):
         self.decoder = DecoderStep(config=config, embedding=self.embedding)
 
     def state_specs(self) -> tuple[StateTensor, ...]:
-        """Batch axis only: each state is (B, H)."""
+        """Each recurrent state is (B, H), batch axis only; copy attention adds the source
+        ids (B, S) with source axis 1."""
         cell = ("cell",) if self.config.cell == "lstm" else ()
-        return tuple(StateTensor(name=n, batch_axis=0) for n in ("hidden", *cell, "context"))
+        recurrent = tuple(StateTensor(name=n, batch_axis=0) for n in ("hidden", *cell, "context"))
+        if not self.config.copy_attention:
+            return recurrent
+        return (*recurrent, StateTensor(name=COPY_STATE, batch_axis=0, source_axis=1))
 
     def forward(self, src_ids: Tensor, src_lengths: Tensor, tgt_in: Tensor) -> Tensor:
         """Teacher forcing: tgt_in (B, T) starts with BOS -> log_probs (B, T, V).
@@ -253,10 +322,22 @@ class Seq2Seq(EncoderDecoder):
         position, the vocabulary projection once for all positions (the same modules).
         """
         memory, *init = self.encoder(src_ids, src_lengths)
-        states = tuple(init)
+        copy = self.config.copy_attention
+        states = tuple(init[:-1] if copy else init)  # the recurrent states
         mask = source_mask(src_ids, src_lengths)  # (B, S)
-        steps = []
+        steps, attentions, gates = [], [], []
         for t in range(tgt_in.shape[1]):
-            _, states = self.decoder.recur(tgt_in[:, t], memory, mask, states)
+            attention, states, p_gen = self.decoder.recur(tgt_in[:, t], memory, mask, states)
             steps.append(states[-1])  # h~ (B, H)
-        return self.decoder.project(torch.stack(steps, dim=1))  # (B, T, V)
+            attentions.append(attention)  # (B, S)
+            gates.append(p_gen)  # (B, 1) or None
+        log_probs = self.decoder.project(torch.stack(steps, dim=1))  # (B, T, V)
+        if not copy:
+            return log_probs
+        return copy_mix(
+            log_probs,
+            torch.stack(attentions, dim=1).float(),  # (B, T, S)
+            torch.stack(gates, dim=1),  # (B, T, 1)
+            init[-1],  # src_ids (B, S), padding = pad_id
+            mask,
+        )

@@ -24,6 +24,7 @@ from model_export.families import build_model
 
 CHECKPOINT_FILE = "best.pt"
 CONFIG_FILE = "model_config.json"
+RESULT_FILE = "train_result.json"  # the finished run's TrainResult, beside best.pt
 
 
 class CheckpointError(ValueError):
@@ -165,14 +166,25 @@ def evaluate_loss(
 
 
 def train(
-    model: EncoderDecoder, train_set: list[Example], valid_set: list[Example], config: TrainConfig
+    model: EncoderDecoder,
+    train_set: list[Example],
+    valid_set: list[Example],
+    config: TrainConfig,
+    *,
+    start: TrainResult | None = None,
 ) -> TrainResult:
-    """Fit `model` in place; on return it holds the best validation checkpoint's weights."""
+    """Fit `model` in place; on return it holds the best validation checkpoint's weights.
+
+    `start`: the finished run whose best weights `model` holds; training continues its step
+    count, best loss and history (with a fresh optimizer and this call's time budget), and
+    shuffles by the step count so it meets batches the first run did not reach.
+    """
     if not train_set:
         raise ValueError("no training examples")
-    torch.manual_seed(config.seed)
+    step = 0 if start is None else start.steps
+    torch.manual_seed(config.seed + step)
     torch.set_num_threads(config.threads)
-    rng = random.Random(config.seed)
+    rng = random.Random(config.seed + step)
     valid = valid_set[: config.max_valid_examples] or train_set[: config.max_valid_examples]
     batches = make_batches(
         train_set, batch_tokens=config.batch_tokens, batch_sentences=config.batch_sentences
@@ -181,14 +193,17 @@ def train(
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay
     )
     pad, bos = model.config.pad_id, model.config.bos_id
-    start = time.monotonic()
-    deadline = start + config.minutes * 60
-    best, best_step, bad_evals, step = math.inf, 0, 0, 0
+    started = time.monotonic()
+    deadline = started + config.minutes * 60
+    best, best_step, bad_evals = math.inf, 0, 0
     history: list[dict[str, float]] = []
+    if start is not None:
+        best, best_step, history = start.best_valid_loss, start.best_step, list(start.history)
+    earlier_seconds = 0.0 if start is None else start.seconds
     interval_loss, interval_n, last_train_loss = 0.0, 0, math.nan
     stopped_by = "max_epochs"
     total = min(config.max_steps, config.max_epochs * len(batches))
-    bar = tqdm(total=total, disable=not config.progress, desc="train", unit="step")
+    bar = tqdm(initial=step, total=total, disable=not config.progress, desc="train", unit="step")
 
     def validate() -> bool:
         """Record a validation loss; True when patience ran out."""
@@ -239,17 +254,40 @@ def train(
     best_model = load_checkpoint(config.checkpoint_dir / CHECKPOINT_FILE, model.config)
     model.load_state_dict(best_model.state_dict())
     model.eval()
-    return TrainResult(
+    result = TrainResult(
         steps=step,
         epochs=step / len(batches),
-        seconds=time.monotonic() - start,
+        seconds=earlier_seconds + time.monotonic() - started,
         best_valid_loss=best,
         best_step=best_step,
         last_train_loss=last_train_loss,
         stopped_by=stopped_by,
         history=history,
     )
+    save_result(result, config.checkpoint_dir)
+    return result
 
 
 def write_history(result: TrainResult, path: Path) -> None:
     path.write_text(json.dumps(result.history, indent=1) + "\n")
+
+
+def save_result(result: TrainResult, directory: Path) -> None:
+    """Record a finished run beside its checkpoint, so a build can resume after training."""
+    fields = {"summary": result.summary(), "history": result.history}
+    (directory / RESULT_FILE).write_text(json.dumps(fields, indent=1) + "\n", encoding="utf-8")
+
+
+def load_result(directory: Path) -> TrainResult:
+    fields = json.loads((directory / RESULT_FILE).read_text(encoding="utf-8"))
+    summary = fields["summary"]
+    return TrainResult(
+        steps=int(summary["steps"]),
+        epochs=float(summary["epochs"]),
+        seconds=float(summary["seconds"]),
+        best_valid_loss=float(summary["best_valid_loss"]),
+        best_step=int(summary["best_step"]),
+        last_train_loss=float(summary["last_train_loss"]),
+        stopped_by=str(summary["stopped_by"]),
+        history=list(fields.get("history", [])),
+    )

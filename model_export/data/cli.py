@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from model_export.data.errors import DataError
+from model_export.data.newer import NEWER_SUITE, prepare_newer
 from model_export.data.prepare import prepare
 from model_export.data.store import LANGUAGES, dataset_sha256
 
@@ -23,10 +24,25 @@ def main(argv: list[str] | None = None) -> int:
         "<out>/../debian-lists",
     )  # fmt: skip
     p.add_argument("--languages", default=",".join(LANGUAGES), help="comma list out of fr,de,it")
+    n = sub.add_parser("newer", help="held-out answer/summarize records from a newer suite")
+    n.add_argument("--out", type=Path, default=Path("data/newer"), help="output folder")
+    n.add_argument("--suite", default=NEWER_SUITE, help="the newer Debian suite")
+    n.add_argument(
+        "--base-lists", type=Path, default=Path("data/debian-lists"),
+        help="the training suite's lists: packages named there are left out",
+    )  # fmt: skip
+    n.add_argument(
+        "--lists-dir", type=Path, default=None,
+        help="read the newer suite's lists from here; default: fetch with apt-get into "
+        "<out>/../debian-lists-<suite>",
+    )  # fmt: skip
     args = parser.parse_args(argv)
-    languages = tuple(x.strip() for x in args.languages.split(",") if x.strip())
     try:
-        prepare(args.out, args.lists_dir, languages)
+        if args.command == "newer":
+            prepare_newer(args.out, args.base_lists, args.lists_dir, suite=args.suite)
+        else:
+            languages = tuple(x.strip() for x in args.languages.split(",") if x.strip())
+            prepare(args.out, args.lists_dir, languages)
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -109,6 +109,7 @@ def fetch_lists(
     """Run apt-get update into dest (printing its progress) and return dest."""
     if shutil.which("apt-get") is None:
         raise DataError("apt-get not found: run on a Debian/Ubuntu machine or pass --lists-dir")
+    dest = dest.resolve()  # apt reads a relative Dir::Etc::SourceList under /etc/apt
     (dest / "partial").mkdir(parents=True, exist_ok=True)
     (private_apt_dir(dest) / "cache" / "archives" / "partial").mkdir(parents=True, exist_ok=True)
     cmd = apt_command(dest, languages, suite=suite)

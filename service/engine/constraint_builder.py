@@ -122,8 +122,11 @@ def build_constraints(
         else:
             starts = np.array([tokenizer.starts_word(int(t)) for t in context], dtype=bool)
             starts[0] = True  # the context's first token begins its first word
+            starts[context == tokenizer.unk_id] = True  # a span may end before an unknown
             constraints.append(
-                ExtractiveSpan(context, starts, special.eos_id, special.no_answer_id)
+                ExtractiveSpan(
+                    context, starts, special.eos_id, special.no_answer_id, tokenizer.unk_id
+                )
             )
     terms: list[Term] = []
     if params.protected_terms or params.glossary:

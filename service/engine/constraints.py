@@ -65,13 +65,16 @@ class ExtractiveSpan:
     `active` holds the context positions where the output so far ends (None before the
     first token), so the next allowed tokens are the ones that follow those positions. A
     span starts at a word start and may end only before a word start (or at the end of the
-    context), so "Anton Zino" cannot stop inside "Zinoviev".
+    context), so "Anton Zino" cannot stop inside "Zinoviev". No span holds `unk_id` (a
+    character the vocabulary lacks, which the answer could not spell back); a span may end
+    before one.
     """
 
     context: np.ndarray  # (C,) int64 token ids of the context part of the source
     word_start: np.ndarray  # (C,) bool: token j begins a word
     eos_id: int
     no_answer_id: int | None
+    unk_id: int | None = None  # the unknown token: never part of a span
     active: np.ndarray | None = None  # (k,) int64 end positions of the span so far
     closed: bool = False  # "not in the context" was said: only the end may follow
 
@@ -85,11 +88,13 @@ class ExtractiveSpan:
             return np.array([self.eos_id])
         if self.active is None:
             starts = self.context[self.word_start]  # repeats are harmless to keep_only
+            starts = starts[starts != self.unk_id]
             if self.no_answer_id is None:
                 return starts
             return np.append(starts, self.no_answer_id)
         following = self._following()
         allowed = self.context[following]
+        allowed = allowed[allowed != self.unk_id]
         # The span may end where the next context token starts a word, or at the end.
         at_end = bool((self.active + 1 >= self.context.size).any())
         if at_end or bool(self.word_start[following].any()):

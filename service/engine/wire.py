@@ -101,6 +101,7 @@ class SpanWire(Struct, tag="cs", array_like=True):
     word_start: WireArray  # (C,) bool
     eos_id: int
     no_answer_id: int | None
+    unk_id: int | None
     active: WireArray | None  # (k,) int64
     closed: bool
 
@@ -298,6 +299,7 @@ def constraint_to_wire(constraint: Constraint) -> ConstraintWire:
             pack_array(constraint.word_start.astype(bool)),
             constraint.eos_id,
             constraint.no_answer_id,
+            constraint.unk_id,
             None if constraint.active is None else pack_array(constraint.active.astype(np.int64)),
             constraint.closed,
         )
@@ -326,6 +328,7 @@ def constraint_from_wire(wire: ConstraintWire) -> Constraint:
             word_start,
             wire.eos_id,
             wire.no_answer_id,
+            wire.unk_id,
             None if wire.active is None else unpack_array(wire.active),
             wire.closed,
         )

@@ -21,7 +21,7 @@ from service import bundle as contract
 from service.api.gen.seq2seq.v1 import seq2seq_pb2_grpc as pb_grpc
 from service.api.server import Seq2SeqServer
 from service.settings import Settings
-from tests.conftest import TEST_MODELS
+from tests.conftest import TEST_MODELS, default_bundle
 
 
 def make_settings(**overrides: object) -> Settings:
@@ -61,10 +61,11 @@ def stub(channel: grpc.aio.Channel) -> pb_grpc.Seq2SeqStub:
 
 
 def copy_repository(tmp_path: Path, *names: str) -> Path:
-    """A private copy of some TEST_MODELS bundles (version 1), safe to modify."""
+    """A private copy of some TEST_MODELS bundles (their committed versions), safe to modify."""
     repo = tmp_path / "models"
     for name in names:
-        shutil.copytree(TEST_MODELS / name / "1", repo / name / "1")
+        bundle = default_bundle(name)
+        shutil.copytree(bundle, repo / name / bundle.name)
     return repo
 
 

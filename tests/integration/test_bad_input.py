@@ -52,7 +52,7 @@ CASES = [
     (
         "question-over-token-limit",
         "Answer",
-        pb.AnswerRequest(question="word " * 300, context="some context"),
+        pb.AnswerRequest(question="word " * 600, context="some context"),
         INVALID,
         "context",
         "tokens long",

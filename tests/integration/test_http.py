@@ -282,7 +282,7 @@ async def test_grpc_detect_and_auto(stub):
 
 LONG_CONTEXT = (
     "xfonts-terminus is a Debian package in the fonts section. "
-    + "xfonts-terminus contains bitmap fonts for the console and for X11 in many sizes. " * 12
+    + "xfonts-terminus contains bitmap fonts for the console and for X11 in many sizes. " * 40
     + "It is maintained by Anton Zinoviev. "
     + "The homepage of xfonts-terminus is https://terminus-font.sourceforge.net/. " * 6
 )

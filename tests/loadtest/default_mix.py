@@ -14,7 +14,7 @@ from service.bundle import answer_source_text, read_manifest
 from service.engine.tokenizer import open_tokenizer
 from service.errors import InvalidArgument
 from service.loadtest.mix import default_mix_path
-from tests.conftest import TEST_MODELS, heldout
+from tests.conftest import default_bundle, heldout
 
 # rpc, held-out dataset, model folder, fields of a record -> mix fields
 SOURCES = (
@@ -29,7 +29,7 @@ OPTIONS = ({}, {"beam_size": 4}, {}, {"max_output_tokens": 16}, {})  # by positi
 
 def _fits(model: str, text: str) -> bool:
     """The server's own rule: its tokenizer wrapper refuses a source over the limit."""
-    folder = TEST_MODELS / model / "1"
+    folder = default_bundle(model)
     manifest = read_manifest(folder)
     tokenizer = open_tokenizer(folder, manifest)
     try:

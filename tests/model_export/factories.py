@@ -10,6 +10,7 @@ import json
 import random
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from tokenizers import Tokenizer
 
@@ -135,23 +136,23 @@ def build_tiny_bundle(
     data: Path | None = None,
     model: dict[str, object] | None = None,
     train: dict[str, object] | None = None,
+    task: Literal["translate", "answer"] = "translate",
+    split_punctuation: bool = False,
 ) -> tuple[Path, Path]:
-    """A tiny translate-en-fr bundle built by the real pipeline in a few seconds.
+    """A tiny translate-en-fr (or answer-en) bundle built by the real pipeline in a few
+    seconds.
 
     -> (bundle folder `<root>/models/translate-en-fr/1`, prepared data folder). `data`
     reuses a prepared folder; `model` / `train` override the tiny sizes.
     """
     from model_export.build import build_bundle  # torch: imported by the tests that build
 
+    make = make_pairs if task == "translate" else make_answer_records
     if data is None:
         data = write_prepared(
             root / "data",
-            "translate-en-fr",
-            {
-                "train": make_pairs(80),
-                "valid": make_pairs(10, seed=3),
-                "test": make_pairs(24, seed=4),
-            },
+            "translate-en-fr" if task == "translate" else task,
+            {"train": make(80), "valid": make(10, seed=3), "test": make(24, seed=4)},
         )
     sizes: dict[str, object] = {
         "embedding_size": 16,
@@ -161,8 +162,8 @@ def build_tiny_bundle(
     }
     steps: dict[str, object] = {"max_steps": 60, "eval_every": 30, "batch_sentences": 16}
     result = build_bundle(
-        task="translate",
-        languages="en-fr",
+        task=task,
+        languages="en-fr" if task == "translate" else None,
         data_dir=data,
         repo=root / "models",
         version=1,
@@ -171,6 +172,7 @@ def build_tiny_bundle(
         train_overrides=steps | {"lr": 1e-2} | (train or {}),
         work_dir=root / "work",
         progress=False,
+        split_punctuation=split_punctuation,
         log=lambda _: None,
     )
     return result.bundle_dir, data

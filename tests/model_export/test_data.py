@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -19,8 +20,10 @@ from model_export.data import (
     prepare,
     split_of,
 )
+from model_export.data.answer import FIELDS, MAX_CONTEXT_WORDS
 from model_export.data.cli import main
 from model_export.data.deb822 import parse_description, read_stanzas
+from model_export.data.newer import prepare_newer
 from model_export.data.sources import apt_command, locate
 from model_export.data.summarize import MAX_SOURCE_WORDS, truncate_words
 
@@ -110,7 +113,48 @@ def test_answers_grounded_and_unanswerable_present(prepared: Path) -> None:
     assert all(r["answer"] in r["context"] and r["answer"] for r in records if r["answerable"])
     assert all(r["answer"] == "" for r in unanswerable)
     assert 0.05 < len(unanswerable) / len(records) < 0.3
-    assert all(len(r["context"].split()) <= 130 for r in records)
+    assert all(len(r["context"].split()) <= MAX_CONTEXT_WORDS for r in records)
+
+
+def _word_runs(template: str, n: int = 4) -> set[tuple[str, ...]]:
+    words = re.findall(r"[a-z{}']+", template.lower())
+    return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
+
+
+def test_unseen_phrasings_only_in_test_and_twins_of_trained_questions(prepared: Path) -> None:
+    splits = _all(prepared, "answer")
+    assert {r["phrasing"] for r in splits["train"] + splits["valid"]} == {"trained"}
+    test = splits["test"]
+    trained = {(r["id"], r["field"]): r for r in test if r["phrasing"] == "trained"}
+    unseen = [r for r in test if r["phrasing"] == "unseen"]
+    assert unseen and len(unseen) == len(trained)
+    for twin in unseen:
+        original = trained[(twin["id"], twin["field"])]
+        assert (twin["context"], twin["answer"]) == (original["context"], original["answer"])
+        assert twin["question"] != original["question"]
+    for name, field in FIELDS.items():  # no unseen wording shares four words with a trained one
+        trained_runs = set().union(*(_word_runs(t) for t in field.trained))
+        for template in field.unseen:
+            assert not _word_runs(template) & trained_runs, (name, template)
+    seen_questions = {
+        r["question"] for rs in splits.values() for r in rs if r["phrasing"] == "trained"
+    }
+    assert not seen_questions & {r["question"] for r in unseen}
+
+
+def test_answer_questions_and_contexts_vary(prepared: Path) -> None:
+    records = [r for rs in _all(prepared, "answer").values() for r in rs]
+    fields = {r["field"] for r in records}
+    assert {"maintainer", "homepage", "section", "summary", "license"} <= fields
+    assert {r["field"] for r in records if not r["answerable"]} >= {"license"}
+    assert all(not r["answerable"] for r in records if r["field"] == "license")
+    contexts = {r["context"] for r in records}
+    assert any(c.startswith("Package: ") for c in contexts)  # "Field: value." style
+    assert any(" is a Debian package" in c for c in contexts)  # prose
+    by_field = {}
+    for r in records:
+        by_field.setdefault(r["field"], set()).add(r["question"].replace(r["id"], "{p}"))
+    assert all(len(templates) >= 2 for templates in by_field.values()), by_field
 
 
 # --- manifest and reproducibility ------------------------------------------------------------
@@ -223,3 +267,37 @@ def test_unknown_dataset_or_split(prepared: Path) -> None:
         load_split(prepared, "translate-en-xx", "train")
     with pytest.raises(DataError, match="unknown split"):
         load_split(prepared, "summarize", "dev")
+
+
+# --- held-out records from a newer suite -----------------------------------------------------
+
+
+def _newer_suite(fixture_lists: Path, root: Path) -> tuple[Path, Path, set[str]]:
+    """The fixture as a 'trixie' suite, and a base suite that knows only every other
+    package of it. -> (base lists, newer lists, the names only the newer suite has)."""
+    base, newer = root / "base", root / "newer"
+    shutil.copytree(fixture_lists, base)
+    newer.mkdir()
+    for path in fixture_lists.iterdir():
+        if path.name.endswith(("-en", "Packages", "Release")):
+            shutil.copy(path, newer / path.name.replace("bookworm", "trixie"))
+    packages = next(base.glob("*Packages"))
+    stanzas = packages.read_text(encoding="utf-8").strip("\n").split("\n\n")
+    packages.write_text("\n\n".join(stanzas[::2]) + "\n", encoding="utf-8")
+    only_newer = {s.split("\n")[0].removeprefix("Package: ") for s in stanzas[1::2]}
+    return base, newer, only_newer
+
+
+def test_newer_suite_holds_only_packages_of_no_split(fixture_lists: Path, tmp_path: Path) -> None:
+    base, newer, only_newer = _newer_suite(fixture_lists, tmp_path)
+    out = tmp_path / "newer-data"
+    manifest = prepare_newer(out, base, newer, suite="trixie", **QUIET)
+    assert "trixie" in manifest["split_rule"]
+    answer = load_split(out, "answer", "test")
+    summarize = load_split(out, "summarize", "test")
+    assert {r["id"] for r in answer} <= only_newer and {r["id"] for r in summarize} <= only_newer
+    assert len({r["id"] for r in answer}) > len(only_newer) // 2
+    trained = [r for r in answer if r["phrasing"] == "trained"]
+    assert len(trained) * 2 == len(answer)  # every question also has an unseen wording
+    assert main(["newer", "--out", str(out), "--suite", "bookworm", "--base-lists", str(base),
+                 "--lists-dir", str(newer)]) == 2  # fmt: skip

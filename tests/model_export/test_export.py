@@ -154,17 +154,43 @@ def test_build_writes_a_valid_bundle(tmp_path: Path, task: str, cell: str) -> No
         assert "copy_source" in manifest.evaluation.baselines
     else:
         assert (manifest.special_tokens.sep_id, manifest.special_tokens.no_answer_id) == (4, 5)
-        assert set(manifest.evaluation.metrics) == {"exact_match", "f1"}
+        answerability = {"noans_precision", "noans_recall"}
+        assert set(manifest.evaluation.metrics) == {"exact_match", "f1", *answerability}
     assert manifest.training["parity"]["greedy_mismatches"] == 0  # type: ignore[index]
-    with pytest.raises(BuildError, match="already exists"):
-        build_bundle(
+
+    def rebuild(version: int, **options: object):
+        return build_bundle(
             task=task,
             languages="en-fr" if task == "translate" else None,
             data_dir=data,
             repo=tmp_path / "models",
-            version=3,
+            version=version,
             log=lambda _: None,
+            **options,  # type: ignore[arg-type]
         )
+
+    with pytest.raises(BuildError, match="already exists"):
+        rebuild(3)
+    # a finished training is exported and scored again without training
+    tiny = TINY_MODEL | {"cell": cell}
+    again = rebuild(4, model_overrides=tiny, work_dir=tmp_path / "work", resume=True).manifest
+    first = manifest.training["run"]
+    assert again.training["run"] == first
+    assert again.evaluation is not None and again.evaluation.metrics == manifest.evaluation.metrics
+    assert again.files["tokenizer.json"] == manifest.files["tokenizer.json"]
+    # ... or trained further from its best weights: the step count and history continue
+    more = rebuild(
+        6,
+        model_overrides=tiny,
+        train_overrides=TINY_TRAIN | {"max_steps": 2 * first["steps"]},  # type: ignore[operator]
+        work_dir=tmp_path / "work",
+        continue_training=True,
+    ).manifest.training["run"]
+    assert more["steps"] == 2 * first["steps"]  # type: ignore[index]
+    assert more["best_valid_loss"] <= first["best_valid_loss"]  # type: ignore[index]
+    assert more["seconds"] > first["seconds"]  # type: ignore[index]
+    with pytest.raises(BuildError, match=r"no finished training .*best\.pt"):
+        rebuild(5, work_dir=tmp_path / "elsewhere", resume=True)
 
 
 def test_cli_reports_bad_arguments(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

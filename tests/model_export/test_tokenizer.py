@@ -21,7 +21,9 @@ from model_export.tokenizer import (
     save_tokenizer,
     train_tokenizer,
 )
-from service.bundle import NO_ANSWER_TOKEN, answer_source_text
+from service.bundle import NO_ANSWER_TOKEN, SpecialTokens, answer_source_text
+from service.engine.tokenizer import TextTokenizer
+from service.serving.detokenize import IncrementalDetokenizer
 from tests.model_export.factories import make_pairs, tiny_tokenizer
 
 
@@ -65,3 +67,44 @@ def test_save_load_and_wrong_ids_rejected(tmp_path: Path) -> None:
     wrong = Tokenizer(models.WordLevel({"<s>": 0, "<pad>": 1}, unk_token="<s>"))
     with pytest.raises(ValueError, match="'<pad>' has id 1, expected 0"):
         check_special_tokens(wrong)
+
+
+SENTENCES = [
+    "It is maintained by Jane Doe. Its homepage is https://example.org/tools/.",
+    'Lua bindings (v1.2), e.g. "foo"! It reads four-pane files; see x.org/wget.',
+    "The packaged version is 1:2.3-4+deb12u1. Section: libdevel.",
+]
+
+
+def _split_tokenizer() -> Tokenizer:
+    texts = [*SENTENCES, *(r["source"] for r in make_pairs(30))]
+    return train_tokenizer(texts, vocab_size=300, min_frequency=1, split_punctuation=True)
+
+
+def test_split_punctuation_keeps_edge_punctuation_apart_from_words() -> None:
+    tok = _split_tokenizer()
+    pieces = tok.encode("by Jane Doe. See (v1.2), x.org/wget/.").tokens
+    assert pieces[pieces.index(".") - 1].endswith("Doe")  # "Doe." is two tokens
+    assert "(" in pieces and ")" in pieces and "," in pieces
+    assert not any(p.endswith(".") and len(p) > 1 for p in pieces)  # no word keeps its stop
+    inner = train_tokenizer(SENTENCES, vocab_size=300, min_frequency=1, split_punctuation=False)
+    assert any(p.endswith(".") and len(p) > 1 for p in inner.encode("Jane Doe.").tokens)
+    # a name or URL alone is the same tokens as inside a sentence: copying it needs no stop
+    sentence = tok.encode(
+        "Its homepage is https://example.org/tools/. It is maintained by Jane Doe."
+    )
+    for span in ("https://example.org/tools/", "Jane Doe"):
+        ids = tok.encode(span).ids
+        assert any(sentence.ids[i : i + len(ids)] == ids for i in range(len(sentence.ids)))
+
+
+def test_split_punctuation_decodes_through_the_server(tmp_path: Path) -> None:
+    """The server's tokenizer and its streaming detokenizer rebuild the text exactly."""
+    path = tmp_path / "tokenizer.json"
+    save_tokenizer(_split_tokenizer(), path)
+    server_tok = TextTokenizer(path, SpecialTokens(pad_id=0, bos_id=1, eos_id=2, unk_id=3))
+    for text in SENTENCES:
+        ids = server_tok.encode(text, max_tokens=200, field="text").ids
+        assert server_tok.decode(ids) == text
+        stream = IncrementalDetokenizer(server_tok)
+        assert "".join(stream.add(i) for i in ids).strip() == text == stream.text

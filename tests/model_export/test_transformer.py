@@ -204,6 +204,10 @@ VARIANTS = {
     "score-general": {"attention_score": "general"},
     "score-additive": {"attention_score": "additive"},
     "score-cosine": {"attention_score": "cosine"},
+    "copy-gru-soft": {"copy_attention": True},
+    "copy-lstm-hard": {"cell": "lstm", "attention_kind": "hard", "copy_attention": True},
+    "copy-local": {"attention_scope": "local", "attention_window": 2, "copy_attention": True},
+    "init-final": {"init_state": "final", "copy_attention": True},
     "transformer": TRANSFORMER,
 }
 

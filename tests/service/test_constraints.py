@@ -71,6 +71,26 @@ def test_every_extractive_hypothesis_is_a_whole_word_span(options: dict) -> None
             assert ids and _is_word_span(ids), (salt, ids)
 
 
+def test_no_extractive_span_holds_an_unknown_token() -> None:
+    """A context token the vocabulary could not spell (unk) is never copied: spans stop
+    before it and none starts on it; without the rule the same decodes copy it."""
+    unk = int(CONTEXT[3])
+    starts = WORD_START.copy()
+    starts[np.equal(CONTEXT, unk)] = True
+
+    def outputs(unk_id: int | None) -> list[tuple]:
+        span = ExtractiveSpan(CONTEXT, starts, EOS, NO_ANSWER, unk_id=unk_id)
+        return [
+            ids
+            for salt in range(40)
+            for options in ({}, {"beam_size": 4, "n_best": 4})
+            for ids in decode((span,), salt, **options)
+        ]
+
+    assert any(unk in ids for ids in outputs(None))
+    assert not any(unk in ids for ids in outputs(unk))
+
+
 def test_a_forced_prefix_comes_first_then_decoding_is_free() -> None:
     for options in ({}, {"beam_size": 3, "n_best": 3}):
         for salt in range(10):

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from service.bundle import read_manifest
 from service.engine.tokenizer import TextTokenizer
 from service.serving.detokenize import IncrementalDetokenizer
-from tests.conftest import TEST_MODELS, heldout
+from tests.conftest import default_bundle, heldout
 
 
 @pytest.mark.parametrize("model", ["translate-en-fr", "translate-en-de", "translate-en-it"])
 def test_every_prefix_matches_the_full_decode(model: str) -> None:
-    bundle = Path(TEST_MODELS) / model / "1"
+    bundle = default_bundle(model)
     tokenizer = TextTokenizer(bundle / "tokenizer.json", read_manifest(bundle).special_tokens)
     for record in heldout(model)[:40]:
         ids = tokenizer.encode(record["target"], max_tokens=10**6, field="text").ids

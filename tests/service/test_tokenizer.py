@@ -9,13 +9,13 @@ import pytest
 from service.bundle import answer_source_text, read_manifest
 from service.engine.tokenizer import TextTokenizer
 from service.errors import InvalidArgument
-from tests.conftest import TEST_MODELS, heldout
+from tests.conftest import default_bundle, heldout
 
 BUNDLES = {"translate-en-fr": "translate-en-fr", "summarize-en": "summarize", "answer-en": "answer"}
 
 
 def _tokenizer(name: str) -> tuple[TextTokenizer, int]:
-    bundle_dir = TEST_MODELS / name / "1"
+    bundle_dir = default_bundle(name)
     manifest = read_manifest(bundle_dir)
     return TextTokenizer(bundle_dir / "tokenizer.json", manifest.special_tokens), (
         manifest.special_tokens.eos_id

@@ -27,6 +27,7 @@ def _span() -> ExtractiveSpan:
         word_start=np.array([True, False, True]),
         eos_id=2,
         no_answer_id=9,
+        unk_id=3,
         active=np.array([1], dtype=np.int64),
         closed=False,
     )
