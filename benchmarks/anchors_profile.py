@@ -1,11 +1,13 @@
 """Where an imported bundle's decoding time goes (the profile behind docs/benchmarks.md).
 
-    python -m benchmarks.anchors_profile OUT_DIR --bundle runs/anchors/opus/models/anchor/1
+    python -m benchmarks.anchors_profile OUT_DIR --bundle runs/anchors/opus/models/anchor/1 \
+        [--int8-bundle runs/anchors/opus/models/anchor/2]
 
 Two views, written to OUT_DIR/anchors_profile.json: the offline engine under cProfile at
 greedy and beam 4 with 32 sources together (onnxruntime's share against the engine's
 numpy work: state gathers, top-k, EOS rules), and onnxruntime's own per-operator profile
-of one decoder step at 32 and 128 rows (matrix products against copies).
+of one decoder step at 32 and 128 rows (matrix products against copies), also of the int8
+bundle's decoder when given.
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ def operator_profile(bundle: Path, rows: int, threads: int, past: int = 16) -> d
     manifest = read_manifest(bundle)
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # as our runtime
     options.enable_profiling = True
     options.profile_file_prefix = str(Path(tempfile.gettempdir()) / "anchors_profile")
     session = ort.InferenceSession(
@@ -100,10 +103,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.anchors_profile")
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("--bundle", type=Path, required=True)
+    parser.add_argument("--int8-bundle", type=Path, help="also profile this decoder's steps")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--tokens", type=int, default=32)
     args = parser.parse_args(argv)
-    report = {
+    report: dict[str, Any] = {
         "bundle": str(args.bundle),
         "threads": args.threads,
         "load_average": os.getloadavg(),
@@ -113,6 +117,11 @@ def main(argv: list[str] | None = None) -> int:
         },
         "decoder_step": [operator_profile(args.bundle, rows, args.threads) for rows in (32, 128)],
     }
+    if args.int8_bundle is not None:
+        report["int8_bundle"] = str(args.int8_bundle)
+        report["int8_decoder_step"] = [
+            operator_profile(args.int8_bundle, rows, args.threads) for rows in (32, 128)
+        ]
     args.out_dir.mkdir(parents=True, exist_ok=True)
     path = args.out_dir / "anchors_profile.json"
     path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

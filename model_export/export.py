@@ -13,6 +13,10 @@ export is checked by onnx.checker, by its names and dynamic axes here, and by pa
 Every graph keeps the contract's inputs even where a member does not read one (the
 Transformer's step reads cached cross-attention keys, not `memory`): the TorchScript
 exporter drops unread inputs, so they are put back as declared, unread graph inputs.
+
+A step module returns every state; the decoder graph outputs only those that are not
+`constant` (`StepGraph`): a constant state's output would be a copy of its input, made by
+onnxruntime at every step.
 """
 
 from __future__ import annotations
@@ -52,13 +56,46 @@ ENCODER_INPUTS = [ENC_SRC_IDS, ENC_SRC_LENGTHS]
 DECODER_INPUTS_FIXED = [DEC_PREV_IDS, DEC_MEMORY, DEC_SRC_MASK]  # then state_<name> each
 
 
-def graph_names(states: tuple[str, ...]) -> dict[str, list[str]]:
-    """Input and output names of both graphs for a decoder with these states."""
+def graph_names(
+    states: tuple[str, ...], constant: frozenset[str] = frozenset()
+) -> dict[str, list[str]]:
+    """Input and output names of both graphs for a decoder with these states (the
+    `constant` ones have no output)."""
+    updated = [s for s in states if s not in constant]
     return {
         "encoder_inputs": ENCODER_INPUTS,
         "encoder_outputs": [ENC_MEMORY, *(init_state_name(s) for s in states)],
         "decoder_inputs": [*DECODER_INPUTS_FIXED, *(state_input_name(s) for s in states)],
-        "decoder_outputs": [DEC_LOG_PROBS, DEC_ATTENTION, *(state_output_name(s) for s in states)],
+        "decoder_outputs": [DEC_LOG_PROBS, DEC_ATTENTION, *(state_output_name(s) for s in updated)],
+    }
+
+
+def spec_names(specs: tuple[StateTensor, ...]) -> dict[str, list[str]]:
+    """`graph_names` for these manifest states."""
+    return graph_names(tuple(s.name for s in specs), frozenset(s.name for s in specs if s.constant))
+
+
+class StepGraph(nn.Module):
+    """A decoder step module as its graph: the same inputs; log_probs, attention and only
+    the states that are not constant out."""
+
+    def __init__(self, step: nn.Module, specs: tuple[StateTensor, ...]) -> None:
+        super().__init__()
+        self.step = step
+        self.updated = [i for i, s in enumerate(specs) if not s.constant]
+
+    def forward(
+        self, prev_ids: Tensor, memory: Tensor, src_mask: Tensor, *states: Tensor
+    ) -> tuple[Tensor, ...]:
+        log_probs, attention, *new_states = self.step(prev_ids, memory, src_mask, *states)
+        return (log_probs, attention, *(new_states[i] for i in self.updated))
+
+
+def step_output_axes(specs: tuple[StateTensor, ...]) -> dict[str, dict[int, str]]:
+    """Dynamic axes of the decoder's outputs."""
+    axes = {DEC_LOG_PROBS: {0: "batch"}, DEC_ATTENTION: {0: "batch", 1: "src_len"}}
+    return axes | {
+        state_output_name(s.name): state_axes(s, step_output=True) for s in specs if not s.constant
     }
 
 
@@ -222,7 +259,7 @@ def export_onnx(
     model.eval()
     enc_args, dec_args = _example_inputs(model)
     specs = model.state_specs()
-    names = graph_names(tuple(s.name for s in specs))
+    names = spec_names(specs)
     batch_seq = {0: "batch", 1: "src_len"}
     enc_axes = {ENC_SRC_IDS: batch_seq, ENC_SRC_LENGTHS: {0: "batch"}, ENC_MEMORY: batch_seq}
     # an initial target axis is empty (length 0): the dynamo exporter writes it as a fixed 0
@@ -231,9 +268,8 @@ def export_onnx(
         for s in specs
     }
     dec_axes = {DEC_PREV_IDS: {0: "batch"}, DEC_MEMORY: batch_seq, DEC_SRC_MASK: batch_seq}
-    dec_axes |= {DEC_LOG_PROBS: {0: "batch"}, DEC_ATTENTION: batch_seq}
     dec_axes |= {state_input_name(s.name): state_axes(s) for s in specs}
-    dec_axes |= {state_output_name(s.name): state_axes(s, step_output=True) for s in specs}
+    dec_axes |= step_output_axes(specs)
     with torch.no_grad():
         export_graph(
             _EncoderGraph(model).eval(),  # a fresh wrapper is in training mode
@@ -245,7 +281,7 @@ def export_onnx(
             exporter=exporter,
         )
         export_graph(
-            model.decoder,
+            StepGraph(model.decoder, specs).eval(),
             dec_args,
             out_dir / DECODER_FILE,
             input_names=names["decoder_inputs"],

@@ -48,6 +48,9 @@ class OrtSeq2Seq:
         )
         # state_<name> inputs, in graph order (after prev_ids, memory, src_mask)
         self.state_inputs = [i.name for i in self.decoder.get_inputs()[3:]]
+        outputs = {o.name for o in self.decoder.get_outputs()}
+        # the states the step outputs (new_state_<name>); a constant one is not output
+        self.updated = [i for i, name in enumerate(self.state_inputs) if "new_" + name in outputs]
 
     def encode(self, src_ids: np.ndarray, src_lengths: np.ndarray) -> tuple[np.ndarray, ...]:
         """-> memory (B, S, H), then the decoder's initial states (manifest order)."""
@@ -61,10 +64,13 @@ class OrtSeq2Seq:
         src_mask: np.ndarray,
         states: tuple[np.ndarray, ...],
     ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, ...]]:
-        """-> log_probs (B, V), attention (B, S), new states."""
+        """-> log_probs (B, V), attention (B, S), every state for the next step."""
         feeds = {DEC_PREV_IDS: prev_ids, DEC_MEMORY: memory, DEC_SRC_MASK: src_mask}
         feeds |= dict(zip(self.state_inputs, states, strict=True))
-        log_probs, attention, *new_states = self.decoder.run(None, feeds)
+        log_probs, attention, *outputs = self.decoder.run(None, feeds)
+        new_states = list(states)  # constant states stay as they are
+        for index, value in zip(self.updated, outputs, strict=True):
+            new_states[index] = value
         return log_probs, attention, tuple(new_states)
 
     def greedy(

@@ -9,7 +9,7 @@ Decoder state carried from step to step (names and axes as in the bundle manifes
 decoder layer i, split into heads (d = H / heads) as attention reads them:
   cross_keys_i, cross_values_i (B, heads, S, d)  batch axis 0, source axis 2: the layer's
       cross-attention keys/values of `memory`, computed ONCE by the encoder graph and
-      passed through every step unchanged
+      read by every step unchanged (`constant`: the decoder graph does not output them)
   self_keys_i, self_values_i   (B, heads, T, d)  batch axis 0, target axis 2: the layer's
       self-attention keys/values so far, newest slot LAST; T = 0 from the encoder
   position (B,) int64                             batch axis 0: the next position (0 first)
@@ -47,7 +47,7 @@ def transformer_states(layers: int) -> tuple[StateTensor, ...]:
     """The decoder's states in graph order: every layer's cross-attention cache (source
     axis), every layer's self-attention cache (target axis), then the position."""
     cross = [
-        StateTensor(name=f"cross_{kind}_{i}", batch_axis=0, source_axis=2)
+        StateTensor(name=f"cross_{kind}_{i}", batch_axis=0, source_axis=2, constant=True)
         for i in range(layers)
         for kind in ("keys", "values")
     ]

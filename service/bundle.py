@@ -12,7 +12,8 @@ ONNX graph contract (names are fixed; all batch and length axes are dynamic):
   decoder.onnx  in : prev_ids int64 (B,), memory float (B, S, H), src_mask bool (B, S),
                      then `state_<state>` for every state tensor
                 out: log_probs float32 (B, V), attention float32 (B, S),
-                     then `new_state_<state>` for every state tensor
+                     then `new_state_<state>` for every state tensor that is not
+                     `constant` (a constant state is read by every step, never output)
 """
 
 from __future__ import annotations
@@ -22,15 +23,24 @@ import json
 from pathlib import Path
 from typing import Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 # Re-exported: model_export builds answer sources through the same function as the server.
 from service.families import Family
 from service.tasks import ANSWER_SEPARATOR_TOKEN, Task, answer_source_text  # noqa: F401
 
-# 1: states with a batch axis only. 2: states may also have a source or a target axis
-# (StateTensor). The server loads both; model_export writes the oldest that describes a
-# bundle's states (`schema_version_for`), so a bundle that needs no axis stays at 1.
+# 1: states with a batch axis only. 2: states may also have a source or a target axis, or
+# be constant (StateTensor; `constant` is optional, so schema-2 bundles without it load).
+# The server loads both; model_export writes the oldest that describes a bundle's states
+# (`schema_version_for`), so a bundle that needs no axis stays at 1.
 BUNDLE_SCHEMA_VERSION: Final = 2
 MANIFEST_FILE = "bundle.json"
 ENCODER_FILE = "encoder.onnx"
@@ -121,12 +131,27 @@ class StateTensor(_Strict):
       zeros, and leading slots that no live row uses any more are trimmed, so the axis is as
       long as the longest live row's output. The model must mask the padded leading slots
       itself (e.g. from a per-row step counter carried as another state).
+    - `constant` (optional, default false): the step reads the state but never changes it
+      (e.g. cached cross-attention keys/values), so the decoder graph has no `new_state_`
+      output for it and the engine keeps its value from step to step. Its rows of one
+      request stay identical, so a beam reordering rows within requests leaves it as it
+      is; only rows joining or leaving move it.
     """
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     batch_axis: int = Field(ge=0, description="axis to gather on when beams are reordered")
     source_axis: int | None = Field(default=None, ge=0, description="axis that follows S")
     target_axis: int | None = Field(default=None, ge=0, description="axis that grows per step")
+    constant: bool = False  # read by every step, never updated: no new_state_ output
+
+    @model_serializer(mode="wrap")
+    def _omit_default_constant(self, handler: SerializerFunctionWrapHandler) -> dict[str, object]:
+        """A state that is not constant is written as before the flag existed, so a server
+        that predates it still loads the bundles that do not use it."""
+        data: dict[str, object] = handler(self)
+        if not self.constant:
+            data.pop("constant", None)
+        return data
 
     @model_validator(mode="after")
     def _distinct_axes(self) -> StateTensor:
@@ -135,12 +160,23 @@ class StateTensor(_Strict):
             raise ValueError(f"state '{self.name}' uses one axis for two roles: {axes}")
         if self.source_axis is not None and self.target_axis is not None:
             raise ValueError(f"state '{self.name}' cannot have both a source and a target axis")
+        if self.constant and self.target_axis is not None:
+            raise ValueError(f"state '{self.name}' grows on a target axis, so it is not constant")
         return self
 
 
 def schema_version_for(states: tuple[StateTensor, ...]) -> Literal[1, 2]:
     """The oldest schema that can describe these states."""
-    return 2 if any(s.source_axis is not None or s.target_axis is not None for s in states) else 1
+    return (
+        2
+        if any(s.source_axis is not None or s.target_axis is not None or s.constant for s in states)
+        else 1
+    )
+
+
+def updated_states(states: tuple[StateTensor, ...]) -> tuple[str, ...]:
+    """The states a decoder step outputs (`new_state_<name>`), in manifest order."""
+    return tuple(s.name for s in states if not s.constant)
 
 
 class TokenizerSpec(_Strict):
@@ -278,7 +314,7 @@ class BundleManifest(_Strict):
         if len(set(names)) != len(names):
             raise ValueError(f"duplicate state names in {names}")
         if self.schema_version < schema_version_for(self.states):
-            raise ValueError("state source_axis / target_axis need schema_version 2")
+            raise ValueError("state source_axis / target_axis / constant need schema_version 2")
         return self
 
     @field_validator("files")

@@ -9,7 +9,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from model_export.export import Exporter, export_graph, graph_names, state_axes
+from model_export.export import (
+    Exporter,
+    StepGraph,
+    export_graph,
+    spec_names,
+    state_axes,
+    step_output_axes,
+)
 from model_export.importers.stack import (
     POSITION,
     ImportedDecoderStep,
@@ -19,8 +26,6 @@ from model_export.importers.stack import (
     state_specs,
 )
 from service.bundle import (
-    DEC_ATTENTION,
-    DEC_LOG_PROBS,
     DEC_MEMORY,
     DEC_PREV_IDS,
     DEC_SRC_MASK,
@@ -32,7 +37,6 @@ from service.bundle import (
     StateTensor,
     init_state_name,
     state_input_name,
-    state_output_name,
 )
 
 
@@ -44,19 +48,18 @@ def export_graphs(parts: StackParts, bundle_dir: Path, *, exporter: Exporter) ->
     """Write encoder.onnx and decoder.onnx (fp32) for these parts into `bundle_dir`."""
     layers = len(parts.decoder_layers)
     states = state_names(layers)
-    specs = [StateTensor.model_validate(spec) for spec in state_specs(layers)]
-    names = graph_names(states)
+    specs = tuple(StateTensor.model_validate(spec) for spec in state_specs(layers))
+    names = spec_names(specs)
     encoder = ImportedEncoder(parts).eval()
-    decoder = ImportedDecoderStep(parts).eval()
+    decoder = StepGraph(ImportedDecoderStep(parts), specs).eval()
     batch_seq = {0: "batch", 1: "src_len"}
     enc_axes = {ENC_SRC_IDS: batch_seq, ENC_SRC_LENGTHS: {0: "batch"}, ENC_MEMORY: batch_seq}
     enc_axes |= {
         init_state_name(s): {0: "batch", **({2: "src_len"} if "cross" in s else {})} for s in states
     }
     dec_axes = {DEC_PREV_IDS: {0: "batch"}, DEC_MEMORY: batch_seq, DEC_SRC_MASK: batch_seq}
-    dec_axes |= {DEC_LOG_PROBS: {0: "batch"}, DEC_ATTENTION: batch_seq}
     dec_axes |= {state_input_name(s.name): state_axes(s) for s in specs}
-    dec_axes |= {state_output_name(s.name): state_axes(s, step_output=True) for s in specs}
+    dec_axes |= step_output_axes(specs)
     # Distinct sizes (B=3, S=7, T=4) and unequal lengths and positions, so that no axis is
     # traced as a constant.
     src_ids = torch.randint(4, 12, (3, 7), dtype=torch.long)

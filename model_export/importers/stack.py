@@ -9,7 +9,8 @@ submodules, so the exported graphs hold exactly its weights.
 Decoder state (bundle schema 2), per decoder layer `l`, batch axis 0:
   self_keys_l, self_values_l   (B, heads, T, d)  target axis 2: one slot per step, newest
                                last; rows that joined later are padded at the START
-  cross_keys_l, cross_values_l (B, heads, S, d)  source axis 2: computed once by the encoder
+  cross_keys_l, cross_values_l (B, heads, S, d)  source axis 2: computed once by the encoder,
+                               constant (the step reads them; the graph does not output them)
   position                     (B,) int64        tokens fed so far (0 at the first step)
 A step attends over the last `position + 1` self-attention slots of its row only.
 """
@@ -40,7 +41,10 @@ def state_specs(layers: int) -> list[dict[str, object]]:
     for layer in range(layers):
         self_k, self_v, cross_k, cross_v = layer_state_names(layer)
         specs += [{"name": n, "batch_axis": 0, "target_axis": 2} for n in (self_k, self_v)]
-        specs += [{"name": n, "batch_axis": 0, "source_axis": 2} for n in (cross_k, cross_v)]
+        specs += [
+            {"name": n, "batch_axis": 0, "source_axis": 2, "constant": True}
+            for n in (cross_k, cross_v)
+        ]
     return [*specs, {"name": POSITION, "batch_axis": 0}]
 
 

@@ -8,6 +8,10 @@ handled generically by their axes (`StateAxes`, from the bundle manifest):
 - a target axis (a self-attention cache, one slot per step, newest last) is padded at the
   START to the longest cache present and its leading slots are trimmed once no live row
   uses them.
+Request-constant arrays (memory, the source mask and `constant` states such as cached
+cross-attention) hold identical rows within a request, so they are gathered only when the
+batch's membership changes (a request joins, leaves or changes its row count), never when a
+beam merely reorders its rows.
 """
 
 from __future__ import annotations
@@ -26,10 +30,11 @@ class StateAxes:
     batch: int  # rows
     source: int | None = None  # follows the source length, padded at the end
     target: int | None = None  # grows one slot per step, padded at the start
+    constant: bool = False  # the same in every row of a request; never updated by a step
 
 
-MEMORY_AXES = StateAxes(batch=0, source=1)  # (B, S, H)
-MASK_AXES = StateAxes(batch=0, source=1)  # (B, S)
+MEMORY_AXES = StateAxes(batch=0, source=1, constant=True)  # (B, S, H)
+MASK_AXES = StateAxes(batch=0, source=1, constant=True)  # (B, S)
 
 
 def pad_axis(array: np.ndarray, axis: int, length: int, *, at_start: bool) -> np.ndarray:
@@ -52,17 +57,24 @@ def concat_rows(parts: list[np.ndarray], axes: StateAxes) -> np.ndarray:
 
 
 def take_rows(
-    array: np.ndarray, rows: np.ndarray, axes: StateAxes, source_length: int, target_length: int
+    array: np.ndarray,
+    rows: np.ndarray | None,
+    axes: StateAxes,
+    source_length: int,
+    target_length: int,
 ) -> np.ndarray:
-    """Gather `rows` on the batch axis; keep the first `source_length` source positions and
-    the last `target_length` target slots."""
-    taken = np.take(array, rows, axis=axes.batch)
-    index: list[slice] = [slice(None)] * taken.ndim
+    """Gather `rows` on the batch axis (None: keep every row); keep the first
+    `source_length` source positions and the last `target_length` target slots. The result
+    is contiguous, so onnxruntime reads it without a copy of its own at every step."""
+    index: list[slice] = [slice(None)] * array.ndim
     if axes.source is not None:
         index[axes.source] = slice(0, source_length)
     if axes.target is not None:
-        index[axes.target] = slice(taken.shape[axes.target] - target_length, None)
-    return taken[tuple(index)]
+        index[axes.target] = slice(array.shape[axes.target] - target_length, None)
+    trimmed = array[tuple(index)]  # a view: trim first, so the gather copies less
+    if rows is None:
+        return trimmed if trimmed is array else np.ascontiguousarray(trimmed)
+    return np.take(trimmed, rows, axis=axes.batch)
 
 
 @dataclass
@@ -132,9 +144,10 @@ class RunningBatch:
     ) -> None:
         """Move to the next step: new row i continues old row `rows[i]` and feeds `next_ids[i]`.
 
-        `states` are the step's updated states (old row order); rows may repeat (a beam
-        expanding) or be dropped (finished requests). Arrays are gathered only when the
-        rows actually change, so a greedy-only batch with no finished request copies nothing.
+        `states` are the step's states (old row order); rows may repeat (a beam expanding) or
+        be dropped (finished requests). Arrays are gathered only when the rows actually
+        change, so a greedy-only batch with no finished request copies nothing, and
+        request-constant ones only when the requests or their row counts change.
         """
         if self.arrays is None:
             raise RuntimeError("advance() on an empty batch")
@@ -145,21 +158,44 @@ class RunningBatch:
         unchanged = rows.size == arrays.prev_ids.shape[0] and bool(
             np.array_equal(rows, np.arange(rows.size))
         )
-        self.requests = requests
-        self.row_counts = row_counts
         if unchanged:
+            self.requests = requests
+            self.row_counts = row_counts
             self.arrays = BatchArrays(arrays.memory, arrays.src_mask, next_ids, states)
             return
+        constant_rows = self._constant_rows(requests, row_counts)
+        self.requests = requests
+        self.row_counts = row_counts
         source_length = max(r.source_length for r in requests)
         target_length = max(r.decode_steps for r in requests)
+
+        def take(array: Any, axes: StateAxes) -> Any:
+            if not axes.constant:
+                return take_rows(self._to_host(array), rows, axes, source_length, target_length)
+            if constant_rows is None:  # the same requests with the same rows
+                return array  # as it is (a device-resident value stays there)
+            return take_rows(self._to_host(array), constant_rows, axes, source_length, 0)
+
         self.arrays = BatchArrays(
-            memory=take_rows(arrays.memory, rows, MEMORY_AXES, source_length, 0),
-            src_mask=take_rows(arrays.src_mask, rows, MASK_AXES, source_length, 0),
+            memory=take(arrays.memory, MEMORY_AXES),
+            src_mask=take(arrays.src_mask, MASK_AXES),
             prev_ids=next_ids,
-            states={
-                name: take_rows(
-                    self._to_host(states[name]), rows, axes, source_length, target_length
-                )
-                for name, axes in self._state_axes.items()
-            },
+            states={name: take(states[name], axes) for name, axes in self._state_axes.items()},
         )
+
+    def _constant_rows(self, requests: list[Request], row_counts: list[int]) -> np.ndarray | None:
+        """For each new row, a current row of the same request: what request-constant arrays
+        are gathered by; None when that is every current row in order (the same requests
+        with the same row counts: a beam only reordered its rows)."""
+        blocks: dict[Request, tuple[int, int]] = {}  # request -> (first row, rows) now
+        start = 0
+        for request, count in zip(self.requests, self.row_counts, strict=True):
+            blocks[request] = (start, count)
+            start += count
+        parts = []
+        for request, count in zip(requests, row_counts, strict=True):
+            first, current = blocks[request]
+            parts.append(first + np.minimum(np.arange(count), current - 1))
+        rows = np.concatenate(parts)
+        same = rows.size == start and np.array_equal(rows, np.arange(rows.size))
+        return None if same else rows

@@ -49,6 +49,12 @@ class RuntimeOptions:
     cuda_mem_limit: int = 0  # bytes the CUDA arena may take; 0 = no limit
     cuda_use_tf32: bool = True  # TF32 matrix products on Ampere and newer
     io_binding: bool | None = None  # None = on when the session runs on a GPU
+    # onnxruntime's idle pool threads busy-wait for the next operator (its default); off,
+    # they sleep. Off measured 1.46x the decoding throughput of on, outputs identical, on
+    # the shared 2-core box of docs/benchmarks.md (OPUS-MT shape, greedy and beam 4 at
+    # batch 32): spinning threads take the cores the engine's own numpy work between
+    # steps, and other processes, need.
+    spin_wait: bool = False
 
 
 @dataclass(frozen=True)
@@ -61,7 +67,9 @@ class EncoderOutput:
 class StepOutput:
     log_probs: np.ndarray  # (B, V) float32, on the host
     attention: np.ndarray  # (B, S) float32, on the host
-    states: dict[str, State]  # state name -> updated value (device-resident with IO binding)
+    # state name -> value for the next step (device-resident with IO binding); a constant
+    # state is the very value the step was given
+    states: dict[str, State]
 
 
 _NVIDIA_DRIVER = "libcuda.so.1"
@@ -166,6 +174,9 @@ def _session(path: Path, options: RuntimeOptions) -> ort.InferenceSession:
     session_options.inter_op_num_threads = options.inter_op_threads
     session_options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     session_options.log_severity_level = 3  # our own log says which provider was used
+    spin = "1" if options.spin_wait else "0"
+    session_options.add_session_config_entry("session.intra_op.allow_spinning", spin)
+    session_options.add_session_config_entry("session.inter_op.allow_spinning", spin)
     try:
         return ort.InferenceSession(
             str(path), sess_options=session_options, providers=_provider_list(options)
@@ -191,6 +202,7 @@ class OnnxSeq2Seq:
     def __init__(self, bundle_dir: Path, manifest: BundleManifest, options: RuntimeOptions):
         self.manifest = manifest
         self.state_names = tuple(s.name for s in manifest.states)
+        self.updated_names = contract.updated_states(manifest.states)  # new_state_ outputs
         encoder_path = bundle_dir / contract.ENCODER_FILE
         decoder_path = bundle_dir / contract.DECODER_FILE
         self._encoder = _session(encoder_path, options)
@@ -239,7 +251,7 @@ class OnnxSeq2Seq:
             [
                 contract.DEC_LOG_PROBS,
                 contract.DEC_ATTENTION,
-                *(contract.state_output_name(s) for s in states),
+                *(contract.state_output_name(s) for s in self.updated_names),
             ],
         )
 
@@ -277,14 +289,20 @@ class OnnxSeq2Seq:
         names = [
             contract.DEC_LOG_PROBS,
             contract.DEC_ATTENTION,
-            *(contract.state_output_name(s) for s in self.state_names),
+            *(contract.state_output_name(s) for s in self.updated_names),
         ]
         outputs = self._decoder.run(names, feeds)
         return StepOutput(
             log_probs=outputs[0].astype(np.float32, copy=False),
             attention=outputs[1].astype(np.float32, copy=False),
-            states=dict(zip(self.state_names, outputs[2:], strict=True)),
+            states=self._next_states(states, outputs[2:]),
         )
+
+    def _next_states(self, given: dict[str, State], updated: list[Any]) -> dict[str, State]:
+        """Every state for the next step: the step's outputs, and constant states as given."""
+        states = dict(given)
+        states.update(zip(self.updated_names, updated, strict=True))
+        return states
 
     def _device_value(self, name: str, array: np.ndarray) -> Any:
         """The device copy of a host input, reused while the engine passes the same array."""
@@ -307,19 +325,21 @@ class OnnxSeq2Seq:
         binding.bind_cpu_input(contract.DEC_PREV_IDS, prev_ids)
         binding.bind_ortvalue_input(contract.DEC_MEMORY, self._device_value("memory", memory))
         binding.bind_ortvalue_input(contract.DEC_SRC_MASK, self._device_value("mask", src_mask))
+        given: dict[str, State] = {}
         for name in self.state_names:
             value = states[name]
-            if isinstance(value, np.ndarray):
+            if isinstance(value, np.ndarray):  # constant ones are copied once per batch
                 value = ort.OrtValue.ortvalue_from_numpy(value, self.device, self._device_id)
+            given[name] = value
             binding.bind_ortvalue_input(contract.state_input_name(name), value)
         binding.bind_output(contract.DEC_LOG_PROBS, "cpu")
         binding.bind_output(contract.DEC_ATTENTION, "cpu")
-        for name in self.state_names:
+        for name in self.updated_names:
             binding.bind_output(contract.state_output_name(name), self.device, self._device_id)
         self._decoder.run_with_iobinding(binding)
         outputs = binding.get_outputs()
         return StepOutput(
             log_probs=outputs[0].numpy().astype(np.float32, copy=False),
             attention=outputs[1].numpy().astype(np.float32, copy=False),
-            states=dict(zip(self.state_names, outputs[2:], strict=True)),
+            states=self._next_states(given, outputs[2:]),
         )

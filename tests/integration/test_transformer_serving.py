@@ -9,6 +9,7 @@ from pathlib import Path
 
 import grpc
 import numpy as np
+import onnx
 import pytest
 import torch
 
@@ -17,6 +18,7 @@ from model_export.transformer import TransformerSeq2Seq, transformer_states
 from service.api.gen.seq2seq.v1 import seq2seq_pb2 as pb
 from service.api.gen.seq2seq.v1 import seq2seq_pb2_grpc as pb_grpc
 from service.api.server import Seq2SeqServer
+from service.bundle import DECODER_FILE
 from service.engine.params import DecodingParams
 from service.engine.repository import LoadedBundle, load_bundle
 from service.engine.requests import Request
@@ -73,6 +75,21 @@ def _request(bundle: LoadedBundle, text: str, name: str, beam_size: int = 1) -> 
     )
 
 
+def _run_mixed(bundle: LoadedBundle) -> list[Request]:
+    """Greedy and beam-3 requests, one newcomer per step: each joins at a different
+    position (rows change, beams reorder), decoded to the end."""
+    engine = make_engine(bundle.runtime, max_batch_size=16)
+    requests = [
+        _request(bundle, text, str(i), beam_size=3 if i % 3 == 2 else 1)
+        for i, text in enumerate(HELD_OUT)
+    ]
+    for request in requests:
+        engine.submit(request)
+        engine.step()
+    run_until_idle(engine)
+    return requests
+
+
 def test_manifest_describes_the_cache(transformer_bundle) -> None:
     bundle = _load(transformer_bundle[0])
     manifest = bundle.manifest
@@ -82,6 +99,11 @@ def test_manifest_describes_the_cache(transformer_bundle) -> None:
     axes = [(s.name, s.batch_axis, s.source_axis, s.target_axis) for s in manifest.states]
     assert axes[0] == ("cross_keys_0", 0, 2, None) and axes[4] == ("self_keys_0", 0, None, 2)
     assert manifest.states == transformer_states(2)
+    constant = {s.name for s in manifest.states if s.constant}
+    assert constant == {f"cross_{kind}_{i}" for kind in ("keys", "values") for i in (0, 1)}
+    outputs = {o.name for o in onnx.load(str(transformer_bundle[0] / DECODER_FILE)).graph.output}
+    assert not {f"new_state_{name}" for name in constant} & outputs  # read, never output
+    assert "new_state_self_keys_0" in outputs
     assert manifest.training["parity"]["greedy_mismatches"] == 0  # type: ignore[index]
 
 
@@ -90,15 +112,7 @@ def test_engine_joins_rows_at_different_positions(transformer_bundle) -> None:
     output still equals PyTorch's, and attention rows sum to 1 over the source."""
     bundle_dir, work = transformer_bundle
     bundle = _load(bundle_dir)
-    engine = make_engine(bundle.runtime, max_batch_size=16)
-    requests = [
-        _request(bundle, text, str(i), beam_size=3 if i % 3 == 2 else 1)
-        for i, text in enumerate(HELD_OUT)
-    ]
-    for request in requests:  # one newcomer per step: each joins at a different position
-        engine.submit(request)
-        engine.step()
-    run_until_idle(engine)
+    requests = _run_mixed(bundle)
     expected = _pytorch_greedy(work, bundle, HELD_OUT)
     for i, request in enumerate(requests):
         output = request.listener.output
@@ -109,6 +123,24 @@ def test_engine_joins_rows_at_different_positions(transformer_bundle) -> None:
         if output.token_ids:
             assert attention.shape == (len(output.token_ids), request.source_length)
             np.testing.assert_allclose(attention.sum(axis=1), 1.0, atol=1e-5)
+
+
+def _decode_mixed(bundle: LoadedBundle) -> list[tuple[tuple[int, ...], float]]:
+    outputs = [r.listener.output for r in _run_mixed(bundle)]
+    return [(o.best.token_ids, round(o.best.score, 4)) for o in outputs if o is not None]
+
+
+def test_io_binding_keeps_constant_states_and_results(transformer_bundle) -> None:
+    """With IO binding (here on the CPU device) constant states stay bound values from
+    step to step and come back only when rows change: results equal the unbound run."""
+    bound = load_bundle(
+        transformer_bundle[0],
+        RuntimeOptions(providers=("cpu",), intra_op_threads=1, io_binding=True),
+    )
+    assert bound.runtime.io_binding
+    plain = _decode_mixed(_load(transformer_bundle[0]))
+    assert len(plain) == len(HELD_OUT)
+    assert _decode_mixed(bound) == plain
 
 
 async def test_grpc_serves_the_transformer_like_pytorch(transformer_bundle) -> None:

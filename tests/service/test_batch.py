@@ -80,3 +80,35 @@ def test_batch_join_and_advance_keep_every_axis_consistent() -> None:
     np.testing.assert_array_equal(arrays.states["cache"], 7.0)
     np.testing.assert_array_equal(arrays.states["hidden"], 2.0)
     assert arrays.prev_ids.tolist() == [5, 6]
+
+
+def test_request_constant_arrays_move_only_when_requests_or_row_counts_change() -> None:
+    axes = {**AXES, "fixed": StateAxes(batch=0, source=1, constant=True)}  # (B, S, H)
+    batch = RunningBatch(axes)
+    first, second = make_request(length=3, name="first"), make_request(length=2, name="second")
+    arrays = _arrays(rows=2, source=3, target=0, fill=1.0)
+    arrays.memory[1] = 2.0
+    per_request = np.stack([np.full((3, 2), 1.0), np.full((3, 2), 2.0)])  # row 0: first
+    arrays.states["fixed"] = per_request
+    batch.join([first, second], arrays)
+    step = {**arrays.states, "hidden": np.arange(2 * 3, dtype=float).reshape(2, 3)}
+    batch.advance(np.array([0, 0, 1]), np.array([4, 5, 6]), step, [first, second], [2, 1])
+    expanded = batch.arrays
+    assert expanded is not None  # the first request became a beam of two: rows gathered
+    assert expanded.states["fixed"][:, 0, 0].tolist() == [1.0, 1.0, 2.0]
+    assert expanded.memory[:, 0, 0].tolist() == [1.0, 1.0, 2.0]
+    # The beam swaps its two rows: the per-row state follows, request-constant ones stay.
+    step = {**expanded.states, "hidden": np.arange(3 * 3, dtype=float).reshape(3, 3)}
+    batch.advance(np.array([1, 0, 2]), np.array([7, 8, 9]), step, [first, second], [2, 1])
+    swapped = batch.arrays
+    assert swapped is not None
+    assert swapped.states["hidden"][:, 0].tolist() == [3.0, 0.0, 6.0]
+    assert swapped.states["fixed"] is expanded.states["fixed"]
+    assert swapped.memory is expanded.memory and swapped.src_mask is expanded.src_mask
+    # The first request leaves: the second's row is gathered and trimmed to its source.
+    batch.advance(np.array([2]), np.array([1]), swapped.states, [second], [1])
+    left = batch.arrays
+    assert left is not None
+    assert left.states["fixed"].shape == (1, 2, 2) and left.memory.shape == (1, 2, 2)
+    np.testing.assert_array_equal(left.states["fixed"], 2.0)
+    np.testing.assert_array_equal(left.memory, 2.0)

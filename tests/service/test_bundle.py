@@ -35,6 +35,14 @@ def test_write_then_read_round_trips(bundle_dir: Path) -> None:
             {"states": [{"name": "h", "batch_axis": 0}, {"name": "h", "batch_axis": 1}]},
             "duplicate state names",
         ),
+        (
+            {"states": [{"name": "k", "batch_axis": 0, "target_axis": 2, "constant": True}]},
+            "grows on a target axis, so it is not constant",
+        ),
+        (
+            {"schema_version": 1, "states": [{"name": "k", "batch_axis": 0, "constant": True}]},
+            "need schema_version 2",
+        ),
         ({"precision": "fp8"}, "precision"),
         ({"architecture": "lstm"}, "architecture"),  # a cell, not a family
         ({"unexpected": 1}, "unexpected"),
@@ -91,3 +99,16 @@ def test_required_files_must_be_checksummed(bundle_dir: Path) -> None:
 def test_answer_source_text_joins_with_separator() -> None:
     text = bundle.answer_source_text("  Who? ", " Alice maintains it. ")
     assert text == f"Who? {bundle.ANSWER_SEPARATOR_TOKEN} Alice maintains it."
+
+
+def test_constant_states_are_optional_and_have_no_step_output(bundle_dir: Path) -> None:
+    states = [
+        {"name": "cross", "batch_axis": 0, "source_axis": 2, "constant": True},
+        {"name": "cache", "batch_axis": 0, "target_axis": 2},  # no flag: a schema-2 bundle
+    ]
+    written = bundle.write_manifest(bundle_dir, manifest_fields(schema_version=2, states=states))
+    assert [s.constant for s in written.states] == [True, False]
+    assert bundle.updated_states(written.states) == ("cache",)
+    assert bundle.schema_version_for(written.states[:1]) == 2
+    raw = json.loads((bundle_dir / bundle.MANIFEST_FILE).read_text())["states"]
+    assert [s.get("constant") for s in raw] == [True, None]  # as before the flag existed

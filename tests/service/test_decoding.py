@@ -193,3 +193,19 @@ def test_top_p_keeps_the_smallest_set_with_enough_mass() -> None:
     assert probs.tolist() == pytest.approx([0.5 / 0.8, 0.3 / 0.8, 0.0, 0.0])
     cold = filtered_probabilities(log_probs, temperature=0.1, top_k=0, top_p=1.0)
     assert cold[0] > 0.99  # low temperature approaches the argmax
+
+
+@pytest.mark.parametrize("width", [7, 300, 5003, 58101])  # small: plain argpartition
+def test_top_columns_are_each_rows_largest(width: int) -> None:
+    from service.engine.strategies.base import top_columns
+
+    rng = np.random.default_rng(width)
+    values = rng.normal(size=(5, width)).astype(np.float32)
+    values[1, : width // 2] = np.finfo(np.float32).min  # forbidden ids, as a processor's
+    values[2, -1] = 50.0  # the best in the last, partial group
+    count = 6
+    columns = top_columns(values, count)
+    assert all(len(set(row)) == count for row in columns.tolist())
+    got = np.sort(np.take_along_axis(values, columns, axis=1), axis=1)  # ties: any of them
+    expected = np.sort(values, axis=1)[:, -count:]
+    np.testing.assert_array_equal(got, expected)

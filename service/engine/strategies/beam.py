@@ -22,6 +22,7 @@ from service.engine.strategies.base import (
     StepView,
     length_penalty,
     register,
+    top_columns,
 )
 
 
@@ -87,7 +88,7 @@ class BeamSearch:
         rows, vocab = log_probs.shape  # (r, V)
         width = min(2 * k, vocab)  # at most r <= k candidates are EOS: k live ones remain
         if vocab > width:
-            top = np.argpartition(log_probs, vocab - width, axis=1)[:, vocab - width :]
+            top = top_columns(log_probs, width)  # (r, width)
         else:
             top = np.broadcast_to(np.arange(vocab), (rows, vocab))
         top_log_probs = np.take_along_axis(log_probs, top, axis=1).astype(np.float64)
