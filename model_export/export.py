@@ -245,20 +245,18 @@ class ExportError(ValueError):
     """The model asks for something the exported graphs cannot represent."""
 
 
-def export_onnx(
-    model: EncoderDecoder, out_dir: Path, *, exporter: Exporter = PINNED_EXPORTER
+def export_encoder_and_step(
+    encoder: nn.Module,
+    step: nn.Module,
+    enc_args: tuple[Tensor, ...],
+    dec_args: tuple[Tensor, ...],
+    specs: tuple[StateTensor, ...],
+    out_dir: Path,
+    *,
+    exporter: Exporter,
 ) -> None:
-    """Write encoder.onnx and decoder.onnx (eval mode, fp32) into `out_dir`."""
-    problems = model.export_problems()
-    if problems:
-        raise ExportError(
-            f"cannot export this {model.config.architecture} model: " + "; ".join(problems)
-        )
-    out_dir.mkdir(parents=True, exist_ok=True)
-    was_training = model.training
-    model.eval()
-    enc_args, dec_args = _example_inputs(model)
-    specs = model.state_specs()
+    """Write encoder.onnx and decoder.onnx of the contract from these two modules (eval
+    mode), with every axis the state specs make dynamic named as the bundle expects."""
     names = spec_names(specs)
     batch_seq = {0: "batch", 1: "src_len"}
     enc_axes = {ENC_SRC_IDS: batch_seq, ENC_SRC_LENGTHS: {0: "batch"}, ENC_MEMORY: batch_seq}
@@ -272,7 +270,7 @@ def export_onnx(
     dec_axes |= step_output_axes(specs)
     with torch.no_grad():
         export_graph(
-            _EncoderGraph(model).eval(),  # a fresh wrapper is in training mode
+            encoder,
             enc_args,
             out_dir / ENCODER_FILE,
             input_names=names["encoder_inputs"],
@@ -281,7 +279,7 @@ def export_onnx(
             exporter=exporter,
         )
         export_graph(
-            StepGraph(model.decoder, specs).eval(),
+            step,
             dec_args,
             out_dir / DECODER_FILE,
             input_names=names["decoder_inputs"],
@@ -289,4 +287,28 @@ def export_onnx(
             dynamic_axes=dec_axes,
             exporter=exporter,
         )
+
+
+def export_onnx(
+    model: EncoderDecoder, out_dir: Path, *, exporter: Exporter = PINNED_EXPORTER
+) -> None:
+    """Write encoder.onnx and decoder.onnx (eval mode, fp32) into `out_dir`."""
+    problems = model.export_problems()
+    if problems:
+        raise ExportError(
+            f"cannot export this {model.config.architecture} model: " + "; ".join(problems)
+        )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    was_training = model.training
+    model.eval()
+    enc_args, dec_args = _example_inputs(model)
+    export_encoder_and_step(
+        _EncoderGraph(model).eval(),  # a fresh wrapper is in training mode
+        StepGraph(model.decoder, model.state_specs()).eval(),
+        enc_args,
+        dec_args,
+        model.state_specs(),
+        out_dir,
+        exporter=exporter,
+    )
     model.train(was_training)

@@ -9,14 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from model_export.export import (
-    Exporter,
-    StepGraph,
-    export_graph,
-    spec_names,
-    state_axes,
-    step_output_axes,
-)
+from model_export.export import Exporter, StepGraph, export_encoder_and_step
 from model_export.importers.stack import (
     POSITION,
     ImportedDecoderStep,
@@ -25,19 +18,7 @@ from model_export.importers.stack import (
     layer_state_names,
     state_specs,
 )
-from service.bundle import (
-    DEC_MEMORY,
-    DEC_PREV_IDS,
-    DEC_SRC_MASK,
-    DECODER_FILE,
-    ENC_MEMORY,
-    ENC_SRC_IDS,
-    ENC_SRC_LENGTHS,
-    ENCODER_FILE,
-    StateTensor,
-    init_state_name,
-    state_input_name,
-)
+from service.bundle import StateTensor
 
 
 def state_names(layers: int) -> tuple[str, ...]:
@@ -49,49 +30,31 @@ def export_graphs(parts: StackParts, bundle_dir: Path, *, exporter: Exporter) ->
     layers = len(parts.decoder_layers)
     states = state_names(layers)
     specs = tuple(StateTensor.model_validate(spec) for spec in state_specs(layers))
-    names = spec_names(specs)
     encoder = ImportedEncoder(parts).eval()
     decoder = StepGraph(ImportedDecoderStep(parts), specs).eval()
-    batch_seq = {0: "batch", 1: "src_len"}
-    enc_axes = {ENC_SRC_IDS: batch_seq, ENC_SRC_LENGTHS: {0: "batch"}, ENC_MEMORY: batch_seq}
-    enc_axes |= {
-        init_state_name(s): {0: "batch", **({2: "src_len"} if "cross" in s else {})} for s in states
-    }
-    dec_axes = {DEC_PREV_IDS: {0: "batch"}, DEC_MEMORY: batch_seq, DEC_SRC_MASK: batch_seq}
-    dec_axes |= {state_input_name(s.name): state_axes(s) for s in specs}
-    dec_axes |= step_output_axes(specs)
     # Distinct sizes (B=3, S=7, T=4) and unequal lengths and positions, so that no axis is
     # traced as a constant.
     src_ids = torch.randint(4, 12, (3, 7), dtype=torch.long)
     src_lengths = torch.tensor([7, 5, 2], dtype=torch.long)
     with torch.no_grad():
         memory, *initial = encoder(src_ids, src_lengths)
-        step_states = []
-        for name, value in zip(states, initial, strict=True):
-            if name.startswith("self_"):
-                value = torch.randn(value.shape[0], value.shape[1], 4, value.shape[3])
-            step_states.append(value)
-        step_states[-1] = torch.tensor([4, 2, 0], dtype=torch.long)
-        mask = torch.arange(7).unsqueeze(0) < src_lengths.unsqueeze(1)
-        prev = torch.tensor([5, 6, 7], dtype=torch.long)
-        export_graph(
-            encoder,
-            (src_ids, src_lengths),
-            bundle_dir / ENCODER_FILE,
-            input_names=names["encoder_inputs"],
-            output_names=names["encoder_outputs"],
-            dynamic_axes=enc_axes,
-            exporter=exporter,
-        )
-        export_graph(
-            decoder,
-            (prev, memory, mask, *step_states),
-            bundle_dir / DECODER_FILE,
-            input_names=names["decoder_inputs"],
-            output_names=names["decoder_outputs"],
-            dynamic_axes=dec_axes,
-            exporter=exporter,
-        )
+    step_states = []
+    for name, value in zip(states, initial, strict=True):
+        if name.startswith("self_"):
+            value = torch.randn(value.shape[0], value.shape[1], 4, value.shape[3])
+        step_states.append(value)
+    step_states[-1] = torch.tensor([4, 2, 0], dtype=torch.long)
+    mask = torch.arange(7).unsqueeze(0) < src_lengths.unsqueeze(1)
+    prev = torch.tensor([5, 6, 7], dtype=torch.long)
+    export_encoder_and_step(
+        encoder,
+        decoder,
+        (src_ids, src_lengths),
+        (prev, memory, mask, *step_states),
+        specs,
+        bundle_dir,
+        exporter=exporter,
+    )
 
 
 def step_log_probs(runtime: Any, source: list[int], decoder_in: list[int]) -> np.ndarray:
