@@ -277,6 +277,9 @@ class BundleManifest(_Strict):
     version: int = Field(ge=1)
     task: Task
     languages: LanguagePair | None = None
+    # What the model is for and what it is not, in a sentence or two (ListModels, /v1/models
+    # and the README show it), e.g. "Debian package descriptions; not everyday English".
+    description: str = Field(default="", max_length=500)
     architecture: Family  # one of service.families.FAMILIES
     cell: Literal["gru", "lstm"] | None = None
     attention: AttentionSpec
