@@ -14,8 +14,8 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from service.api.gen.seq2seq.v1 import seq2seq_pb2 as pb
-from service.api.gen.seq2seq.v1 import seq2seq_pb2_grpc as pb_grpc
+from seq2seq_client.gen.seq2seq.v1 import seq2seq_pb2 as pb
+from seq2seq_client.gen.seq2seq.v1 import seq2seq_pb2_grpc as pb_grpc
 
 TARGET = "127.0.0.1:50051"
 METRICS = "http://127.0.0.1:9090/metrics"

@@ -305,7 +305,7 @@ class Server:
 
     def runner(self, version: int) -> Runner:
         """Requests carry the source texts, `batch` in flight at a time."""
-        from service.client import AsyncSeq2SeqClient, DecodeOptions
+        from seq2seq_client import AsyncSeq2SeqClient, DecodeOptions
 
         def run(sources: list[Source], beam: int, batch: int, tokens: int) -> list[int]:
             options = DecodeOptions(

@@ -14,8 +14,8 @@ its own subprocess with cwd and PYTHONPATH set to its tree, so each imports its 
 
   offline  `benchmarks.offline.offline_throughput` of each tree on translate-en-fr/1 (greedy
            at batch 32 and 1, beam 4 at batch 32; `benchmarks/commit_probe.py`)
-  served   each tree's `python -m service.main` on 127.0.0.1 (port 0), driven closed loop by
-           THIS tree's load tester (`python -m service.loadtest.cli`) with one Translate mix
+  served   each tree's `python -m service.server.main` on 127.0.0.1 (port 0), driven closed loop by
+           THIS tree's load tester (`python -m seq2seq_client.loadtest.cli`) with one Translate mix
            of the held-out en->fr sources for both
 
 Both use the same onnxruntime thread count (`--threads`) and max_batch_size 32. Server CPU
@@ -168,7 +168,7 @@ def served(
 ) -> Iterator[Server]:
     """`tree`'s server on 127.0.0.1 (ports picked by the OS); `settings`: SEQ2SEQ_* env."""
     command = [
-        *(sys.executable, "-m", "service.main", "--model-repository", str(repository)),
+        *(sys.executable, "-m", "service.server.main", "--model-repository", str(repository)),
         *("--host", "127.0.0.1", "--port", "0", "--metrics-port", "0", "--providers", "cpu"),
         *("--max-batch-size", str(plan.max_batch_size), "--log-format", "text"),
         *("--log-level", "INFO"),
@@ -214,7 +214,7 @@ def served(
 
 def _load_tester(server: Server, mix: Path, plan: Plan, seconds: float, *extra: str) -> None:
     command = [
-        *(sys.executable, "-m", "service.loadtest.cli", "--target", server.target),
+        *(sys.executable, "-m", "seq2seq_client.loadtest.cli", "--target", server.target),
         *("--mix", str(mix), "--concurrency", str(plan.concurrency)),
         *("--duration", str(seconds), "--warmup-seconds", "0", "--quiet", *extra),
         *(("--connections", str(plan.connections)) if plan.connections > 1 else ()),

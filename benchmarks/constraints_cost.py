@@ -25,10 +25,10 @@ from benchmarks.report import environment, print_table, write_json
 from service.engine.constraint_builder import build_constraints
 from service.engine.core import EngineCore
 from service.engine.offline import Seq2SeqEngine
-from service.engine.params import DecodingParams
 from service.engine.policy import PolicyConfig, make_policy
 from service.engine.queue import RequestQueue
 from service.engine.requests import Request, RequestStatus
+from service.params import DecodingParams
 from service.settings import DEFAULT_MODEL_REPOSITORY
 
 

@@ -31,8 +31,8 @@ from typing import Any
 import grpc
 
 from benchmarks.report import environment, print_table, write_json
-from service.api.gen.seq2seq.v1 import seq2seq_pb2 as pb
-from service.api.gen.seq2seq.v1 import seq2seq_pb2_grpc as pb_grpc
+from seq2seq_client.gen.seq2seq.v1 import seq2seq_pb2 as pb
+from seq2seq_client.gen.seq2seq.v1 import seq2seq_pb2_grpc as pb_grpc
 from service.text.segment import segmenter_for
 from tests.conftest import heldout
 
@@ -91,7 +91,7 @@ def start_server(threads: int) -> tuple[subprocess.Popen[bytes], int, int]:
         [
             sys.executable,
             "-m",
-            "service.main",
+            "service.server.main",
             "--host",
             "127.0.0.1",
             "--port",

@@ -105,9 +105,9 @@ async def served_throughput(models: Path, concurrency: int, seconds: float) -> d
     """Closed loop: `concurrency` clients call Summarize/Translate/Answer for `seconds`."""
     import grpc
 
-    from service.api.gen.seq2seq.v1 import seq2seq_pb2 as pb
-    from service.api.gen.seq2seq.v1 import seq2seq_pb2_grpc as pb_grpc
-    from service.api.server import Seq2SeqServer
+    from seq2seq_client.gen.seq2seq.v1 import seq2seq_pb2 as pb
+    from seq2seq_client.gen.seq2seq.v1 import seq2seq_pb2_grpc as pb_grpc
+    from service.server.server import Seq2SeqServer
     from service.settings import Settings
 
     server = Seq2SeqServer(

@@ -1,4 +1,4 @@
-"""The suite's clients: the load tester (`service.loadtest`) run in a spawned process.
+"""The suite's clients: the load tester (`seq2seq_client.loadtest`) run in a spawned process.
 
 `run_load(spec)` is a top-level function: the suite submits it to a spawn-context process
 pool (its own event loop, never the server's) and gets back the figures it keeps: closed loop
@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from service.client.types import DecodeOptions
-from service.loadtest import run_report
-from service.loadtest.mix import Mix, MixEntry
-from service.loadtest.runner import LoadConfig
+from seq2seq_client.loadtest import run_report
+from seq2seq_client.loadtest.mix import Mix, MixEntry
+from seq2seq_client.loadtest.runner import LoadConfig
+from seq2seq_client.types import DecodeOptions
 
 
 def translate_mix(items: tuple[tuple[str, int], ...]) -> Mix:

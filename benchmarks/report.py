@@ -9,7 +9,7 @@ from typing import Any
 
 import onnxruntime as ort
 
-from service.loadtest.report import machine
+from seq2seq_client.loadtest.report import machine
 
 
 def environment() -> dict[str, Any]:

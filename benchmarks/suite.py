@@ -14,7 +14,7 @@
      by `seq2seq-export variant`; benchmarks/precision.py)
 
 b-f run the real gRPC server on a loopback port over the committed translate-en-fr bundle
-and the held-out inputs; the clients are the load tester's (`service.loadtest`, the
+and the held-out inputs; the clients are the load tester's (`seq2seq_client.loadtest`, the
 `seq2seq-load` runner, through `benchmarks.load`) in a separate spawned process with its own
 event loop.
 Every served run reports what the engine measured itself (seq2seq_compute_seconds and
@@ -45,11 +45,11 @@ from benchmarks.precision import compare_precisions
 from benchmarks.precision import table as precision_table
 from benchmarks.report import environment, print_table, write_json
 from model_export.config import ModelConfig
-from service.api.server import Seq2SeqServer
+from seq2seq_client.loadtest import run_report
+from seq2seq_client.loadtest.runner import LoadConfig
 from service.engine.repository import LoadedBundle, load_bundle
 from service.engine.runtime import RuntimeOptions
-from service.loadtest import run_report
-from service.loadtest.runner import LoadConfig
+from service.server.server import Seq2SeqServer
 from service.settings import DEFAULT_MODEL_REPOSITORY, Settings
 
 MODEL = "translate-en-fr"

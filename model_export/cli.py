@@ -452,8 +452,8 @@ def main(argv: list[str] | None = None) -> int:
     from model_export.data import DataError
     from model_export.importers import ImportCheckpointError
     from model_export.precision import VariantError
+    from seq2seq_client.errors import Seq2SeqError
     from service.bundle import BundleError
-    from service.client.errors import Seq2SeqError
     from service.errors import ServiceError
 
     if args.command in _COMMANDS:

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from model_export import bundle_eval
 from model_export import evaluate as ev
+from seq2seq_client import AsyncSeq2SeqClient, DecodeOptions
 from service.bundle import BundleManifest, read_manifest
-from service.client import AsyncSeq2SeqClient, DecodeOptions
 from service.engine.tokenizer import open_tokenizer
 from service.errors import InvalidArgument
 

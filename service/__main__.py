@@ -1,5 +1,5 @@
 import sys
 
-from service.main import main
+from service.server.main import main
 
 sys.exit(main())

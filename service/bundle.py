@@ -33,9 +33,10 @@ from pydantic import (
     model_validator,
 )
 
+from seq2seq_client.tasks import ANSWER_SEPARATOR_TOKEN, Task, answer_source_text  # noqa: F401
+
 # Re-exported: model_export builds answer sources through the same function as the server.
 from service.families import Family
-from service.tasks import ANSWER_SEPARATOR_TOKEN, Task, answer_source_text  # noqa: F401
 
 # 1: states with a batch axis only. 2: states may also have a source or a target axis, or
 # be constant (StateTensor; `constant` is optional, so schema-2 bundles without it load).

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from prometheus_client import CollectorRegistry
 from prometheus_client.metrics_core import Metric
 
-from service.serving.follower import Family, Sample
+from service.server.follower import Family, Sample
 
 MERGED_KINDS = frozenset({"counter", "histogram", "summary"})
 

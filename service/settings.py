@@ -1,6 +1,6 @@
 """All server configuration in one validated object.
 
-Sources, highest priority first: command-line flags (via `service.main`), environment
+Sources, highest priority first: command-line flags (via `service.server.main`), environment
 variables prefixed `SEQ2SEQ_`, a YAML or JSON file named by `--config` / `SEQ2SEQ_CONFIG`,
 then the defaults below. Components receive the values they need as arguments.
 """

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from model_export.importers.reference import generated_ids
+from seq2seq_client import AsyncSeq2SeqClient, DecodeOptions
 from service.bundle import BundleManifest, read_manifest
-from service.client import AsyncSeq2SeqClient, DecodeOptions
 
 
 @dataclass(frozen=True)

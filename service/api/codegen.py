@@ -1,4 +1,4 @@
-"""Generate (or check) the Python stubs for `protos/` into `service/api/gen/`.
+"""Generate (or check) the Python stubs for `protos/` into `seq2seq_client/gen/`.
 
 The stubs are checked in so a serving image needs no protoc; `--check` (run by the tests)
 fails when they drift from the .proto files. Needs grpcio-tools (the `dev` extra).
@@ -15,7 +15,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 PROTO_ROOT = ROOT / "protos"
-GEN_ROOT = ROOT / "service" / "api" / "gen"
+GEN_ROOT = ROOT / "seq2seq_client" / "gen"
 PROTO_FILES = ("seq2seq/v1/seq2seq.proto",)
 
 

@@ -9,16 +9,16 @@ from typing import Any
 
 from google.protobuf.message import Message
 
-from service.api.gen.seq2seq.v1 import seq2seq_pb2 as pb
+from seq2seq_client.gen.seq2seq.v1 import seq2seq_pb2 as pb
+from seq2seq_client.tasks import TaskSpec
 from service.api.status import GRPC_CODES
-from service.engine.params import DecodingParams
-from service.engine.text import TextHypothesis
+from service.engine.output_text import TextHypothesis
 from service.errors import ServiceError
+from service.params import DecodingParams
 from service.serving.data_plane import Generation, ModelChoice, StreamToken
 from service.serving.documents import Translated
 from service.serving.long_input import InputUsed
 from service.serving.models import ServedModel
-from service.tasks import TaskSpec
 from service.text.detect import Detection
 
 

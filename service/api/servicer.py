@@ -1,7 +1,7 @@
 """The Seq2Seq servicer: protobuf in, data plane call, protobuf out; errors mapped in one place.
 
 The task RPCs (unary and streaming twin) are generated from the task table
-(`service.tasks.TASKS`): each handler converts the request by the table's field names,
+(`seq2seq_client.tasks.TASKS`): each handler converts the request by the table's field names,
 calls the data plane and converts back.
 """
 
@@ -14,17 +14,17 @@ from typing import Any
 
 import grpc
 
+from seq2seq_client.gen.seq2seq.v1 import seq2seq_pb2 as pb
+from seq2seq_client.gen.seq2seq.v1 import seq2seq_pb2_grpc as pb_grpc
+from seq2seq_client.tasks import TASKS, TaskSpec
 from service.api import converters
 from service.api.call_context import current_call
-from service.api.gen.seq2seq.v1 import seq2seq_pb2 as pb
-from service.api.gen.seq2seq.v1 import seq2seq_pb2_grpc as pb_grpc
 from service.api.status import abort_with
 from service.errors import InternalError, InvalidArgument, ServiceError
 from service.metrics import Metrics
 from service.serving.data_plane import DataPlane, Generation, ModelChoice
 from service.serving.documents import Documents, TranslateJob
 from service.serving.long_input import InputUsed
-from service.tasks import TASKS, TaskSpec
 
 log = logging.getLogger(__name__)
 

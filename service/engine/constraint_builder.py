@@ -18,9 +18,9 @@ from service.engine.constraints import (
     RequiredTerms,
     Term,
 )
-from service.engine.params import DecodingParams
 from service.engine.tokenizer import Tokenizer
 from service.errors import InvalidArgument
+from service.params import DecodingParams
 
 
 @dataclass(frozen=True)

@@ -22,14 +22,14 @@ import numpy as np
 
 from service.engine.constraint_builder import build_constraints
 from service.engine.core import EngineCore, EngineObserver
-from service.engine.params import DecodingParams, ModelLimits
+from service.engine.output_text import TextHypothesis, decode_output
 from service.engine.policy import PolicyConfig, make_policy
 from service.engine.queue import RequestQueue
 from service.engine.repository import LoadedBundle, load_bundle
 from service.engine.requests import GenerationOutput, Request, TokenEvent
 from service.engine.runtime import RuntimeOptions
-from service.engine.text import TextHypothesis, decode_output
 from service.errors import ServiceError
+from service.params import DecodingParams, ModelLimits
 
 
 @dataclass(frozen=True)

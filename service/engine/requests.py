@@ -14,9 +14,9 @@ from typing import Protocol
 import numpy as np
 
 from service.engine.constraints import Constraint, Term
-from service.engine.params import DecodingParams
 from service.engine.strategies import Hypothesis, SearchStrategy
 from service.errors import Cancelled, Expired, InternalError, ServiceError
+from service.params import DecodingParams
 
 
 class RequestStatus(enum.IntEnum):

@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from starlette.exceptions import HTTPException
 
+from seq2seq_client.tasks import TASKS
 from service.errors import InvalidArgument, ServiceError
 from service.http import errors
 from service.http.context import HttpContext, bearer_token, context_of
@@ -26,7 +27,6 @@ from service.http.schemas import (
     used_json,
 )
 from service.serving.documents import TranslateJob
-from service.tasks import TASKS
 
 
 class Unauthenticated(Exception):

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from fastapi import Request
 
-from service.api.auth import TokenChecker
+from service.auth import TokenChecker
 from service.metrics import Metrics
 from service.serving.data_plane import DataPlane
 from service.serving.documents import Documents

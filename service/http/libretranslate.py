@@ -16,10 +16,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import UploadFile
 
-from service.engine.params import DecodingParams
 from service.errors import InvalidArgument, ServiceError
 from service.http.context import HttpContext, bearer_token, context_of
 from service.http.errors import error_response, plain_error
+from service.params import DecodingParams
 from service.serving.documents import Translated, TranslateJob
 
 router = APIRouter(tags=["LibreTranslate"])

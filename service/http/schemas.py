@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.engine.params import DecodingParams
+from service.params import DecodingParams
 from service.serving.data_plane import Generation, ModelChoice
 from service.serving.documents import Translated
 from service.serving.long_input import InputUsed

@@ -1,7 +1,7 @@
 """The transport-neutral data plane: validate, pick the model, tokenize, run, detokenize.
 
 Every front end (the gRPC servicer today, HTTP later) calls `generate` / `generate_stream`
-with a task from the task table (`service.tasks`), the request's fields by name, the model
+with a task from the task table (`seq2seq_client.tasks`), the request's fields by name, the model
 choice and one `DecodingParams`; it knows nothing of protobuf. Every refusal is a
 ServiceError that names the request field.
 """
@@ -18,18 +18,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from seq2seq_client.tasks import TASKS, TaskSpec
 from service.engine.constraint_builder import build_constraints
 from service.engine.core import EngineObserver
-from service.engine.params import DecodingParams, ModelLimits
+from service.engine.output_text import TextHypothesis, decode_output
 from service.engine.repository import LoadedBundle
 from service.engine.requests import GenerationOutput, Request, TokenEvent
-from service.engine.text import TextHypothesis, decode_output
+from service.engine_process import async_bridge
+from service.engine_process.thread_engine import ThreadPrepared
 from service.errors import Expired, InvalidArgument
-from service.serving import async_bridge
+from service.params import DecodingParams, ModelLimits
 from service.serving.detokenize import IncrementalDetokenizer
 from service.serving.models import BatchingConfig, ModelTable, PreparedModel, ServedModel
-from service.serving.thread_engine import ThreadPrepared
-from service.tasks import TASKS, TaskSpec
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,11 @@ import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from service.engine.params import DecodingParams
+from seq2seq_client.tasks import TASKS
 from service.errors import InvalidArgument, NotFound, ServiceError
+from service.params import DecodingParams
 from service.serving.data_plane import DataPlane, Generation, ModelChoice, ModelRef, require_text
 from service.serving.long_input import InputUsed, fit_long_input
-from service.tasks import TASKS
 from service.text.detect import Detection, LanguageDetector
 from service.text.document import Document, DocumentBuilder
 from service.text.markup import split_html

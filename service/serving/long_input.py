@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from service.tasks import TaskSpec
+from seq2seq_client.tasks import TaskSpec
 from service.text.plain import split_text
 
 _WORD = re.compile(r"\w{3,}")

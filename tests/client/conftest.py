@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from service.api.server import Seq2SeqServer
+from service.server.server import Seq2SeqServer
 from tests.conftest import REPO_ROOT, TEST_MODELS
 from tests.integration.conftest import make_settings
 
@@ -111,9 +111,9 @@ class CliResult:
 
 
 def run_cli(*args: str, stdin: str | None = None, env: dict[str, str] | None = None) -> CliResult:
-    """`python -m service.client.cli ARGS` as a user runs it."""
+    """`python -m seq2seq_client.cli ARGS` as a user runs it."""
     completed = subprocess.run(
-        [sys.executable, "-m", "service.client.cli", *args],
+        [sys.executable, "-m", "seq2seq_client.cli", *args],
         cwd=REPO_ROOT,
         input=stdin,
         capture_output=True,

@@ -254,10 +254,10 @@ def test_help_exits_0() -> None:
 
 def test_the_client_imports_no_engine_and_no_onnxruntime() -> None:
     code = (
-        "import sys, service.client, service.client.commands, service.client.aio;"
-        "from service.client import Seq2SeqClient;"
+        "import sys, seq2seq_client, seq2seq_client.commands, seq2seq_client.aio;"
+        "from seq2seq_client import Seq2SeqClient;"
         "bad = [m for m in sys.modules if m.split('.')[0] in ('onnxruntime', 'numpy', 'torch',"
-        " 'matplotlib') or m.startswith(('service.engine', 'service.api.server'))];"
+        " 'matplotlib') or m.startswith(('service.engine', 'service.server.server'))];"
         "print(bad)"
     )
     out = subprocess.run(

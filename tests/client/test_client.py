@@ -7,7 +7,7 @@ import dataclasses
 import grpc
 import pytest
 
-from service.client import (
+from seq2seq_client import (
     AnswerResult,
     AsyncSeq2SeqClient,
     DecodeOptions,

@@ -20,11 +20,7 @@ CLIENT_PROJECT = REPO_ROOT / "protos" / "python"
 # What the client distribution is made of; nothing else of the repository is copied.
 CLIENT_FILES = (
     "protos/python",
-    "service/__init__.py",
-    "service/tasks.py",
-    "service/client",
-    "service/loadtest",
-    "service/api/gen",
+    "seq2seq_client",
 )
 SERVER_ONLY = {"onnxruntime", "onnxruntime-gpu", "numpy", "pydantic", "tokenizers", "torch"}
 
@@ -74,7 +70,7 @@ def test_the_command_line_calls_a_server(clean_venv: Path, served: ServerThread)
 
 def test_the_sdk_and_the_load_tester_call_a_server(clean_venv: Path, served: ServerThread) -> None:
     code = (
-        "import sys; from service.client import Seq2SeqClient\n"
+        "import sys; from seq2seq_client import Seq2SeqClient\n"
         f"with Seq2SeqClient({served.address!r}) as client:\n"
         "    print(client.summarize('A library for parsing command line options.').text)\n"
         "assert 'numpy' not in sys.modules and 'onnxruntime' not in sys.modules"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from service.client import Seq2SeqClient, TextResult
+from seq2seq_client import Seq2SeqClient, TextResult
 from tests.client.conftest import ServerThread, run_cli
 
 DOCUMENT = "A tool to compress files.\n\n * Lua bindings for Pure Data\n * a font for the console\n"

@@ -18,7 +18,7 @@ from contextlib import ExitStack
 
 import pytest
 
-from service.client import AsyncSeq2SeqClient, Seq2SeqClient
+from seq2seq_client import AsyncSeq2SeqClient, Seq2SeqClient
 from tests.client.conftest import ServerThread
 from tests.conftest import heldout
 

@@ -12,9 +12,9 @@ from concurrent import futures
 import grpc
 import pytest
 
-from service.api.gen.seq2seq.v1 import seq2seq_pb2 as pb
-from service.api.gen.seq2seq.v1 import seq2seq_pb2_grpc as pb_grpc
-from service.client import AsyncSeq2SeqClient, RetryPolicy, Seq2SeqClient, Seq2SeqError
+from seq2seq_client import AsyncSeq2SeqClient, RetryPolicy, Seq2SeqClient, Seq2SeqError
+from seq2seq_client.gen.seq2seq.v1 import seq2seq_pb2 as pb
+from seq2seq_client.gen.seq2seq.v1 import seq2seq_pb2_grpc as pb_grpc
 
 FAST = RetryPolicy(max_attempts=4, initial_backoff=0.05, max_backoff=0.2)
 

@@ -10,7 +10,7 @@ import grpc
 import pydantic
 import pytest
 
-from service.client import Seq2SeqClient, Seq2SeqError, TlsConfig
+from seq2seq_client import Seq2SeqClient, Seq2SeqError, TlsConfig
 from tests.client.conftest import TLS_NAME, Certificates, ServerThread, run_cli
 from tests.integration.conftest import make_settings
 

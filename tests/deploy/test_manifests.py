@@ -10,7 +10,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from service.api.gen.seq2seq.v1 import seq2seq_pb2 as pb
+from seq2seq_client.gen.seq2seq.v1 import seq2seq_pb2 as pb
 from service.metrics import Metrics
 from service.settings import Settings
 from tests.deploy.conftest import ADAPTER_VALUES, K8S, ROOT, one, render, rendered

@@ -17,9 +17,9 @@ import pytest
 import pytest_asyncio
 from prometheus_client.parser import text_string_to_metric_families
 
+from seq2seq_client.gen.seq2seq.v1 import seq2seq_pb2_grpc as pb_grpc
 from service import bundle as contract
-from service.api.gen.seq2seq.v1 import seq2seq_pb2_grpc as pb_grpc
-from service.api.server import Seq2SeqServer
+from service.server.server import Seq2SeqServer
 from service.settings import Settings
 from tests.conftest import TEST_MODELS, default_bundle
 

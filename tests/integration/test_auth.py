@@ -14,10 +14,10 @@ import pytest_asyncio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from service.api.gen.seq2seq.v1 import seq2seq_pb2 as pb
-from service.api.gen.seq2seq.v1 import seq2seq_pb2_grpc as pb_grpc
-from service.api.server import Seq2SeqServer
-from service.main import log_settings
+from seq2seq_client.gen.seq2seq.v1 import seq2seq_pb2 as pb
+from seq2seq_client.gen.seq2seq.v1 import seq2seq_pb2_grpc as pb_grpc
+from service.server.main import log_settings
+from service.server.server import Seq2SeqServer
 from service.settings import Settings
 from tests.client.conftest import run_cli
 from tests.integration.conftest import make_settings, metric

@@ -22,11 +22,11 @@ from model_export.cli import main as export_main
 from model_export.precision import VariantError, make_variant
 from model_export.report import render_ablation, render_by_length, render_variants
 from model_export.served_eval import check_served
-from service.api.server import Seq2SeqServer
+from seq2seq_client import AsyncSeq2SeqClient, DecodeOptions, Seq2SeqError
 from service.bundle import read_manifest, verify_checksums
-from service.client import AsyncSeq2SeqClient, DecodeOptions, Seq2SeqError
 from service.engine.repository import load_bundle
 from service.engine.runtime import RuntimeOptions
+from service.server.server import Seq2SeqServer
 from tests.integration.conftest import make_settings
 from tests.model_export.factories import build_tiny_bundle
 

@@ -17,8 +17,8 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from service.api.gen.seq2seq.v1 import seq2seq_pb2 as pb
-from service.api.gen.seq2seq.v1 import seq2seq_pb2_grpc as pb_grpc
+from seq2seq_client.gen.seq2seq.v1 import seq2seq_pb2 as pb
+from seq2seq_client.gen.seq2seq.v1 import seq2seq_pb2_grpc as pb_grpc
 from tests.conftest import REPO_ROOT, TEST_MODELS
 
 
@@ -109,7 +109,7 @@ def test_bad_settings_exit_with_a_clear_message(tmp_path: Path) -> None:
 
 
 def test_connection_age_reaches_the_grpc_server_options() -> None:
-    from service.api.server import grpc_server_options
+    from service.server.server import grpc_server_options
     from tests.integration.conftest import make_settings
 
     options = dict(grpc_server_options(make_settings(max_connection_age=2.5)))

@@ -16,13 +16,13 @@ from model_export.engine_eval import score_with_engine
 from model_export.evaluate import source_text
 from model_export.grounded_check import check_grounded
 from model_export.train import load_checkpoint
-from service.api.gen.seq2seq.v1 import seq2seq_pb2 as pb
-from service.api.gen.seq2seq.v1 import seq2seq_pb2_grpc as pb_grpc
-from service.api.server import Seq2SeqServer
-from service.engine.params import DecodingParams
+from seq2seq_client.gen.seq2seq.v1 import seq2seq_pb2 as pb
+from seq2seq_client.gen.seq2seq.v1 import seq2seq_pb2_grpc as pb_grpc
 from service.engine.repository import LoadedBundle, load_bundle
 from service.engine.requests import Request
 from service.engine.runtime import RuntimeOptions
+from service.params import DecodingParams
+from service.server.server import Seq2SeqServer
 from tests.integration.conftest import make_settings
 from tests.model_export.factories import build_tiny_bundle, make_answer_records
 from tests.service.conftest import CollectingListener, make_engine, run_until_idle

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from service.api.gen.seq2seq.v1 import seq2seq_pb2 as pb
+from seq2seq_client.gen.seq2seq.v1 import seq2seq_pb2 as pb
 from tests.conftest import heldout
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

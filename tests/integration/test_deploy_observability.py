@@ -10,7 +10,7 @@ import subprocess
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from service.api.gen.seq2seq.v1 import seq2seq_pb2 as pb
+from seq2seq_client.gen.seq2seq.v1 import seq2seq_pb2 as pb
 from tests.conftest import REPO_ROOT
 from tests.integration.conftest import scrape
 

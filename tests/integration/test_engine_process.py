@@ -19,10 +19,10 @@ import pytest
 import zmq
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from service.api.gen.seq2seq.v1 import seq2seq_pb2 as pb
-from service.api.gen.seq2seq.v1 import seq2seq_pb2_grpc as pb_grpc
-from service.api.server import SERVICE_NAME, Seq2SeqServer
-from service.serving.backends import ProcessBackend
+from seq2seq_client.gen.seq2seq.v1 import seq2seq_pb2 as pb
+from seq2seq_client.gen.seq2seq.v1 import seq2seq_pb2_grpc as pb_grpc
+from service.engine_process.backends import ProcessBackend
+from service.server.server import SERVICE_NAME, Seq2SeqServer
 from tests.integration.conftest import assert_load_shed, make_settings, metric, wait_for
 from tests.integration.test_cli_and_drain import _start
 

@@ -24,10 +24,10 @@ from typing import Any
 import grpc
 import pytest
 
-from service.api.gen.seq2seq.v1 import seq2seq_pb2 as pb
-from service.api.gen.seq2seq.v1 import seq2seq_pb2_grpc as pb_grpc
-from service.api.server import Seq2SeqServer
-from service.serving.thread_engine import ThreadEngine
+from seq2seq_client.gen.seq2seq.v1 import seq2seq_pb2 as pb
+from seq2seq_client.gen.seq2seq.v1 import seq2seq_pb2_grpc as pb_grpc
+from service.engine_process.thread_engine import ThreadEngine
+from service.server.server import Seq2SeqServer
 from tests.conftest import REPO_ROOT, TEST_MODELS
 from tests.integration.conftest import assert_load_shed, make_settings, metric, wait_for
 from tests.integration.test_cli_and_drain import _start

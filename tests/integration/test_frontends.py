@@ -14,9 +14,9 @@ from pathlib import Path
 import grpc
 import pytest
 
-from service.api.gen.seq2seq.v1 import seq2seq_pb2 as pb
-from service.api.gen.seq2seq.v1 import seq2seq_pb2_grpc as pb_grpc
-from service.api.server import Seq2SeqServer
+from seq2seq_client.gen.seq2seq.v1 import seq2seq_pb2 as pb
+from seq2seq_client.gen.seq2seq.v1 import seq2seq_pb2_grpc as pb_grpc
+from service.server.server import Seq2SeqServer
 from tests.integration.conftest import add_version, copy_repository, make_settings, metric, wait_for
 from tests.integration.test_engine_process import FAST, TEXT, _client
 

@@ -9,7 +9,7 @@ import grpc
 import pytest
 
 from benchmarks.protected_terms import technical_terms
-from service.api.gen.seq2seq.v1 import seq2seq_pb2 as pb
+from seq2seq_client.gen.seq2seq.v1 import seq2seq_pb2 as pb
 from tests.conftest import heldout
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

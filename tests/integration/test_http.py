@@ -10,7 +10,7 @@ from html.parser import HTMLParser
 import grpc
 import pytest
 
-from service.api.gen.seq2seq.v1 import seq2seq_pb2 as pb
+from seq2seq_client.gen.seq2seq.v1 import seq2seq_pb2 as pb
 from service.text.plain import split_text
 from tests.integration.conftest import http, metric
 

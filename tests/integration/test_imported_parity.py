@@ -25,9 +25,9 @@ import pytest_asyncio
 from model_export.cli import main
 from model_export.importers.importer import import_checkpoint
 from model_export.importers.served_parity import check_parity
-from service.api.gen.seq2seq.v1 import seq2seq_pb2 as pb
-from service.api.gen.seq2seq.v1 import seq2seq_pb2_grpc as pb_grpc
-from service.api.server import Seq2SeqServer
+from seq2seq_client.gen.seq2seq.v1 import seq2seq_pb2 as pb
+from seq2seq_client.gen.seq2seq.v1 import seq2seq_pb2_grpc as pb_grpc
+from service.server.server import Seq2SeqServer
 from tests.integration.conftest import make_settings, rewrite_manifest
 from tests.model_export.importers.factories import heldout_texts, make_bart, make_marian
 

@@ -12,7 +12,7 @@ import pytest
 import pytest_asyncio
 from libretranslatepy import LibreTranslateAPI
 
-from service.api.server import Seq2SeqServer
+from service.server.server import Seq2SeqServer
 from tests.integration.conftest import http, make_settings
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

@@ -17,8 +17,8 @@ from pathlib import Path
 import grpc
 import pytest
 
-from service.api.gen.seq2seq.v1 import seq2seq_pb2 as pb
-from service.api.gen.seq2seq.v1 import seq2seq_pb2_grpc as pb_grpc
+from seq2seq_client.gen.seq2seq.v1 import seq2seq_pb2 as pb
+from seq2seq_client.gen.seq2seq.v1 import seq2seq_pb2_grpc as pb_grpc
 from service.api.interceptors import ACCESS_LOGGER, REQUEST_ID_KEY
 from service.logging_setup import JsonFormatter
 from tests.conftest import REPO_ROOT, TEST_MODELS

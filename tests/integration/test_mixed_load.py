@@ -12,9 +12,9 @@ from collections import Counter
 import grpc
 import pytest
 
-from service.api.gen.seq2seq.v1 import seq2seq_pb2 as pb
-from service.api.gen.seq2seq.v1 import seq2seq_pb2_grpc as pb_grpc
-from service.api.server import Seq2SeqServer
+from seq2seq_client.gen.seq2seq.v1 import seq2seq_pb2 as pb
+from seq2seq_client.gen.seq2seq.v1 import seq2seq_pb2_grpc as pb_grpc
+from service.server.server import Seq2SeqServer
 from tests.conftest import heldout
 from tests.integration.conftest import make_settings, metric, wait_for
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from service.api.gen.seq2seq.v1 import seq2seq_pb2 as pb
+from seq2seq_client.gen.seq2seq.v1 import seq2seq_pb2 as pb
 from tests.conftest import REPO_ROOT
 from tests.integration.conftest import metric
 

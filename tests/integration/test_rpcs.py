@@ -9,7 +9,7 @@ import pytest
 import sacrebleu
 from google.rpc import error_details_pb2, status_pb2
 
-from service.api.gen.seq2seq.v1 import seq2seq_pb2 as pb
+from seq2seq_client.gen.seq2seq.v1 import seq2seq_pb2 as pb
 from service.api.status import STATUS_DETAILS_KEY
 from tests.conftest import heldout
 

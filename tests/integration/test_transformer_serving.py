@@ -15,14 +15,14 @@ import torch
 
 from model_export.train import load_checkpoint
 from model_export.transformer import TransformerSeq2Seq, transformer_states
-from service.api.gen.seq2seq.v1 import seq2seq_pb2 as pb
-from service.api.gen.seq2seq.v1 import seq2seq_pb2_grpc as pb_grpc
-from service.api.server import Seq2SeqServer
+from seq2seq_client.gen.seq2seq.v1 import seq2seq_pb2 as pb
+from seq2seq_client.gen.seq2seq.v1 import seq2seq_pb2_grpc as pb_grpc
 from service.bundle import DECODER_FILE
-from service.engine.params import DecodingParams
 from service.engine.repository import LoadedBundle, load_bundle
 from service.engine.requests import Request
 from service.engine.runtime import RuntimeOptions
+from service.params import DecodingParams
+from service.server.server import Seq2SeqServer
 from tests.integration.conftest import make_settings
 from tests.model_export.factories import build_tiny_bundle, make_pairs
 from tests.service.conftest import CollectingListener, make_engine, run_until_idle

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from service.loadtest.cli import main
+from seq2seq_client.loadtest.cli import main
 from tests.client.conftest import ServerThread
 from tests.integration.conftest import scrape
 

@@ -10,10 +10,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from seq2seq_client.loadtest.mix import default_mix_path
 from service.bundle import answer_source_text, read_manifest
 from service.engine.tokenizer import open_tokenizer
 from service.errors import InvalidArgument
-from service.loadtest.mix import default_mix_path
 from tests.conftest import default_bundle, heldout
 
 # rpc, held-out dataset, model folder, fields of a record -> mix fields

@@ -61,7 +61,7 @@ def test_an_unreachable_target_is_a_clear_error_with_exit_2(tmp_path: Path) -> N
     target = f"127.0.0.1:{free_port()}"
     report = str(tmp_path / "r.json")
     done = subprocess.run(
-        [sys.executable, "-m", "service.loadtest.cli", "--target", target, "--json", report],
+        [sys.executable, "-m", "seq2seq_client.loadtest.cli", "--target", target, "--json", report],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,

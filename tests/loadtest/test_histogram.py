@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from service.loadtest.histogram import SUB_BUCKETS, LatencyHistogram
+from seq2seq_client.loadtest.histogram import SUB_BUCKETS, LatencyHistogram
 
 RELATIVE = 1 / (2 * SUB_BUCKETS)  # half a bucket's relative width
 RESOLUTION = 0.5e-6  # values are rounded to whole microseconds

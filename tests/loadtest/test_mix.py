@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from service.client.types import DecodeOptions, ModelInfo
-from service.loadtest.mix import (
+from seq2seq_client.loadtest.mix import (
     DEFAULT_MIX,
     Mix,
     MixEntry,
@@ -16,6 +15,7 @@ from service.loadtest.mix import (
     load_mix,
     missing_models,
 )
+from seq2seq_client.types import DecodeOptions, ModelInfo
 from tests.loadtest import default_mix
 from tests.loadtest.conftest import translate, write_mix
 

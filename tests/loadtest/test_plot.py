@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.loadtest.plot import percentile_curve
+from seq2seq_client.loadtest.plot import percentile_curve
 
 
 def test_the_curve_ends_at_the_slowest_bucket() -> None:

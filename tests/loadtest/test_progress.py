@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import io
 
-from service.loadtest.progress import ProgressLine
-from service.loadtest.results import Outcome, RunStats
-from service.loadtest.schedule import Phase
+from seq2seq_client.loadtest.progress import ProgressLine
+from seq2seq_client.loadtest.results import Outcome, RunStats
+from seq2seq_client.loadtest.schedule import Phase
 
 
 def _call(stats: RunStats, phase: Phase, at: float, code: str = "OK") -> None:

@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from service.loadtest.schedule import (
+from seq2seq_client.loadtest.schedule import (
     Bounds,
     Phase,
     Phases,

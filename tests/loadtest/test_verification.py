@@ -13,9 +13,9 @@ from typing import Any
 
 import grpc
 
-from service.api.gen.seq2seq.v1 import seq2seq_pb2 as pb
-from service.api.gen.seq2seq.v1 import seq2seq_pb2_grpc as pb_grpc
-from service.loadtest.mix import default_mix_path
+from seq2seq_client.gen.seq2seq.v1 import seq2seq_pb2 as pb
+from seq2seq_client.gen.seq2seq.v1 import seq2seq_pb2_grpc as pb_grpc
+from seq2seq_client.loadtest.mix import default_mix_path
 from tests.client.conftest import ServerThread
 from tests.integration.conftest import samples, scrape
 from tests.loadtest.conftest import handled, run_load, translate, write_mix

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from service.engine.core import EngineCore
-from service.engine.params import DecodingParams
 from service.engine.policy import BatchingPolicy, PolicyConfig, make_policy
 from service.engine.queue import RequestQueue
 from service.engine.requests import GenerationOutput, Request, TokenEvent
 from service.errors import ServiceError
+from service.params import DecodingParams
 
 
 class CollectingListener:

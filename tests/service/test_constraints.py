@@ -13,8 +13,8 @@ from service.engine.constraints import (
     RequiredTerms,
     restrict_row,
 )
-from service.engine.params import DecodingParams
 from service.engine.strategies import SearchContext, StepView, make_search
+from service.params import DecodingParams
 
 EOS, NO_ANSWER, VOCAB = 0, 1, 12
 

@@ -8,7 +8,6 @@ import math
 import numpy as np
 import pytest
 
-from service.engine.params import DecodingParams
 from service.engine.strategies import (
     SearchContext,
     StepView,
@@ -18,6 +17,7 @@ from service.engine.strategies import (
     strategy_name,
 )
 from service.engine.strategies.sampling import filtered_probabilities
+from service.params import DecodingParams
 
 EOS = 0
 VOCAB = 4

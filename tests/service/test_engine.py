@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 
 from service.engine.core import EngineCore
-from service.engine.engine_thread import EngineThread
-from service.engine.params import DecodingParams
 from service.engine.repository import LoadedBundle, load_bundle
 from service.engine.requests import Request, RequestStatus
 from service.engine.runtime import RuntimeOptions
+from service.engine_process.engine_thread import EngineThread
 from service.errors import Cancelled, Expired, InternalError
+from service.params import DecodingParams
 from tests.conftest import TEST_MODELS, heldout
 from tests.service.conftest import CollectingListener, make_engine, run_until_idle
 

@@ -12,13 +12,13 @@ import pytest
 import zmq
 import zmq.asyncio
 
-from service.engine import wire
-from service.engine.params import DecodingParams
 from service.engine.requests import GenerationOutput, Request, RequestStatus
 from service.engine.strategies import Hypothesis
+from service.engine_process import wire
+from service.engine_process.async_bridge import LoopListener
+from service.engine_process.link import EngineLink
 from service.errors import Expired, Unavailable
-from service.serving.async_bridge import LoopListener
-from service.serving.engine_link import EngineLink
+from service.params import DecodingParams
 
 pytestmark = pytest.mark.asyncio(loop_scope="function")
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from service.bundle import DecodingDefaults
-from service.engine.params import DecodingParams
 from service.engine.strategies import SearchContext, StepView, make_search, strategy_name
+from service.params import DecodingParams
 
 EOS = 0
 VOCAB = 10  # more than 2 x beam: HF's -1e9 starting beams never reach its top 2k

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from service.engine.params import DecodingParams, ModelLimits
 from service.errors import InvalidArgument
+from service.params import DecodingParams, ModelLimits
 
 LIMITS = ModelLimits(max_output_tokens=48, max_beam_size=8, max_batch_size=32)
 

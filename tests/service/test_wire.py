@@ -10,14 +10,14 @@ import msgspec
 import numpy as np
 import pytest
 
-from service.engine import wire
 from service.engine.constraints import ExtractiveSpan, ForcedPrefix, RequiredTerms
-from service.engine.params import DecodingParams
 from service.engine.policy import PolicyConfig
 from service.engine.requests import GenerationOutput, Request, RequestStatus
 from service.engine.runtime import RuntimeOptions
 from service.engine.strategies import Hypothesis
+from service.engine_process import wire
 from service.errors import Expired, InternalError, Overloaded, ServiceError, Unavailable
+from service.params import DecodingParams
 from tests.service.conftest import CollectingListener
 
 

@@ -18,7 +18,7 @@ from typing import Protocol
 
 import numpy as np
 
-from service.engine.params import DecodingParams
+from service.params import DecodingParams
 
 EMPTY_ROWS = np.zeros(0, dtype=np.int64)
 

@@ -13,7 +13,6 @@ from typing import NamedTuple
 
 import numpy as np
 
-from service.engine.params import DecodingParams
 from service.engine.strategies.base import (
     FINISHED,
     Advance,
@@ -24,6 +23,7 @@ from service.engine.strategies.base import (
     register,
     top_columns,
 )
+from service.params import DecodingParams
 
 
 @dataclass(frozen=True)

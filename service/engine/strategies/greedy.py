@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from service.engine.params import DecodingParams
 from service.engine.strategies.base import (
     FINISHED,
     Advance,
@@ -13,6 +12,7 @@ from service.engine.strategies.base import (
     StepView,
     register,
 )
+from service.params import DecodingParams
 
 _FIRST_ROW = np.zeros(1, np.int64)
 

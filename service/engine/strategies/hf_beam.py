@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from service.engine.params import DecodingParams
 from service.engine.strategies.base import FINISHED, Advance, StepView, register
 from service.engine.strategies.beam import BeamSearch, _Step
+from service.params import DecodingParams
 
 _FORBIDDEN = -1e30  # below this a log-prob is the lowest-finite "never" of a processor
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from service.engine.params import DecodingParams
 from service.engine.strategies.base import SearchContext, StepView, register
 from service.engine.strategies.greedy import SingleRowSearch
+from service.params import DecodingParams
 
 
 def filtered_probabilities(

@@ -1,10 +1,10 @@
 """Python client SDK for the seq2seq gRPC service; imports only grpc and the generated stubs.
 
-    from service.client import Seq2SeqClient
+    from seq2seq_client import Seq2SeqClient
     with Seq2SeqClient("localhost:50051") as client:
         print(client.translate("A tool to compress files", "fr").text)
 
-The names below are imported on first use, so that `service.client.cli` can configure gRPC's
+The names below are imported on first use, so that `seq2seq_client.cli` can configure gRPC's
 logging before gRPC itself is imported.
 """
 
@@ -14,11 +14,11 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from service.client.aio import AsyncSeq2SeqClient
-    from service.client.channel import RetryPolicy, TlsConfig
-    from service.client.errors import Seq2SeqError
-    from service.client.sync import Seq2SeqClient
-    from service.client.types import (
+    from seq2seq_client.aio import AsyncSeq2SeqClient
+    from seq2seq_client.channel import RetryPolicy, TlsConfig
+    from seq2seq_client.errors import Seq2SeqError
+    from seq2seq_client.sync import Seq2SeqClient
+    from seq2seq_client.types import (
         AnswerResult,
         Attention,
         DecodeOptions,
@@ -35,13 +35,13 @@ if TYPE_CHECKING:
     )
 
 _EXPORTS = {  # public name -> module that defines it
-    "AsyncSeq2SeqClient": "service.client.aio",
-    "RetryPolicy": "service.client.channel",
-    "TlsConfig": "service.client.channel",
-    "Seq2SeqError": "service.client.errors",
-    "Seq2SeqClient": "service.client.sync",
+    "AsyncSeq2SeqClient": "seq2seq_client.aio",
+    "RetryPolicy": "seq2seq_client.channel",
+    "TlsConfig": "seq2seq_client.channel",
+    "Seq2SeqError": "seq2seq_client.errors",
+    "Seq2SeqClient": "seq2seq_client.sync",
     **{
-        name: "service.client.types"
+        name: "seq2seq_client.types"
         for name in (
             "AnswerResult",
             "Attention",
@@ -85,5 +85,5 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
-        raise AttributeError(f"module 'service.client' has no attribute {name!r}")
+        raise AttributeError(f"module 'seq2seq_client' has no attribute {name!r}")
     return getattr(importlib.import_module(module), name)

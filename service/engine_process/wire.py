@@ -22,12 +22,12 @@ from service.engine.constraints import (
     ForcedPrefix,
     RequiredTerms,
 )
-from service.engine.params import DecodingParams
 from service.engine.policy import PolicyConfig
 from service.engine.requests import GenerationOutput, Request, RequestListener, RequestStatus
 from service.engine.runtime import RuntimeOptions
 from service.engine.strategies import Hypothesis
 from service.errors import ErrorCode, ServiceError
+from service.params import DecodingParams
 
 _DTYPES = {"float32", "float64", "int64", "bool"}  # the only dtypes accepted off the wire
 

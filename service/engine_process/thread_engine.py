@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from service.engine.core import EngineCore, EngineObserver
-from service.engine.engine_thread import EngineThread
 from service.engine.policy import make_policy
 from service.engine.queue import RequestQueue
 from service.engine.repository import LoadedBundle, load_bundle
 from service.engine.requests import Request
 from service.engine.runtime import RuntimeOptions
+from service.engine_process.engine_thread import EngineThread
 from service.serving.models import BatchingConfig, ModelEngine, PreparedModel, ServedBundle
 
 

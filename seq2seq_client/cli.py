@@ -7,7 +7,7 @@
 
 Errors print one line, `seq2seq: error: ...`, and exit 2 (usage or local input) or 1 (the
 RPC failed: the line names the gRPC status and the server's message). The commands live in
-`service.client.commands`; this module only prepares the process before gRPC is imported.
+`seq2seq_client.commands`; this module only prepares the process before gRPC is imported.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # gRPC core reads GRPC_VERBOSITY once, when it is imported; its own log lines (e.g.
     # "Handshake failed") would break the one-line error. GRPC_VERBOSITY=INFO brings them back.
     os.environ.setdefault("GRPC_VERBOSITY", "NONE")
-    from service.client.commands import main as run_command
+    from seq2seq_client.commands import main as run_command
 
     return run_command(argv)
 

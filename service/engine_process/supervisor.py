@@ -1,6 +1,6 @@
 """`engine_mode: process`: the server's side of one engine-core process (a model group).
 
-An EngineGroup starts `python -m service.engine.worker`, loads the group's bundles into
+An EngineGroup starts `python -m service.engine_process.worker`, loads the group's bundles into
 it, and reaches it through an EngineLink (requests out, events in). It supervises it:
 - **death** (crash, OOM kill, SIGKILL) is seen at once through a pidfd on the event loop:
   every request in flight or queued there ends UNAVAILABLE, the group's models report
@@ -36,11 +36,11 @@ import zmq.asyncio
 
 import service
 from service.bundle import BundleError
-from service.engine import wire
 from service.engine.core import EngineObserver
 from service.engine.requests import Request, RequestStatus
+from service.engine_process import wire
+from service.engine_process.link import EngineLink
 from service.errors import Unavailable
-from service.serving.engine_link import EngineLink
 
 log = logging.getLogger(__name__)
 
@@ -287,7 +287,7 @@ class EngineGroup:
         self._epoch += 1
         address = f"ipc://{self._run_dir}/{self.name}-{self._epoch}.sock"
         process = subprocess.Popen(
-            [sys.executable, "-m", "service.engine.worker"],
+            [sys.executable, "-m", "service.engine_process.worker"],
             stdin=subprocess.PIPE,
             env=child_environment(),
         )

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from service.loadtest.histogram import LatencyHistogram
-from service.loadtest.schedule import Phase
+from seq2seq_client.loadtest.histogram import LatencyHistogram
+from seq2seq_client.loadtest.schedule import Phase
 
 OK = "OK"
 LATE_SECONDS = 0.010  # an open-loop send later than this after its intended time is "late"

@@ -14,11 +14,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from service.client.types import ModelInfo
-from service.loadtest.mix import Mix
-from service.loadtest.results import LATE_SECONDS, RunStats
-from service.loadtest.runner import LoadConfig
-from service.loadtest.schedule import Phase
+from seq2seq_client.loadtest.mix import Mix
+from seq2seq_client.loadtest.results import LATE_SECONDS, RunStats
+from seq2seq_client.loadtest.runner import LoadConfig
+from seq2seq_client.loadtest.schedule import Phase
+from seq2seq_client.types import ModelInfo
 
 
 def _cpu_model() -> str:

@@ -17,22 +17,27 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
-from service.api.auth import BearerAuthInterceptor, TokenChecker
-from service.api.frontends import FollowerRole, FrontendPool, frontend_table
-from service.api.gen.seq2seq.v1 import seq2seq_pb2 as pb
-from service.api.gen.seq2seq.v1 import seq2seq_pb2_grpc as pb_grpc
+from seq2seq_client.gen.seq2seq.v1 import seq2seq_pb2 as pb
+from seq2seq_client.gen.seq2seq.v1 import seq2seq_pb2_grpc as pb_grpc
 from service.api.interceptors import CallInterceptor
 from service.api.servicer import Seq2SeqServicer
 from service.api.traffic import Traffic
+from service.auth import BearerAuthInterceptor, TokenChecker
 from service.engine.policy import PolicyConfig
 from service.engine.runtime import RuntimeOptions
+from service.engine_process.backends import (
+    EngineBackend,
+    ProcessBackend,
+    ProcessSettings,
+    make_backend,
+)
+from service.engine_process.supervisor import SupervisionOptions
 from service.metrics import Metrics
 from service.metrics_merge import snapshot
-from service.serving.backends import EngineBackend, ProcessBackend, ProcessSettings, make_backend
+from service.server.follower import METRICS_PUSH_SECONDS, Follower, FrontendTable
+from service.server.frontends import FollowerRole, FrontendPool, frontend_table
 from service.serving.data_plane import DataPlane, Limits
 from service.serving.documents import DocumentLimits, Documents
-from service.serving.engine_process import SupervisionOptions
-from service.serving.follower import METRICS_PUSH_SECONDS, Follower, FrontendTable
 from service.serving.models import BatchingConfig
 from service.serving.reload import ModelRepository
 from service.settings import Settings
@@ -158,7 +163,7 @@ class HttpFrontEnd:
     ) -> None:
         from service.http.app import create_app
         from service.http.context import HttpContext
-        from service.http.server import HttpServer
+        from service.http.uvicorn_server import HttpServer
 
         tokens = settings.bearer_tokens()
         self.context = HttpContext(

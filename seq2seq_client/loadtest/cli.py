@@ -51,11 +51,11 @@ def _number(kind: type, minimum: float, strict: bool = False) -> Callable[[str],
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from service.client.channel import DEFAULT_TARGET
-    from service.client.commands import add_security_arguments
-    from service.loadtest.mix import DEFAULT_MIX
-    from service.loadtest.runner import LoadConfig
-    from service.loadtest.schedule import MODES
+    from seq2seq_client.channel import DEFAULT_TARGET
+    from seq2seq_client.commands import add_security_arguments
+    from seq2seq_client.loadtest.mix import DEFAULT_MIX
+    from seq2seq_client.loadtest.runner import LoadConfig
+    from seq2seq_client.loadtest.schedule import MODES
 
     d = LoadConfig(target="")
     parser = _Parser(prog=PROG, description="Load test a running seq2seq server over gRPC.")
@@ -161,13 +161,13 @@ def _writable(path: Path | None, flag: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from service.client.commands import UsageError as ClientUsageError
-    from service.client.commands import tls_config
-    from service.loadtest.mix import MixError, load_mix
-    from service.loadtest.plot import PlotError, require_matplotlib, save_plot
-    from service.loadtest.progress import ProgressLine
-    from service.loadtest.report import build_report, summary_text, write_report
-    from service.loadtest.runner import LoadConfig, PreflightError, load_test
+    from seq2seq_client.commands import UsageError as ClientUsageError
+    from seq2seq_client.commands import tls_config
+    from seq2seq_client.loadtest.mix import MixError, load_mix
+    from seq2seq_client.loadtest.plot import PlotError, require_matplotlib, save_plot
+    from seq2seq_client.loadtest.progress import ProgressLine
+    from seq2seq_client.loadtest.report import build_report, summary_text, write_report
+    from seq2seq_client.loadtest.runner import LoadConfig, PreflightError, load_test
 
     try:
         mix = load_mix(args.mix)
@@ -232,7 +232,7 @@ def _fail(message: str, code: int) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     # gRPC core reads GRPC_VERBOSITY once, on import: keep its log lines out of the output.
     os.environ.setdefault("GRPC_VERBOSITY", "NONE")
-    from service.loadtest.plot import PlotError
+    from seq2seq_client.loadtest.plot import PlotError
 
     try:
         return run(build_parser().parse_args(argv))

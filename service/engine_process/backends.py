@@ -26,15 +26,16 @@ from typing import Protocol
 import zmq.asyncio
 
 from service.bundle import read_manifest
-from service.engine import wire
 from service.engine.core import EngineObserver
 from service.engine.runtime import RuntimeOptions
-from service.serving.engine_process import (
+from service.engine_process import wire
+from service.engine_process.supervisor import (
     EngineGroup,
     EngineProcessObserver,
     ProcessEngine,
     SupervisionOptions,
 )
+from service.engine_process.thread_engine import ThreadBackend
 from service.serving.models import (
     BatchingConfig,
     ModelEngine,
@@ -42,7 +43,6 @@ from service.serving.models import (
     ServedBundle,
     read_served_bundle,
 )
-from service.serving.thread_engine import ThreadBackend
 
 DEFAULT_GROUP = "default"
 

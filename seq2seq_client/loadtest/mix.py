@@ -5,7 +5,7 @@ before any load is sent.
     {"rpc": "Summarize", "text": "...", "weight": 2}
     {"rpc": "Answer", "question": "...", "context": "..."}
 
-`options` takes the fields of `service.client.DecodeOptions` (model, model_version, beam_size,
+`options` takes the fields of `seq2seq_client.DecodeOptions` (model, model_version, beam_size,
 n_best, max_output_tokens, length_penalty, return_attention, return_scores); `weight` (a whole
 number, default 1) is how many times a line is sent per pass over the file; `id` is free text.
 Requests go out in a fixed interleaved order (smooth weighted round robin over the lines).
@@ -22,8 +22,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from service.client.types import DecodeOptions, ModelInfo
-from service.tasks import TASKS
+from seq2seq_client.tasks import TASKS
+from seq2seq_client.types import DecodeOptions, ModelInfo
 
 # From the task table: rpc -> task, the fields a line must have, the ones it may have.
 RPC_TASKS = {spec.rpc: spec.name for spec in TASKS.values()}
@@ -83,7 +83,7 @@ class Mix:
 
 def default_mix_path() -> Path:
     """The bundled mix: held-out inputs of the three default models (package data)."""
-    return Path(str(resources.files("service.loadtest") / "mixes" / "default.jsonl"))
+    return Path(str(resources.files("seq2seq_client.loadtest") / "mixes" / "default.jsonl"))
 
 
 def load_mix(path: str | Path = DEFAULT_MIX) -> Mix:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
-from service.loadtest.results import RunStats
-from service.loadtest.schedule import Phase
+from seq2seq_client.loadtest.results import RunStats
+from seq2seq_client.loadtest.schedule import Phase
 
 MIN_INTERVAL = 0.25  # seconds: the shortest interval the current rate is computed over
 

@@ -1,7 +1,7 @@
 """Several front-end processes on one gRPC port (`frontend_processes`).
 
 The server process is front end 0 (the supervisor: model repository, engine processes,
-/metrics). `FrontendPool` starts front ends 1..N-1 as `python -m service.api.follower`
+/metrics). `FrontendPool` starts front ends 1..N-1 as `python -m service.server.follower_main`
 on the same port (gRPC sets SO_REUSEPORT, so the kernel spreads new connections over
 every process listening on it), tells them the model table over a control socket
 (service/serving/follower.py), adds their metric snapshots into /metrics, restarts one
@@ -27,14 +27,14 @@ import msgspec
 import zmq
 import zmq.asyncio
 
-from service.metrics_merge import RemoteFrontends
-from service.serving.engine_process import (
+from service.engine_process.supervisor import (
     ProcessEngine,
     child_environment,
     describe_exit,
     watch_exit,
 )
-from service.serving.follower import (
+from service.metrics_merge import RemoteFrontends
+from service.server.follower import (
     FrontendHello,
     FrontendServing,
     FrontendTable,
@@ -171,7 +171,7 @@ class FrontendPool:
             settings=self._settings.model_dump(mode="json"),
         )
         process = subprocess.Popen(
-            [sys.executable, "-m", "service.api.follower"],
+            [sys.executable, "-m", "service.server.follower_main"],
             stdin=subprocess.PIPE,
             env=child_environment(),
         )

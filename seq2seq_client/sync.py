@@ -1,16 +1,14 @@
-"""asyncio client: the same typed methods as Seq2SeqClient over a grpc.aio channel."""
+"""Blocking client: one channel, typed methods, per-call deadlines, gRPC-native retries."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
 import grpc
 
-from service.api.gen.seq2seq.v1 import seq2seq_pb2 as pb
-from service.api.gen.seq2seq.v1 import seq2seq_pb2_grpc as pb_grpc
-from service.client import messages
-from service.client.channel import (
+from seq2seq_client import messages
+from seq2seq_client.channel import (
     DEFAULT_MAX_MESSAGE_BYTES,
     DEFAULT_RETRY,
     DEFAULT_TARGET,
@@ -19,8 +17,11 @@ from service.client.channel import (
     call_metadata,
     channel_options,
 )
-from service.client.errors import Seq2SeqError
-from service.client.types import (
+from seq2seq_client.errors import Seq2SeqError
+from seq2seq_client.gen.seq2seq.v1 import seq2seq_pb2 as pb
+from seq2seq_client.gen.seq2seq.v1 import seq2seq_pb2_grpc as pb_grpc
+from seq2seq_client.tasks import TASKS
+from seq2seq_client.types import (
     AnswerResult,
     DecodeOptions,
     GenerateResult,
@@ -29,15 +30,17 @@ from service.client.types import (
     TextResult,
     TokenEvent,
 )
-from service.tasks import TASKS
 
 T = TypeVar("T")
 
 
-class AsyncSeq2SeqClient:
-    """asyncio client of the Seq2Seq service; `async with` it or `await close()`.
+class Seq2SeqClient:
+    """Blocking client of the Seq2Seq service; use as a context manager or call close().
 
-    Create it inside the running event loop. Arguments as for `Seq2SeqClient`.
+    `target` is anything gRPC accepts: "host:port", "dns:///name:port" (every address the
+    name resolves to, balanced round robin), "unix:/path". `timeout` is the default deadline
+    of every call in seconds (None = none); each method takes its own `timeout` too. Failed
+    calls raise `Seq2SeqError` with the gRPC status code and the server's message.
     """
 
     def __init__(
@@ -60,24 +63,24 @@ class AsyncSeq2SeqClient:
             own_connection=own_connection,
         )
         if tls is None:
-            self._channel = grpc.aio.insecure_channel(target, options=options)
+            self._channel = grpc.insecure_channel(target, options=options)
         else:
-            self._channel = grpc.aio.secure_channel(target, tls.credentials(), options=options)
+            self._channel = grpc.secure_channel(target, tls.credentials(), options=options)
         self._stub = pb_grpc.Seq2SeqStub(self._channel)
         self._metadata = call_metadata(token)
         self.target = target
         self.timeout = timeout
 
-    async def close(self) -> None:
-        await self._channel.close()
+    def close(self) -> None:
+        self._channel.close()
 
-    async def __aenter__(self) -> AsyncSeq2SeqClient:
+    def __enter__(self) -> Seq2SeqClient:
         return self
 
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
-    async def translate(
+    def translate(
         self,
         text: str,
         target_language: str,
@@ -92,10 +95,10 @@ class AsyncSeq2SeqClient:
         request = messages.translate_request(
             text, target_language, source_language, text_format, options
         )
-        reply = await self._unary(self._stub.Translate, request, timeout)
+        reply = self._unary(self._stub.Translate, request, timeout)
         return messages.generate_result(reply)
 
-    async def translate_many(
+    def translate_many(
         self,
         texts: list[str],
         target_language: str,
@@ -110,22 +113,22 @@ class AsyncSeq2SeqClient:
         request = messages.translate_request(
             list(texts), target_language, source_language, text_format, options
         )
-        reply = await self._unary(self._stub.Translate, request, timeout)
+        reply = self._unary(self._stub.Translate, request, timeout)
         return messages.text_results(reply)
 
-    async def detect(
+    def detect(
         self, text: str, *, top: int = 3, timeout: float | None = None
     ) -> list[LanguageScore]:
         """The most likely languages of `text` among those the server translates."""
         request = pb.DetectRequest(text=text, top=top)
-        return messages.language_scores(await self._unary(self._stub.Detect, request, timeout))
+        return messages.language_scores(self._unary(self._stub.Detect, request, timeout))
 
-    async def summarize(
+    def summarize(
         self, text: str, *, options: DecodeOptions | None = None, timeout: float | None = None
     ) -> GenerateResult:
-        return await self.generate("summarize", {"text": text}, options=options, timeout=timeout)  # type: ignore[return-value]
+        return self.generate("summarize", {"text": text}, options=options, timeout=timeout)  # type: ignore[return-value]
 
-    async def answer(
+    def answer(
         self,
         question: str,
         context: str,
@@ -134,7 +137,7 @@ class AsyncSeq2SeqClient:
         timeout: float | None = None,
     ) -> AnswerResult:
         fields = {"question": question, "context": context}
-        return await self.generate("answer", fields, options=options, timeout=timeout)  # type: ignore[return-value]
+        return self.generate("answer", fields, options=options, timeout=timeout)  # type: ignore[return-value]
 
     def translate_stream(
         self,
@@ -144,8 +147,8 @@ class AsyncSeq2SeqClient:
         source_language: str = "",
         options: DecodeOptions | None = None,
         timeout: float | None = None,
-    ) -> AsyncIterator[TokenEvent | GenerateResult]:
-        """TokenEvents as tokens are decoded, then one GenerateResult (`async for`)."""
+    ) -> Iterator[TokenEvent | GenerateResult]:
+        """TokenEvents as tokens are decoded, then one GenerateResult."""
         fields = {
             "text": text,
             "target_language": target_language,
@@ -155,8 +158,8 @@ class AsyncSeq2SeqClient:
 
     def summarize_stream(
         self, text: str, *, options: DecodeOptions | None = None, timeout: float | None = None
-    ) -> AsyncIterator[TokenEvent | GenerateResult]:
-        """TokenEvents as tokens are decoded, then one GenerateResult (`async for`)."""
+    ) -> Iterator[TokenEvent | GenerateResult]:
+        """TokenEvents as tokens are decoded, then one GenerateResult."""
         return self.generate_stream("summarize", {"text": text}, options=options, timeout=timeout)  # type: ignore[return-value]
 
     def answer_stream(
@@ -166,12 +169,12 @@ class AsyncSeq2SeqClient:
         *,
         options: DecodeOptions | None = None,
         timeout: float | None = None,
-    ) -> AsyncIterator[TokenEvent | AnswerResult]:
-        """TokenEvents as tokens are decoded, then one AnswerResult (`async for`)."""
+    ) -> Iterator[TokenEvent | AnswerResult]:
+        """TokenEvents as tokens are decoded, then one AnswerResult."""
         fields = {"question": question, "context": context}
         return self.generate_stream("answer", fields, options=options, timeout=timeout)  # type: ignore[return-value]
 
-    async def generate(
+    def generate(
         self,
         task: str,
         fields: Mapping[str, str],
@@ -182,7 +185,7 @@ class AsyncSeq2SeqClient:
         """Any task of the task table by name, its request fields by name."""
         spec = TASKS[task]
         request = messages.task_request(spec, fields, options)
-        reply = await self._unary(getattr(self._stub, spec.rpc), request, timeout)
+        reply = self._unary(getattr(self._stub, spec.rpc), request, timeout)
         return messages.task_result(spec)(reply)
 
     def generate_stream(
@@ -192,37 +195,37 @@ class AsyncSeq2SeqClient:
         *,
         options: DecodeOptions | None = None,
         timeout: float | None = None,
-    ) -> AsyncIterator[TokenEvent | GenerateResult | AnswerResult]:
+    ) -> Iterator[TokenEvent | GenerateResult | AnswerResult]:
         """TokenEvents as tokens are decoded, then the task's result."""
         spec = TASKS[task]
         request = messages.task_request(spec, fields, options)
         method = getattr(self._stub, spec.stream_rpc)
         return self._stream(method, request, timeout, messages.task_stream_event(spec))
 
-    async def list_models(self, task: str = "", *, timeout: float | None = None) -> list[ModelInfo]:
+    def list_models(self, task: str = "", *, timeout: float | None = None) -> list[ModelInfo]:
         """The models the server holds; `task` filters ("translate", "summarize", "answer")."""
-        reply = await self._unary(self._stub.ListModels, pb.ListModelsRequest(task=task), timeout)
+        reply = self._unary(self._stub.ListModels, pb.ListModelsRequest(task=task), timeout)
         return messages.model_infos(reply)
 
     def _deadline(self, timeout: float | None) -> float | None:
         return self.timeout if timeout is None else timeout
 
-    async def _unary(self, method: Callable[..., Any], request: Any, timeout: float | None) -> Any:
+    def _unary(self, method: Callable[..., Any], request: Any, timeout: float | None) -> Any:
         try:
-            return await method(request, timeout=self._deadline(timeout), metadata=self._metadata)
+            return method(request, timeout=self._deadline(timeout), metadata=self._metadata)
         except grpc.RpcError as error:
             raise Seq2SeqError.from_rpc_error(error) from None
 
-    async def _stream(
+    def _stream(
         self,
         method: Callable[..., Any],
         request: Any,
         timeout: float | None,
         convert: Callable[[pb.GenerateStreamResponse], T],
-    ) -> AsyncIterator[T]:
+    ) -> Iterator[T]:
         call = method(request, timeout=self._deadline(timeout), metadata=self._metadata)
         try:
-            async for message in call:
+            for message in call:
                 yield convert(message)
         except grpc.RpcError as error:
             raise Seq2SeqError.from_rpc_error(error) from None

@@ -1,4 +1,4 @@
-"""The `seq2seq` command line (entry point: service.client.cli): parser, calls, output."""
+"""The `seq2seq` command line (entry point: seq2seq_client.cli): parser, calls, output."""
 
 from __future__ import annotations
 
@@ -13,16 +13,16 @@ from typing import Any, NoReturn, TextIO
 
 import grpc
 
-from service.client.channel import DEFAULT_TARGET, TlsConfig
-from service.client.errors import Seq2SeqError
-from service.client.render import (
+from seq2seq_client.channel import DEFAULT_TARGET, TlsConfig
+from seq2seq_client.errors import Seq2SeqError
+from seq2seq_client.render import (
     RenderError,
     attention_table,
     save_attention_png,
     token_scores_table,
 )
-from service.client.sync import Seq2SeqClient
-from service.client.types import AnswerResult, DecodeOptions, GenerateResult, TokenEvent
+from seq2seq_client.sync import Seq2SeqClient
+from seq2seq_client.types import AnswerResult, DecodeOptions, GenerateResult, TokenEvent
 
 PROG = "seq2seq"
 EXIT_RPC_ERROR = 1

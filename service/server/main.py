@@ -11,8 +11,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from service.api.server import StartupError, serve
 from service.logging_setup import configure_logging
+from service.server.server import StartupError, serve
 from service.settings import Settings, load_settings
 
 

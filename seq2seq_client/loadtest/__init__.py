@@ -21,14 +21,14 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # imported on use, so that the cli can quiet gRPC before gRPC loads
-    from service.loadtest.mix import Mix
-    from service.loadtest.runner import LoadConfig
+    from seq2seq_client.loadtest.mix import Mix
+    from seq2seq_client.loadtest.runner import LoadConfig
 
 
 def run_report(config: LoadConfig, mix: Mix) -> dict[str, Any]:
     """Pre-flight, load and report in a fresh event loop (blocks until the run ends)."""
-    from service.loadtest.report import build_report
-    from service.loadtest.runner import load_test
+    from seq2seq_client.loadtest.report import build_report
+    from seq2seq_client.loadtest.runner import load_test
 
     stats, models = asyncio.run(load_test(config, mix))
     return build_report(config, mix, stats, models)

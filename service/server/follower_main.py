@@ -1,4 +1,4 @@
-"""A follower front end: `python -m service.api.follower` (a FollowerConfig on stdin).
+"""A follower front end: `python -m service.server.follower_main` (a FollowerConfig on stdin).
 
 Started by the server (service/api/frontends.py) when `frontend_processes` > 1; serves
 gRPC on the server's port with models and engines the server tells it about, and exits
@@ -14,10 +14,10 @@ import sys
 
 import msgspec
 
-from service.api.frontends import FollowerConfig, FollowerRole
-from service.api.server import serve
 from service.lifeline import die_with_parent, exit_when_parent_goes
 from service.logging_setup import configure_logging
+from service.server.frontends import FollowerConfig, FollowerRole
+from service.server.server import serve
 from service.settings import Settings
 
 

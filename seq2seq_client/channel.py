@@ -13,7 +13,7 @@ from typing import Any
 
 import grpc
 
-from service.api.gen.seq2seq.v1 import seq2seq_pb2 as pb
+from seq2seq_client.gen.seq2seq.v1 import seq2seq_pb2 as pb
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Seq2Seq"].full_name  # "seq2seq.v1.Seq2Seq"
 DEFAULT_TARGET = "localhost:50051"

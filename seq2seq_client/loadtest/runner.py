@@ -18,14 +18,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from service.client.aio import AsyncSeq2SeqClient
-from service.client.channel import TlsConfig
-from service.client.errors import Seq2SeqError
-from service.client.types import AnswerResult, GenerateResult, ModelInfo
-from service.loadtest.mix import RPC_TASKS, Mix, MixEntry, missing_models
-from service.loadtest.results import OK, Outcome, RunStats
-from service.loadtest.schedule import MODES, Bounds, Phase, Phases, arrival_offsets
-from service.tasks import TASKS
+from seq2seq_client.aio import AsyncSeq2SeqClient
+from seq2seq_client.channel import TlsConfig
+from seq2seq_client.errors import Seq2SeqError
+from seq2seq_client.loadtest.mix import RPC_TASKS, Mix, MixEntry, missing_models
+from seq2seq_client.loadtest.results import OK, Outcome, RunStats
+from seq2seq_client.loadtest.schedule import MODES, Bounds, Phase, Phases, arrival_offsets
+from seq2seq_client.tasks import TASKS
+from seq2seq_client.types import AnswerResult, GenerateResult, ModelInfo
 
 ProgressCallback = Callable[[RunStats, float], None]  # (stats so far, seconds since start)
 

@@ -21,10 +21,10 @@ import msgspec
 import zmq
 import zmq.asyncio
 
-from service.engine import wire
 from service.engine.requests import Request, TokenEvent
+from service.engine_process import wire
+from service.engine_process.async_bridge import LoopListener
 from service.errors import InternalError, Overloaded, ServiceError
-from service.serving.async_bridge import LoopListener
 
 log = logging.getLogger(__name__)
 

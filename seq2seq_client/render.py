@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from service.client.types import Attention, Hypothesis
+from seq2seq_client.types import Attention, Hypothesis
 
 # (upper bound of the weight, character); a cell is its character written twice
 SHADES: tuple[tuple[float, str], ...] = ((0.05, "·"), (0.25, "░"), (0.5, "▒"), (0.75, "▓"))

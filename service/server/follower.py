@@ -30,9 +30,9 @@ from msgspec import Struct
 
 from service.engine.core import EngineObserver, NullObserver
 from service.engine.requests import Request
+from service.engine_process.link import DropCounter, EngineLink
 from service.errors import Unavailable
 from service.serving.data_plane import DataPlane
-from service.serving.engine_link import DropCounter, EngineLink
 from service.serving.models import ModelEngine, ServedBundle, ServedModel, read_served_bundle
 from service.serving.reload import SyncReport
 

@@ -1,6 +1,6 @@
 """Protobuf <-> client dataclasses, shared by the sync and asyncio clients.
 
-Requests and results are built from the task table (`service.tasks`): a task's request
+Requests and results are built from the task table (`seq2seq_client.tasks`): a task's request
 message and fields by name, its response shape by `TaskSpec.answers`.
 """
 
@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from service.api.gen.seq2seq.v1 import seq2seq_pb2 as pb
-from service.client.types import (
+from seq2seq_client.gen.seq2seq.v1 import seq2seq_pb2 as pb
+from seq2seq_client.tasks import TaskSpec
+from seq2seq_client.types import (
     AnswerResult,
     Attention,
     DecodeOptions,
@@ -25,7 +26,6 @@ from service.client.types import (
     Timing,
     TokenEvent,
 )
-from service.tasks import TaskSpec
 
 
 def decoding_options(options: DecodeOptions | None) -> pb.DecodingOptions:

@@ -12,9 +12,9 @@ import numpy as np
 
 from service.bundle import BundleManifest
 from service.engine.constraints import Term
-from service.engine.params import DecodingParams
 from service.engine.requests import GenerationOutput
 from service.engine.tokenizer import Tokenizer
+from service.params import DecodingParams
 
 
 @dataclass(frozen=True)

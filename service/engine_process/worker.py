@@ -1,7 +1,7 @@
 """The engine-core process: batching policy, onnxruntime sessions and decode loop of one
 model group behind a ZMQ socket. No gRPC, no asyncio, no Prometheus.
 
-    python -m service.engine.worker   (a WorkerConfig as one JSON line on stdin)
+    python -m service.engine_process.worker   (a WorkerConfig as one JSON line on stdin)
 
 The server starts it (service/serving/engine_process.py) and talks to it over one ROUTER
 socket on an ipc:// path in a private folder; any number of front-end processes connect
@@ -31,18 +31,18 @@ from pathlib import Path
 import msgspec
 import zmq
 
-from service.engine import wire
 from service.engine.core import EngineCore
-from service.engine.engine_thread import EngineThread
 from service.engine.policy import make_policy
 from service.engine.queue import RequestQueue
 from service.engine.repository import LoadedBundle, load_bundle
 from service.engine.requests import GenerationOutput, Request, RequestStatus, TokenEvent
+from service.engine_process import wire
+from service.engine_process.engine_thread import EngineThread
 from service.errors import ServiceError, Unavailable
 from service.lifeline import die_with_parent, parent_gone
 from service.logging_setup import configure_logging
 
-log = logging.getLogger("service.engine.worker")  # also when run as __main__
+log = logging.getLogger("service.engine_process.worker")  # also when run as __main__
 
 _OUTBOX = "inproc://engine-outbox"
 _POLL_MS = 500  # the main loop's longest sleep: how often it notices a dead parent
