@@ -1,4 +1,4 @@
-"""The GPU check (DESIGN.md section 10): one script, one call, results as JSON in a folder.
+"""The GPU check: one script, one call, results as JSON in a folder.
 
     python -m benchmarks.gpu_check OUT_DIR [--models models] [--seconds-budget 300]
 

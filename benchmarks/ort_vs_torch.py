@@ -1,4 +1,4 @@
-"""onnxruntime greedy decoding vs PyTorch eager on the same weights (DESIGN.md section 9).
+"""onnxruntime greedy decoding vs PyTorch eager on the same weights.
 
     python -m benchmarks.ort_vs_torch OUT_DIR [--steps 32] [--repeats 20]
 

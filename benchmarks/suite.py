@@ -1,4 +1,4 @@
-"""The benchmark suite of DESIGN.md section 9: ratios measured side by side in one run.
+"""The benchmark suite: ratios measured side by side in one run.
 
     python -m benchmarks.suite OUT_DIR [--models models] [--seconds 20] [--requests 2000]
 

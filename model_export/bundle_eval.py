@@ -186,3 +186,12 @@ def update_evaluation(bundle_dir: Path, **changes: object) -> BundleManifest:
     evaluation = manifest.evaluation.model_copy(update=changes)
     fields = manifest.model_dump(exclude={"files"}) | {"evaluation": evaluation.model_dump()}
     return write_manifest(bundle_dir, fields)
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """How closely a variant follows its source on the same inputs (onnxruntime, CPU)."""
+
+    examples: int  # test sources compared
+    max_abs_diff_log_probs: float  # over the first decoder steps, teacher-forced
+    greedy_identical: float  # fraction of greedy outputs identical to the source's

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-
-from model_export.families import FAMILIES
 
 
 class _Strict(BaseModel):
@@ -27,7 +27,7 @@ class ModelConfig(_Strict):
     encoder-decoder; its cross-attention is soft, global and scaled dot-product by definition.
     """
 
-    architecture: str = "rnn"  # a family of model_export.families.FAMILIES
+    architecture: str = "rnn"  # a family of FAMILY_RULES (model_export.families builds it)
     cell: Literal["gru", "lstm"] | None = None  # rnn only; None means gru
     # soft: weights over the source sum to 1; hard: all weight on the argmax source position
     # (trained with a straight-through estimator: one-hot forward, softmax gradient);
@@ -68,7 +68,7 @@ class ModelConfig(_Strict):
         """Fill the fields whose default depends on the family."""
         if not isinstance(data, dict):
             return data
-        family = FAMILIES.get(str(data.get("architecture", "rnn")))
+        family = FAMILY_RULES.get(str(data.get("architecture", "rnn")))
         data = dict(data)
         for name, value in (family.defaults if family else {}).items():
             if data.get(name) is None:
@@ -92,12 +92,68 @@ def impossible_combinations(c: ModelConfig) -> list[str]:
         problems.append("attention_window is only valid with attention_scope 'local'")
     if c.attention_kind == "none" and c.attention_scope != "global":
         problems.append("attention_kind 'none' has no scope: drop attention_scope/window")
-    family = FAMILIES.get(c.architecture)
+    family = FAMILY_RULES.get(c.architecture)
     if family is None:
-        problems.append(f"unknown architecture {c.architecture!r}; one of {', '.join(FAMILIES)}")
+        problems.append(
+            f"unknown architecture {c.architecture!r}; one of {', '.join(FAMILY_RULES)}"
+        )
     else:
         problems.extend(family.problems(c))
     return problems
+
+
+@dataclass(frozen=True)
+class FamilyRules:
+    """What a trained family accepts of a ModelConfig."""
+
+    defaults: Mapping[str, object]  # config fields whose default depends on the family
+    problems: Callable[[ModelConfig], list[str]]  # why a config cannot build it, in words
+
+
+def _rnn_problems(c: ModelConfig) -> list[str]:
+    problems = []
+    if c.hidden_size % 2:
+        problems.append(f"hidden_size must be even (two encoder directions), not {c.hidden_size}")
+    if c.attention_score == "scaled_dot":
+        problems.append("score 'scaled_dot' is the transformer's; an rnn uses dot or general")
+    if c.copy_attention and c.attention_kind == "none":
+        problems.append(
+            "copy_attention needs attention to copy with: attention_kind 'none' has none"
+        )
+    return problems
+
+
+def _transformer_problems(c: ModelConfig) -> list[str]:
+    problems = []
+    if c.cell is not None:
+        problems.append(f"cell {c.cell!r} is for architecture 'rnn', not 'transformer'")
+    if (c.attention_kind, c.attention_scope, c.attention_score) != (
+        "soft",
+        "global",
+        "scaled_dot",
+    ):
+        problems.append(
+            "a transformer's cross-attention is soft, global and scaled_dot; got "
+            f"kind {c.attention_kind!r}, scope {c.attention_scope!r}, "
+            f"score {c.attention_score!r} (hard/local/none variants are rnn only)"
+        )
+    if c.hidden_size % c.heads:
+        problems.append(f"hidden_size {c.hidden_size} is not divisible by heads {c.heads}")
+    if c.init_state != "mean":
+        problems.append(f"init_state {c.init_state!r} is for architecture 'rnn'")
+    if c.copy_attention:
+        problems.append("copy attention is an rnn variant, not available for 'transformer'")
+    return problems
+
+
+FAMILY_RULES: dict[str, FamilyRules] = {
+    "rnn": FamilyRules(
+        defaults={"cell": "gru", "attention_score": "general"}, problems=_rnn_problems
+    ),
+    "transformer": FamilyRules(
+        defaults={"attention_score": "scaled_dot"}, problems=_transformer_problems
+    ),
+}
 
 
 class TrainConfig(_Strict):

@@ -1,7 +1,7 @@
 """ONNX export of the encoder and ONE decoder step, with the names fixed by service/bundle.py.
 
 Exporter choice (pinned): the TorchScript exporter, `torch.onnx.export(..., dynamo=False)`.
-DESIGN.md §11 records that `dynamo=True` once exported nn.GRU with linear_before_reset=0
+`dynamo=True` once exported nn.GRU with linear_before_reset=0, a silent error of up to 14%
 (pytorch issue 189225). Measured on torch 2.13.0 / onnxruntime 1.31.1 (CPU provider): both
 exporters write GRU with linear_before_reset=1 and match eager PyTorch to ~5e-7 in
 log-probs. The dynamo exporter, though, labels the encoder's `memory` output with the traced

@@ -16,7 +16,6 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections import defaultdict
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -124,15 +123,6 @@ def convert_files(source_dir: Path, target_dir: Path, precision: Precision) -> N
         shutil.copy2(source_dir / name, target_dir / name)
 
 
-@dataclass(frozen=True)
-class Agreement:
-    """How closely a variant follows its source on the same inputs (onnxruntime, CPU)."""
-
-    examples: int  # test sources compared
-    max_abs_diff_log_probs: float  # over the first decoder steps, teacher-forced
-    greedy_identical: float  # fraction of greedy outputs identical to the source's
-
-
 def agreement(
     source_dir: Path,
     variant_dir: Path,
@@ -140,7 +130,7 @@ def agreement(
     *,
     steps: int = 8,
     threads: int = 2,
-) -> Agreement:
+) -> bundle_eval.Agreement:
     """Compare both bundles on `sources` (token ids): log-probs of the first steps, fed the
     source bundle's own greedy tokens, and whole greedy outputs."""
     manifest = read_manifest(source_dir)
@@ -172,7 +162,7 @@ def agreement(
             lp_b, _, states_b = b.step(prev, mem_b, mask, states_b)
             worst = max(worst, float(np.abs(lp_a - lp_b).max()))
             prev = np.array([o[t] if t < len(o) else special.eos_id for o in out_a], np.int64)
-    return Agreement(
+    return bundle_eval.Agreement(
         examples=len(sources),
         max_abs_diff_log_probs=worst,
         greedy_identical=identical / max(len(sources), 1),
@@ -280,7 +270,7 @@ def _build_variant(
     return write_manifest(work, fields)
 
 
-def agreement_as_dict(agree: Agreement) -> dict[str, float]:
+def agreement_as_dict(agree: bundle_eval.Agreement) -> dict[str, float]:
     return {
         "examples": agree.examples,
         "max_abs_diff_log_probs": round(agree.max_abs_diff_log_probs, 6),

@@ -268,10 +268,6 @@ def train(
     return result
 
 
-def write_history(result: TrainResult, path: Path) -> None:
-    path.write_text(json.dumps(result.history, indent=1) + "\n")
-
-
 def save_result(result: TrainResult, directory: Path) -> None:
     """Record a finished run beside its checkpoint, so a build can resume after training."""
     fields = {"summary": result.summary(), "history": result.history}

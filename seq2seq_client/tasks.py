@@ -89,14 +89,3 @@ TASKS: dict[str, TaskSpec] = {
         ),
     )
 }
-
-
-def task_of_rpc(rpc: str) -> tuple[TaskSpec, bool]:
-    """(task, streaming) for an RPC name such as "Answer" or "TranslateStream"."""
-    for spec in TASKS.values():
-        if rpc == spec.rpc:
-            return spec, False
-        if rpc == spec.stream_rpc:
-            return spec, True
-    known = ", ".join(n for s in TASKS.values() for n in (s.rpc, s.stream_rpc))
-    raise KeyError(f"unknown RPC {rpc!r}; known: {known}")

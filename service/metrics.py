@@ -22,8 +22,8 @@ from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
 from service.engine.requests import RequestStatus
+from service.engine_process.backend import ServedBundle
 from service.metrics_merge import RemoteFrontends, merged_registry
-from service.serving.models import ServedBundle
 
 # Buckets fit what was measured on 2 CPU cores: one decoder step takes 0.1-1 ms and an
 # encoder run a few ms (COMPUTE); an RPC takes 10 ms to 2 s (RPC); queue time is 0 while

@@ -11,14 +11,32 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from msgspec import Struct
 from prometheus_client import CollectorRegistry
 from prometheus_client.metrics_core import Metric
-
-from service.server.follower import Family, Sample
 
 MERGED_KINDS = frozenset({"counter", "histogram", "summary"})
 
 _Key = tuple[str, tuple[tuple[str, str], ...]]  # (sample name, sorted labels)
+
+
+# --- what a follower sends (one message of the front-end control channel) --------------
+class Sample(Struct, array_like=True):
+    name: str
+    labels: dict[str, str]
+    value: float
+
+
+class Family(Struct, array_like=True):
+    name: str
+    kind: str  # "counter" | "histogram" | "summary"
+    documentation: str
+    samples: tuple[Sample, ...]
+
+
+class MetricsSnapshot(Struct, tag="snapshot", array_like=True):
+    index: int
+    families: tuple[Family, ...]
 
 
 def snapshot(registry: CollectorRegistry) -> tuple[Family, ...]:

@@ -8,14 +8,13 @@ from pathlib import Path
 from model_export import bundle_eval
 from model_export.importers.graphs import allowed_difference, step_log_probs
 from model_export.importers.importer import greedy_texts, loaded_from
-from model_export.precision import Agreement
 from service.bundle import BundleManifest, read_manifest
 from service.engine.offline import Seq2SeqEngine
 
 
 def engine_agreement(
     source_dir: Path, variant_dir: Path, records: list[dict], threads: int, steps: int = 8
-) -> Agreement:
+) -> bundle_eval.Agreement:
     """Greedy outputs of both bundles on `records`, and the log-prob difference of the first
     `steps` steps fed the source bundle's own tokens."""
     manifest = read_manifest(source_dir)
@@ -44,7 +43,7 @@ def engine_agreement(
                 step_log_probs(a.runtime, source, decoder_in),
             ),
         )
-    return Agreement(
+    return bundle_eval.Agreement(
         examples=len(fitting),
         max_abs_diff_log_probs=worst,
         greedy_identical=identical / max(len(fitting), 1),

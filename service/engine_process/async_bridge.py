@@ -13,8 +13,8 @@ import asyncio
 from collections.abc import AsyncIterator
 
 from service.engine.requests import GenerationOutput, Request, TokenEvent
+from service.engine_process.backend import ModelEngine
 from service.errors import ServiceError
-from service.serving.models import ModelEngine
 
 StreamItem = TokenEvent | GenerationOutput
 

@@ -29,6 +29,13 @@ from service.bundle import read_manifest
 from service.engine.core import EngineObserver
 from service.engine.runtime import RuntimeOptions
 from service.engine_process import wire
+from service.engine_process.backend import (
+    BatchingConfig,
+    ModelEngine,
+    PreparedModel,
+    ServedBundle,
+    read_served_bundle,
+)
 from service.engine_process.supervisor import (
     EngineGroup,
     EngineProcessObserver,
@@ -36,13 +43,6 @@ from service.engine_process.supervisor import (
     SupervisionOptions,
 )
 from service.engine_process.thread_engine import ThreadBackend
-from service.serving.models import (
-    BatchingConfig,
-    ModelEngine,
-    PreparedModel,
-    ServedBundle,
-    read_served_bundle,
-)
 
 DEFAULT_GROUP = "default"
 

@@ -179,10 +179,6 @@ class EngineGroup:
         state = self._slots.get(slot)
         return self._up and state is not None and state.ready and not state.retiring
 
-    def serving_slots(self) -> dict[int, Path]:
-        """Slots that take requests: slot -> bundle folder."""
-        return {n: s.path for n, s in self._slots.items() if s.ready and not s.retiring}
-
     # --- lifecycle --------------------------------------------------------------------------
     async def ensure_started(self) -> None:
         """Start the process if it is not running (one start at a time)."""

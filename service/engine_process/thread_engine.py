@@ -17,8 +17,8 @@ from service.engine.queue import RequestQueue
 from service.engine.repository import LoadedBundle, load_bundle
 from service.engine.requests import Request
 from service.engine.runtime import RuntimeOptions
+from service.engine_process.backend import BatchingConfig, ModelEngine, PreparedModel, ServedBundle
 from service.engine_process.engine_thread import EngineThread
-from service.serving.models import BatchingConfig, ModelEngine, PreparedModel, ServedBundle
 
 
 class ThreadEngine:

@@ -30,10 +30,12 @@ from msgspec import Struct
 
 from service.engine.core import EngineObserver, NullObserver
 from service.engine.requests import Request
+from service.engine_process.backend import ModelEngine, ServedBundle, read_served_bundle
 from service.engine_process.link import DropCounter, EngineLink
 from service.errors import Unavailable
+from service.metrics_merge import Family, MetricsSnapshot
 from service.serving.data_plane import DataPlane
-from service.serving.models import ModelEngine, ServedBundle, ServedModel, read_served_bundle
+from service.serving.models import ServedModel
 from service.serving.reload import SyncReport
 
 log = logging.getLogger(__name__)
@@ -66,24 +68,6 @@ class FrontendHello(Struct, tag="fhello", array_like=True):
 
 class FrontendServing(Struct, tag="fserving", array_like=True):
     index: int  # its gRPC port is open
-
-
-class Sample(Struct, array_like=True):
-    name: str
-    labels: dict[str, str]
-    value: float
-
-
-class Family(Struct, array_like=True):
-    name: str
-    kind: str  # "counter" | "histogram" | "summary"
-    documentation: str
-    samples: tuple[Sample, ...]
-
-
-class MetricsSnapshot(Struct, tag="snapshot", array_like=True):
-    index: int
-    families: tuple[Family, ...]
 
 
 ToSupervisor = FrontendHello | FrontendServing | MetricsSnapshot

@@ -33,12 +33,11 @@ from service.engine_process.supervisor import (
     describe_exit,
     watch_exit,
 )
-from service.metrics_merge import RemoteFrontends
+from service.metrics_merge import MetricsSnapshot, RemoteFrontends
 from service.server.follower import (
     FrontendHello,
     FrontendServing,
     FrontendTable,
-    MetricsSnapshot,
     TableGroup,
     TableModel,
     decode_to_supervisor,

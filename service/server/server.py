@@ -25,6 +25,7 @@ from service.api.traffic import Traffic
 from service.auth import BearerAuthInterceptor, TokenChecker
 from service.engine.policy import PolicyConfig
 from service.engine.runtime import RuntimeOptions
+from service.engine_process.backend import BatchingConfig
 from service.engine_process.backends import (
     EngineBackend,
     ProcessBackend,
@@ -38,7 +39,6 @@ from service.server.follower import METRICS_PUSH_SECONDS, Follower, FrontendTabl
 from service.server.frontends import FollowerRole, FrontendPool, frontend_table
 from service.serving.data_plane import DataPlane, Limits
 from service.serving.documents import DocumentLimits, Documents
-from service.serving.models import BatchingConfig
 from service.serving.reload import ModelRepository
 from service.settings import Settings
 
@@ -245,7 +245,6 @@ class Seq2SeqServer:
         self.http_port = 0
         self._http: HttpFrontEnd | None = None
         self._server: grpc.aio.Server | None = None
-        self._metrics_http = None
 
     async def _load_models(self) -> None:
         root = self.settings.model_repository

@@ -25,11 +25,12 @@ from service.engine.output_text import TextHypothesis, decode_output
 from service.engine.repository import LoadedBundle
 from service.engine.requests import GenerationOutput, Request, TokenEvent
 from service.engine_process import async_bridge
+from service.engine_process.backend import BatchingConfig, PreparedModel
 from service.engine_process.thread_engine import ThreadPrepared
 from service.errors import Expired, InvalidArgument
 from service.params import DecodingParams, ModelLimits
 from service.serving.detokenize import IncrementalDetokenizer
-from service.serving.models import BatchingConfig, ModelTable, PreparedModel, ServedModel
+from service.serving.models import ModelTable, ServedModel
 
 
 @dataclass(frozen=True)

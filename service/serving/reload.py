@@ -24,9 +24,10 @@ from typing import Literal, Protocol
 from service import bundle as contract
 from service.engine.core import EngineObserver
 from service.engine.repository import Fingerprint, bundle_dirs, bundle_fingerprint
+from service.engine_process.backend import PreparedModel, ServedBundle
 from service.engine_process.backends import EngineBackend
 from service.serving.data_plane import DataPlane
-from service.serving.models import ModelTable, PreparedModel, ServedBundle, ServedModel
+from service.serving.models import ModelTable, ServedModel
 
 log = logging.getLogger(__name__)
 

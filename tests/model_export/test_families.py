@@ -1,9 +1,8 @@
 """The family registries: one list of names for bundles, one entry per trained family for
-config, CLI and build, and no import cycle between the modules that use them."""
+config, CLI and build (tests/test_static.py checks that no import cycle joins them)."""
 
 from __future__ import annotations
 
-import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -45,48 +44,6 @@ def test_cli_choices_are_the_registry(capsys: pytest.CaptureFixture[str]) -> Non
     assert exit_info.value.code == 2
     choices = ", ".join(f"'{name}'" for name in FAMILIES)
     assert f"invalid choice: 'lstm' (choose from {choices})" in capsys.readouterr().err
-
-
-def _runtime_imports(path: Path, package: str) -> set[str]:
-    """Project modules `path` imports at module level (not under TYPE_CHECKING, not lazily
-    inside a function)."""
-    found: set[str] = set()
-    for node in ast.parse(path.read_text(encoding="utf-8")).body:
-        if isinstance(node, ast.Import):
-            found |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            found.add(node.module)
-            found |= {f"{node.module}.{alias.name}" for alias in node.names}
-    return {name for name in found if name.split(".")[0] in package}
-
-
-def test_no_import_cycle() -> None:
-    modules = {
-        ".".join(p.relative_to(ROOT).with_suffix("").parts): p
-        for folder in ("model_export", "service")
-        for p in (ROOT / folder).rglob("*.py")
-        if "gen" not in p.parts
-    }
-    graph = {
-        name: {m for m in _runtime_imports(path, ("model_export", "service")) if m in modules}
-        for name, path in modules.items()
-    }
-    state: dict[str, str] = {}
-
-    def visit(name: str, trail: list[str]) -> None:
-        state[name] = "open"
-        for nxt in sorted(graph[name]):
-            if state.get(nxt) == "open":
-                cycle = [*trail[trail.index(nxt) :], nxt]  # open modules are the trail
-                pytest.fail(f"import cycle: {' -> '.join(cycle)}")
-            if nxt not in state:
-                visit(nxt, [*trail, nxt])
-        state[name] = "done"
-
-    for name in sorted(graph):
-        if name not in state:
-            visit(name, [name])
-    assert "model_export.config" in graph["model_export.model"]  # the walk sees imports
 
 
 def test_contract_and_config_import_without_torch() -> None:
