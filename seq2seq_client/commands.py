@@ -7,7 +7,8 @@ import dataclasses
 import json
 import os
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+import typing
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
@@ -22,6 +23,7 @@ from seq2seq_client.render import (
     token_scores_table,
 )
 from seq2seq_client.sync import Seq2SeqClient
+from seq2seq_client.tasks import TASKS, TaskSpec
 from seq2seq_client.types import AnswerResult, DecodeOptions, GenerateResult, TokenEvent
 
 PROG = "seq2seq"
@@ -85,6 +87,91 @@ def add_security_arguments(group: Any) -> None:
     )
 
 
+# One flag per DecodeOptions field (so per DecodingOptions field): its name with dashes,
+# unless it had another spelling before the flags were derived; its type from the field's.
+FLAG_NAMES = {
+    "target_prefix": "--prefix",
+    "protected_terms": "--keep",
+    "return_scores": "--scores",
+    "return_attention": "--attention",
+}
+FLAG_HELP = {
+    "model": "model name (default: the task's model)",
+    "model_version": "0 = the newest",
+    "beam_size": "0 or 1 = greedy (default: --n-best's)",
+    "n_best": "hypotheses to return, from a beam this wide",
+    "max_output_tokens": "0 = the model's",
+    "length_penalty": "beam scores divided by ((5 + length) / 6) ** PENALTY (GNMT); 0 = none",
+    "return_attention": "print the attention table after each result",
+    "return_scores": "print each output token's log-probability",
+    "min_output_tokens": "suppress the end before this many",
+    "temperature": "sample with this temperature (> 0)",
+    "top_k": "sample among the k likeliest",
+    "top_p": "nucleus sampling, in (0, 1]",
+    "seed": "same seed, same sample",
+    "extractive": "answers are spans of the context (default: the model's)",
+    "target_prefix": "the output starts with this text",
+    "protected_terms": "keep TERM verbatim",
+    "glossary": "SOURCE=TARGET: the output must hold TARGET where the text has SOURCE",
+}
+FLAG_TYPES: dict[str, Callable[[str], Any]] = {"length_penalty": _penalty}
+
+
+def _pair(text: str) -> tuple[str, str]:
+    source, equals, target = text.partition("=")
+    if not equals:
+        raise argparse.ArgumentTypeError(f"expected SOURCE=TARGET, not {text!r}")
+    return source, target
+
+
+def add_option_flags(group: Any) -> None:
+    """A flag for every decoding option, read back by `decoding_options`."""
+    hints = typing.get_type_hints(DecodeOptions)
+    for field in dataclasses.fields(DecodeOptions):
+        hint = hints[field.name]
+        flag = FLAG_NAMES.get(field.name, "--" + field.name.replace("_", "-"))
+        kwargs: dict[str, Any] = {
+            "dest": field.name,
+            "help": FLAG_HELP.get(field.name, f"DecodingOptions.{field.name}"),
+        }
+        kinds = set(typing.get_args(hint)) - {type(None)} or {hint}
+        if hint is bool:
+            kwargs.update(action="store_true")
+        elif kinds == {bool}:
+            kwargs.update(action=argparse.BooleanOptionalAction, default=None)
+        elif typing.get_origin(hint) is tuple:
+            pairs = typing.get_origin(typing.get_args(hint)[0]) is tuple
+            kwargs.update(action="append", default=[], type=_pair if pairs else str)
+            kwargs["metavar"] = "SOURCE=TARGET" if pairs else "TERM"
+        else:
+            (kind,) = kinds
+            kwargs.update(
+                type=FLAG_TYPES.get(field.name, _count if kind is int else kind),
+                default=field.default,
+            )
+        group.add_argument(flag, **kwargs)
+
+
+def add_task_command(commands: Any, spec: TaskSpec, parents: list[argparse.ArgumentParser]) -> None:
+    """A task's subcommand from the task table: its first text field as the argument, the
+    others as files (--FIELD FILE|-), or many requests from --input."""
+    first, *others = spec.text_fields
+    sub = commands.add_parser(spec.name, parents=parents, help=spec.description)
+    sub.add_argument(first, nargs="?", metavar=first.upper(), help=f"the {first} (or --input)")
+    for name in others:
+        sub.add_argument(f"--{name}", metavar="FILE|-", help=f"file holding the {name}")
+    sub.add_argument(
+        "--input",
+        metavar="FILE|-",
+        help="many texts, one per line"
+        if not others
+        else "JSON lines {"
+        + ", ".join(f'"{n}": ...' for n in spec.text_fields)
+        + "}; "
+        + ", ".join(f"{n} defaults to --{n}" for n in others),
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     connection = _Parser(add_help=False)
     group = connection.add_argument_group("connection")
@@ -102,47 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     decoding = _Parser(add_help=False)
     group = decoding.add_argument_group("decoding")
-    group.add_argument("--model", default="", help="model name (default: the task's model)")
-    group.add_argument("--model-version", type=_count, default=0, help="0 = the newest")
-    group.add_argument(
-        "--beam-size", type=_count, default=0, help="0 or 1 = greedy (default: --n-best's)"
-    )
-    group.add_argument(
-        "--n-best", type=_count, default=0, help="hypotheses to return, from a beam this wide"
-    )
-    group.add_argument(
-        "--length-penalty",
-        type=_penalty,
-        default=0.0,
-        help="beam scores divided by ((5 + length) / 6) ** PENALTY (GNMT); 0 = none",
-    )
-    group.add_argument("--max-output-tokens", type=_count, default=0, help="0 = the model's")
-    group.add_argument(
-        "--min-output-tokens", type=_count, default=0, help="suppress the end before this many"
-    )
-    group.add_argument(
-        "--temperature", type=float, default=None, help="sample with this temperature (> 0)"
-    )
-    group.add_argument("--top-k", type=int, default=0, help="sample among the k likeliest")
-    group.add_argument("--top-p", type=float, default=None, help="nucleus sampling, in (0, 1]")
-    group.add_argument("--seed", type=_count, default=None, help="same seed, same sample")
-    group.add_argument(
-        "--extractive",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="answers are spans of the context (default: the model's)",
-    )
-    group.add_argument("--prefix", default="", help="the output starts with this text")
-    group.add_argument(
-        "--keep", action="append", default=[], metavar="TERM", help="keep TERM verbatim"
-    )
+    add_option_flags(group)
     group.add_argument("--stream", action="store_true", help="print tokens as they arrive")
-    group.add_argument(
-        "--scores", action="store_true", help="print each output token's log-probability"
-    )
-    group.add_argument(
-        "--attention", action="store_true", help="print the attention table after each result"
-    )
     group.add_argument(
         "--attention-png", type=Path, metavar="FILE", help="write the attention heat map (PNG)"
     )
@@ -165,18 +213,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--html", action="store_true", help="the text is HTML: only text nodes are translated"
     )
 
-    sub = commands.add_parser("summarize", parents=[connection, decoding], help="summarize text")
-    sub.add_argument("text", nargs="?", help="the text (or --input)")
-    sub.add_argument("--input", metavar="FILE|-", help="many texts, one per line")
-
-    sub = commands.add_parser("answer", parents=[connection, decoding], help="answer a question")
-    sub.add_argument("question", nargs="?", help="the question (or --input)")
-    sub.add_argument("--context", metavar="FILE|-", help="file holding the context passage")
-    sub.add_argument(
-        "--input",
-        metavar="FILE|-",
-        help='JSON lines {"question": ..., "context": ...}; context defaults to --context',
-    )
+    for spec in TASKS.values():
+        if spec.name != "translate":  # translate: documents, many texts, languages (above)
+            add_task_command(commands, spec, parents=[connection, decoding])
 
     sub = commands.add_parser("detect", parents=[connection], help="detect the language of a text")
     sub.add_argument("text", nargs="?", help="the text (or --file)")
@@ -184,7 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--top", type=_count, default=3, help="languages to rank (%(default)s)")
 
     sub = commands.add_parser("models", parents=[connection], help="list the models")
-    sub.add_argument("--task", default="", choices=["", "translate", "summarize", "answer"])
+    sub.add_argument("--task", default="", choices=["", *TASKS])
     return parser
 
 
@@ -202,11 +241,11 @@ def _read_text(name: str, what: str) -> str:
 
 
 def _texts(args: argparse.Namespace) -> list[str]:
-    document = getattr(args, "file", None)
-    if document is not None:
-        if args.text is not None or getattr(args, "input", None) is not None:
+    """translate's texts: TEXT, a --file document, or --input lines."""
+    if args.file is not None:
+        if args.text is not None or args.input is not None:
             raise UsageError("give a TEXT, --input or --file, not two of them")
-        return [_read_text(document, "file")]
+        return [_read_text(args.file, "file")]
     if args.input is not None and args.text is not None:
         raise UsageError("give a TEXT or --input, not both")
     if args.input is None:
@@ -219,35 +258,52 @@ def _texts(args: argparse.Namespace) -> list[str]:
     return lines
 
 
-def _questions(args: argparse.Namespace) -> list[tuple[str, str]]:
-    if args.input is not None and args.question is not None:
-        raise UsageError("give a QUESTION or --input, not both")
-    if args.input == "-" and args.context == "-":
-        raise UsageError("--input and --context cannot both read standard input")
-    context = _read_text(args.context, "context file") if args.context is not None else None
+def _task_inputs(spec: TaskSpec, args: argparse.Namespace) -> list[dict[str, str]]:
+    """A task's requests: its argument and files, or --input (lines for a task of one text
+    field, JSON lines otherwise, missing fields taken from the files)."""
+    first, *others = spec.text_fields
+    if args.input is not None and getattr(args, first) is not None:
+        raise UsageError(f"give a {first.upper()} or --input, not both")
+    for name in others:
+        if args.input == "-" and getattr(args, name) == "-":
+            raise UsageError(f"--input and --{name} cannot both read standard input")
+    files = {
+        name: _read_text(getattr(args, name), f"{name} file")
+        for name in others
+        if getattr(args, name) is not None
+    }
     if args.input is None:
-        if args.question is None:
-            raise UsageError("give a QUESTION argument or --input FILE")
-        if context is None:
-            raise UsageError("answer needs --context FILE (or - for standard input)")
-        return [(args.question, context)]
-    pairs = []
+        if getattr(args, first) is None:
+            raise UsageError(f"give a {first.upper()} argument or --input FILE")
+        missing = [name for name in others if name not in files]
+        if missing:
+            raise UsageError(f"{spec.name} needs --{missing[0]} FILE (or - for standard input)")
+        return [{first: getattr(args, first), **files}]
+    records = []
     for number, line in enumerate(_read_text(args.input, "input file").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-            question, record_context = record["question"], record.get("context", context)
-        except (ValueError, KeyError, TypeError, AttributeError):
-            raise UsageError(
-                f"{args.input}:{number}: expected a JSON object with 'question' and 'context'"
-            ) from None
-        if not isinstance(record_context, str) or not isinstance(question, str):
-            raise UsageError(f"{args.input}:{number}: no 'context' string (nor --context)")
-        pairs.append((question, record_context))
-    if not pairs:
-        raise UsageError(f"input file {args.input!r} holds no question")
-    return pairs
+        if line.strip():
+            records.append(_record(spec, line, files, f"{args.input}:{number}"))
+    if not records:
+        raise UsageError(f"input file {args.input!r} holds no {first}")
+    return records
+
+
+def _record(spec: TaskSpec, line: str, files: dict[str, str], where: str) -> dict[str, str]:
+    """One --input line: the text itself, or a JSON object of the task's fields."""
+    first, *others = spec.text_fields
+    if not others:
+        return {first: line}
+    try:
+        record = json.loads(line)
+        fields = {name: record.get(name, files.get(name)) for name in spec.text_fields}
+        fields[first] = record[first]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        names = " and ".join(f"'{name}'" for name in spec.text_fields)
+        raise UsageError(f"{where}: expected a JSON object with {names}") from None
+    for name, value in fields.items():
+        if not isinstance(value, str):
+            raise UsageError(f"{where}: no '{name}' string (nor --{name})")
+    return fields
 
 
 def tls_config(args: argparse.Namespace) -> TlsConfig | None:
@@ -274,27 +330,14 @@ def tls_config(args: argparse.Namespace) -> TlsConfig | None:
     )
 
 
-def _options(args: argparse.Namespace) -> DecodeOptions:
+def decoding_options(args: argparse.Namespace) -> DecodeOptions:
+    """The DecodeOptions the flags of `add_option_flags` ask for."""
+    values = {field.name: getattr(args, field.name) for field in dataclasses.fields(DecodeOptions)}
+    values = {name: tuple(v) if isinstance(v, list) else v for name, v in values.items()}
     # --n-best 3 alone asks for a beam of 3: the server needs beam_size >= n_best.
-    beam_size = args.beam_size or (args.n_best if args.n_best > 1 else 0)
-    return DecodeOptions(
-        model=args.model,
-        model_version=args.model_version,
-        beam_size=beam_size,
-        n_best=args.n_best,
-        length_penalty=args.length_penalty,
-        return_scores=args.scores,
-        max_output_tokens=args.max_output_tokens,
-        min_output_tokens=args.min_output_tokens,
-        temperature=args.temperature,
-        top_k=args.top_k,
-        top_p=args.top_p,
-        seed=args.seed,
-        extractive=args.extractive,
-        target_prefix=args.prefix,
-        protected_terms=tuple(args.keep),
-        return_attention=args.attention or args.attention_png is not None,
-    )
+    values["beam_size"] = args.beam_size or (args.n_best if args.n_best > 1 else 0)
+    values["return_attention"] = args.return_attention or args.attention_png is not None
+    return DecodeOptions(**values)
 
 
 # ---------------------------------------------------------------- outputs
@@ -318,12 +361,12 @@ def _print_result(result: Result, args: argparse.Namespace, out: TextIO) -> None
     if isinstance(result, GenerateResult) and len(result.hypotheses) > 1:
         for rank, hypothesis in enumerate(result.hypotheses, 1):
             out.write(f"{rank}. {hypothesis.text}  (score {hypothesis.score:.3f})\n")
-            if args.scores:
+            if args.return_scores:
                 out.write(token_scores_table(hypothesis) + "\n")
     else:
         text = _text_of(result)  # a document keeps its own last line break
         out.write(text if text.endswith("\n") else text + "\n")
-        if args.scores and result.hypotheses:
+        if args.return_scores and result.hypotheses:
             out.write(token_scores_table(result.hypotheses[0]) + "\n")
     out.flush()
 
@@ -334,7 +377,7 @@ def _show_attention(
     best = result.hypotheses[0] if result.hypotheses else None
     if best is None or best.attention is None:
         return
-    if args.attention and not args.json:
+    if args.return_attention and not args.json:
         out.write(attention_table(result.source_tokens, best.target_tokens, best.attention))
         out.write("\n\n")
         out.flush()
@@ -374,35 +417,30 @@ def _consume_stream(events: Iterable[TokenEvent | Result], args: argparse.Namesp
 
 
 def _calls(
-    client: Seq2SeqClient, args: argparse.Namespace, inputs: Sequence[tuple[str, str]]
+    client: Seq2SeqClient, args: argparse.Namespace, inputs: Sequence[dict[str, str]]
 ) -> Iterator[Result]:
-    """One result per input (text and "", or question and context), printed as it comes."""
-    options = _options(args)
-    for first, second in inputs:
-        if args.command == "translate":
-            kwargs: dict[str, Any] = {"source_language": args.source_language, "options": options}
+    """One result per input (a task's fields by name), printed as it comes."""
+    options = decoding_options(args)
+    for fields in inputs:
+        if args.command != "translate":
             if args.stream:
-                yield _consume_stream(
-                    client.translate_stream(first, args.target_language, **kwargs), args
-                )
+                stream = client.generate_stream(args.command, fields, options=options)
+                yield _consume_stream(stream, args)
             else:
-                kwargs["text_format"] = "html" if args.html else "text"
-                result = client.translate(first, args.target_language, **kwargs)
-                if result.detected_language is not None and not args.json:
-                    detected = result.detected_language
-                    print(
-                        f"detected {detected.language} ({detected.confidence:.2f})", file=sys.stderr
-                    )
-                yield _printed(result, args)
-        elif args.command == "summarize":
-            if args.stream:
-                yield _consume_stream(client.summarize_stream(first, options=options), args)
-            else:
-                yield _printed(client.summarize(first, options=options), args)
-        elif args.stream:
-            yield _consume_stream(client.answer_stream(first, second, options=options), args)
-        else:
-            yield _printed(client.answer(first, second, options=options), args)
+                yield _printed(client.generate(args.command, fields, options=options), args)
+            continue
+        kwargs: dict[str, Any] = {"source_language": args.source_language, "options": options}
+        if args.stream:
+            yield _consume_stream(
+                client.translate_stream(fields["text"], args.target_language, **kwargs), args
+            )
+            continue
+        kwargs["text_format"] = "html" if args.html else "text"
+        result = client.translate(fields["text"], args.target_language, **kwargs)
+        if result.detected_language is not None and not args.json:
+            detected = result.detected_language
+            print(f"detected {detected.language} ({detected.confidence:.2f})", file=sys.stderr)
+        yield _printed(result, args)
 
 
 def _printed(result: Result, args: argparse.Namespace) -> Result:
@@ -430,13 +468,15 @@ def _print_models(client: Seq2SeqClient, args: argparse.Namespace) -> None:
     if args.json:
         _json_line([dataclasses.asdict(m) for m in models], sys.stdout)
         return
-    rows = [("MODEL", "VERSION", "TASK", "LANGUAGES", "ARCHITECTURE", "PROVIDER", "EVALUATION")]
+    rows = [["MODEL", "VERSION", "TASK", "LANGUAGES", "ARCHITECTURE", "PROVIDER", "EVALUATION"]]
+    rows[0].append("FOR")
     for m in models:
         languages = f"{m.source_language}->{m.target_language}" if m.target_language else ""
         figures = " ".join(f"{k}={v:.3g}" for k, v in sorted(m.evaluation.items()))
         version = f"{m.version}{' (default)' if m.is_default_version else ''}"
         architecture = f"{m.architecture}/{m.attention} {m.precision}"
-        rows.append((m.name, version, m.task, languages, architecture, m.provider, figures))
+        rows.append([m.name, version, m.task, languages, architecture, m.provider, figures])
+        rows[-1].append(m.description)
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
@@ -444,20 +484,20 @@ def _print_models(client: Seq2SeqClient, args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     tls = tls_config(args)
-    inputs: list[tuple[str, str]] = []
-    if args.command == "answer":
-        inputs = _questions(args)
-    elif args.command == "detect":
-        inputs = [(_detect_text(args), "")]
-    elif args.command != "models":
-        inputs = [(text, "") for text in _texts(args)]
+    inputs: list[dict[str, str]] = []
+    if args.command == "detect":
+        inputs = [{"text": _detect_text(args)}]
+    elif args.command == "translate":
+        inputs = [{"text": text} for text in _texts(args)]
+    elif args.command in TASKS:
+        inputs = _task_inputs(TASKS[args.command], args)
     try:
         client = Seq2SeqClient(args.target, tls=tls, token=args.token, timeout=args.timeout)
     except (OSError, ValueError) as exc:  # unreadable or malformed TLS files
         raise UsageError(f"cannot set up TLS: {exc}") from None
     with client:
         if args.command == "detect":
-            _print_detection(client, args, inputs[0][0])
+            _print_detection(client, args, inputs[0]["text"])
             return 0
         if args.command == "models":
             _print_models(client, args)

@@ -29,26 +29,20 @@ from seq2seq_client.types import (
 
 
 def decoding_options(options: DecodeOptions | None) -> pb.DecodingOptions:
+    """The DecodingOptions message, field by field from DecodeOptions' fields of the same
+    name (None = not set; tuples of pairs fill a map)."""
     o = options or DecodeOptions()
-    message = pb.DecodingOptions(
-        model=o.model,
-        model_version=o.model_version,
-        beam_size=o.beam_size,
-        n_best=o.n_best,
-        max_output_tokens=o.max_output_tokens,
-        min_output_tokens=o.min_output_tokens,
-        length_penalty=o.length_penalty,
-        top_k=o.top_k,
-        return_attention=o.return_attention,
-        return_scores=o.return_scores,
-        target_prefix=o.target_prefix,
-        protected_terms=list(o.protected_terms),
-        glossary=dict(o.glossary),
-    )
-    for name in ("temperature", "top_p", "seed", "extractive"):  # optional: only when given
-        value = getattr(o, name)
-        if value is not None:
-            setattr(message, name, value)
+    message = pb.DecodingOptions()
+    for field in message.DESCRIPTOR.fields:
+        value = getattr(o, field.name)
+        if value is None:
+            continue
+        if field.message_type is not None and field.message_type.GetOptions().map_entry:
+            getattr(message, field.name).update(dict(value))
+        elif field.is_repeated:
+            getattr(message, field.name).extend(value)
+        else:
+            setattr(message, field.name, value)
     return message
 
 
@@ -217,6 +211,7 @@ def model_infos(r: pb.ListModelsResponse) -> list[ModelInfo]:
             max_target_tokens=m.max_target_tokens,
             evaluation=dict(m.evaluation),
             is_default_version=m.is_default_version,
+            description=m.description,
         )
         for m in r.models
     ]

@@ -7,7 +7,11 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class DecodeOptions:
-    """How to decode; every zero / empty value means "the server's default"."""
+    """How to decode; every zero / empty value means "the server's default".
+
+    One field per field of the proto's DecodingOptions, same name (messages.py fills the
+    message by name, and the `seq2seq` command line has a flag per field).
+    """
 
     model: str = ""  # model name, e.g. "translate-en-fr"; "" = the task's default model
     model_version: int = 0  # 0 = the newest loaded version
@@ -158,3 +162,4 @@ class ModelInfo:
     max_target_tokens: int
     evaluation: dict[str, float] = field(default_factory=dict)  # test-split figures
     is_default_version: bool = False  # answers requests that name no version
+    description: str = ""  # what the model is for and what it is not ("" = not said)

@@ -1,15 +1,18 @@
-"""The one validated decoding-parameters type, from the API converter to the strategy.
+"""The one validated decoding-parameters type, from the protocol converter to the strategy.
 
 Every decoding option a caller may set lives here, with the API's field names, its default
-and its range check. `DecodingParams(...)` validates what is model-independent; `for_model`
-resolves the defaults that depend on the model (the output limit) and checks the rest. A
-new option is one field here, its check, its proto field and the strategy that reads it.
+and its range check; every layer reads it and none owns it. `DecodingParams(...)` validates
+what is model-independent; `for_model` resolves the defaults that depend on the model (the
+output limit) and checks the rest. The protocols derive their options from its fields
+(`from_options`, `OPTION_NAMES`): a new option is one field here with its check, its proto
+field, the client's `DecodeOptions` field and the code that reads it (docs/architecture.md).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
 
 from service.bundle import DecodingDefaults
 from service.errors import InvalidArgument
@@ -157,3 +160,26 @@ class DecodingParams:
             defaults=defaults,
             length_penalty=self.length_penalty or defaults.length_penalty,
         )
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, object]) -> DecodingParams:
+        """The options of any protocol, by name, as it delivers them: None = not set, lists
+        for repeated fields, a mapping for the glossary. Unknown names are refused."""
+        unknown = sorted(set(options) - set(OPTION_NAMES))
+        if unknown:
+            raise _invalid(unknown[0], "is not a decoding option")
+        values: dict[str, object] = {}
+        for name, value in options.items():
+            if isinstance(value, Mapping):
+                value = tuple(sorted(value.items()))
+            elif isinstance(value, list | tuple):
+                value = tuple(value)
+            if value is not None:
+                values[name] = value
+        return cls(**values)  # type: ignore[arg-type]
+
+
+# The options a request may set: every field but the model's defaults (for_model sets them).
+OPTION_NAMES: tuple[str, ...] = tuple(
+    f.name for f in fields(DecodingParams) if f.name != "defaults"
+)

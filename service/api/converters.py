@@ -1,6 +1,7 @@
-"""Protobuf messages <-> the data plane's domain types; nothing else converts.
+"""Protobuf messages <-> the front door's calls and results; nothing else converts.
 
-Request fields are read by name from the task table, so a new task needs no code here.
+Request fields and decoding options are read by name (the task table's fields, the
+DecodingOptions message's fields), so a new task or option needs no code here.
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ from seq2seq_client.tasks import TaskSpec
 from service.api.status import GRPC_CODES
 from service.engine.output_text import TextHypothesis
 from service.errors import ServiceError
-from service.params import DecodingParams
-from service.serving.data_plane import Generation, ModelChoice, StreamToken
+from service.serving.data_plane import Generation, ModelRef, StreamToken
 from service.serving.documents import Translated
+from service.serving.front_door import TaskAnswer
 from service.serving.long_input import InputUsed
-from service.serving.models import ServedModel
+from service.serving.models import ModelListing
 from service.text.detect import Detection
 
 
@@ -26,29 +27,20 @@ def fields_from_pb(spec: TaskSpec, request: Message) -> dict[str, str]:
     return {name: getattr(request, name) for name in spec.fields}
 
 
-def choice_from_pb(message: pb.DecodingOptions) -> ModelChoice:
-    return ModelChoice(name=message.model.strip(), version=message.model_version)
-
-
-def params_from_pb(message: pb.DecodingOptions) -> DecodingParams:
-    """Raises InvalidArgument naming the field for out-of-range values."""
-    return DecodingParams(
-        beam_size=message.beam_size,
-        n_best=message.n_best,
-        max_output_tokens=message.max_output_tokens,
-        min_output_tokens=message.min_output_tokens,
-        length_penalty=message.length_penalty,
-        temperature=message.temperature if message.HasField("temperature") else None,
-        top_k=message.top_k,
-        top_p=message.top_p if message.HasField("top_p") else None,
-        seed=message.seed if message.HasField("seed") else None,
-        return_attention=message.return_attention,
-        return_scores=message.return_scores,
-        extractive=message.extractive if message.HasField("extractive") else None,
-        target_prefix=message.target_prefix,
-        protected_terms=tuple(message.protected_terms),
-        glossary=tuple(sorted(message.glossary.items())),
-    )
+def options_from_pb(message: Message) -> dict[str, object]:
+    """DecodingOptions by field name: unset optional fields left out, repeated fields as
+    lists, maps as dicts (what the front door takes from every protocol)."""
+    values: dict[str, object] = {}
+    for field in message.DESCRIPTOR.fields:
+        if field.has_presence and not message.HasField(field.name):
+            continue
+        value = getattr(message, field.name)
+        if field.message_type is not None and field.message_type.GetOptions().map_entry:
+            value = dict(value)
+        elif field.is_repeated:
+            value = list(value)
+        values[field.name] = value
+    return values
 
 
 def _hypothesis_pb(hypothesis: TextHypothesis) -> pb.Hypothesis:
@@ -67,16 +59,16 @@ def _hypothesis_pb(hypothesis: TextHypothesis) -> pb.Hypothesis:
     return message
 
 
+def _model_ref(ref: ModelRef) -> pb.ModelRef:
+    return pb.ModelRef(name=ref.name, version=ref.version, provider=ref.provider)
+
+
 def _common(generation: Generation) -> dict[str, Any]:
     """The fields GenerateResponse and AnswerResponse share."""
     return {
         "hypotheses": [_hypothesis_pb(h) for h in generation.hypotheses],
         "source_tokens": generation.source_tokens,
-        "model": pb.ModelRef(
-            name=generation.model.name,
-            version=generation.model.version,
-            provider=generation.model.provider,
-        ),
+        "model": _model_ref(generation.model),
         "timing": pb.Timing(
             queue_seconds=generation.queue_seconds,
             compute_seconds=generation.compute_seconds,
@@ -85,10 +77,9 @@ def _common(generation: Generation) -> dict[str, Any]:
     }
 
 
-def response(
-    spec: TaskSpec, generation: Generation, used: InputUsed | None = None
-) -> pb.GenerateResponse | pb.AnswerResponse:
-    extra = {} if used is None else {"input_used": input_used(used)}
+def response(spec: TaskSpec, answer: TaskAnswer) -> pb.GenerateResponse | pb.AnswerResponse:
+    generation = answer.generation
+    extra = {} if answer.used is None else {"input_used": input_used(answer.used)}
     if spec.answers:
         return pb.AnswerResponse(
             answer=generation.hypotheses[0].text if generation.answerable else "",
@@ -105,9 +96,7 @@ def input_used(used: InputUsed) -> pb.InputUsed:
     )
 
 
-def stream_event(
-    spec: TaskSpec, item: StreamToken | Generation, used: InputUsed | None = None
-) -> pb.GenerateStreamResponse:
+def stream_event(spec: TaskSpec, item: StreamToken | TaskAnswer) -> pb.GenerateStreamResponse:
     if isinstance(item, StreamToken):
         return pb.GenerateStreamResponse(
             token=pb.TokenEvent(
@@ -115,37 +104,30 @@ def stream_event(
             )
         )
     if spec.answers:
-        return pb.GenerateStreamResponse(answer_result=response(spec, item, used))
-    return pb.GenerateStreamResponse(result=response(spec, item, used))
+        return pb.GenerateStreamResponse(answer_result=response(spec, item))
+    return pb.GenerateStreamResponse(result=response(spec, item))
 
 
-def model_info(model: ServedModel, is_default: bool) -> pb.ModelInfo:
-    manifest = model.bundle.manifest
-    attention = manifest.attention
-    scope = attention.scope if attention.window is None else f"local(D={attention.window})"
-    evaluation = manifest.evaluation.metrics if manifest.evaluation is not None else {}
+def model_info(listing: ModelListing) -> pb.ModelInfo:
     return pb.ModelInfo(
-        name=manifest.name,
-        version=manifest.version,
-        task=manifest.task,
-        source_language=manifest.languages.source if manifest.languages else "",
-        target_language=manifest.languages.target if manifest.languages else "",
-        architecture=f"{manifest.architecture}-{manifest.cell}"
-        if manifest.cell
-        else manifest.architecture,
-        attention=f"{attention.kind} {scope} {attention.score}",
-        precision=manifest.precision,
-        provider=model.provider,
-        max_source_tokens=manifest.max_source_length,
-        max_target_tokens=manifest.max_target_length,
-        evaluation=evaluation,
-        is_default_version=is_default,
+        name=listing.name,
+        version=listing.version,
+        task=listing.task,
+        source_language=listing.source_language,
+        target_language=listing.target_language,
+        architecture=listing.architecture,
+        attention=listing.attention,
+        precision=listing.precision,
+        provider=listing.provider,
+        max_source_tokens=listing.max_source_tokens,
+        max_target_tokens=listing.max_target_tokens,
+        evaluation=listing.evaluation,
+        is_default_version=listing.is_default_version,
+        description=listing.description,
     )
 
 
-def language_score(detection: Detection | None) -> pb.LanguageScore | None:
-    if detection is None:
-        return None
+def language_score(detection: Detection) -> pb.LanguageScore:
     return pb.LanguageScore(language=detection.language, confidence=detection.confidence)
 
 
@@ -159,13 +141,15 @@ def text_result(result: Translated | ServiceError, field: str) -> pb.TextResult:
                 field=result.field or field,
             )
         )
-    return pb.TextResult(
+    message = pb.TextResult(
         text=result.text,
         alternatives=result.alternatives,
         sentence_count=result.sentences,
         source_language=result.source_language,
-        detected_language=language_score(result.detection),
     )
+    if result.detection is not None:
+        message.detected_language.CopyFrom(language_score(result.detection))
+    return message
 
 
 def document_response(result: Translated) -> pb.GenerateResponse:
@@ -185,13 +169,7 @@ def document_response(result: Translated) -> pb.GenerateResponse:
             ),
         )
         if result.model is not None:
-            response.model.CopyFrom(
-                pb.ModelRef(
-                    name=result.model.name,
-                    version=result.model.version,
-                    provider=result.model.provider,
-                )
-            )
+            response.model.CopyFrom(_model_ref(result.model))
     response.sentence_count = result.sentences
     if result.detection is not None:
         response.detected_language.CopyFrom(language_score(result.detection))

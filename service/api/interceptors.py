@@ -1,9 +1,16 @@
-"""One interceptor for every RPC: request id, gRPC RED metrics, one access-log line.
+"""The gRPC server's interceptors: one for every RPC (request id, gRPC RED metrics, one
+access-log line), and bearer-token authentication inside it.
 
 RED metrics follow the go-grpc-prometheus convention. The request id comes from the
 incoming metadata key `x-request-id` (or is generated) and goes back to the client in
 the response's initial metadata. The servicer adds what only it knows (model, version,
 queue and compute time) to the call's `CallRecord` (`service.api.call_context`).
+
+Authentication (`BearerAuthInterceptor`): a call must carry `authorization: Bearer <token>`
+metadata naming a configured token, unless its service is exempt (health checks and
+reflection by default); refused calls end UNAUTHENTICATED, and only the reason is logged. It
+is registered after `CallInterceptor` (inside it), so refused calls are still counted in
+`grpc_server_handled_total{grpc_code="UNAUTHENTICATED"}` and access-logged.
 """
 
 from __future__ import annotations
@@ -13,22 +20,25 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 import grpc
 
 from service.api.call_context import CallRecord, set_current_call
 from service.api.traffic import Traffic
+from service.auth import TokenChecker, bearer_token
 from service.metrics import Metrics
 
 REQUEST_ID_KEY = "x-request-id"
+AUTHORIZATION_KEY = "authorization"
 ACCESS_LOGGER = "service.access"
 # Services whose calls are logged at INFO; health checks and reflection go to DEBUG.
 LOGGED_SERVICES = frozenset({"seq2seq.v1.Seq2Seq"})
 _VALID_REQUEST_ID = re.compile(r"^[\x21-\x7e]{1,128}$")  # printable ASCII, no spaces
 
 access_log = logging.getLogger(ACCESS_LOGGER)
+log = logging.getLogger(__name__)
 
 
 def request_id_from(metadata: Any) -> str:
@@ -182,3 +192,63 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
                 self._done(labels, record, code, started)
 
         return wrapped
+
+
+# --- authentication ---------------------------------------------------------------------
+def _presented_token(metadata: Any) -> str | None:
+    """The token of the first `authorization` entry, None when absent or not a Bearer one."""
+    for key, value in metadata or ():
+        if key == AUTHORIZATION_KEY:
+            return bearer_token(value)
+    return None
+
+
+def _service_of(full_method: str) -> str:
+    """'/seq2seq.v1.Seq2Seq/Translate' -> 'seq2seq.v1.Seq2Seq'."""
+    return full_method.lstrip("/").split("/", 1)[0]
+
+
+def _refusal(handler: grpc.RpcMethodHandler, message: str) -> grpc.RpcMethodHandler:
+    """A handler of the same kind as `handler` that ends the call UNAUTHENTICATED."""
+
+    async def refuse_unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        await context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
+
+    async def refuse_stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        await context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
+        yield  # pragma: no cover - abort raised already; this makes it a generator
+
+    serializers = (handler.request_deserializer, handler.response_serializer)
+    if handler.unary_unary:
+        return grpc.unary_unary_rpc_method_handler(refuse_unary, *serializers)
+    if handler.unary_stream:
+        return grpc.unary_stream_rpc_method_handler(refuse_stream, *serializers)
+    if handler.stream_unary:
+        return grpc.stream_unary_rpc_method_handler(refuse_unary, *serializers)
+    return grpc.stream_stream_rpc_method_handler(refuse_stream, *serializers)
+
+
+class BearerAuthInterceptor(grpc.aio.ServerInterceptor):
+    """UNAUTHENTICATED for calls without an accepted bearer token (exempt services pass)."""
+
+    def __init__(self, tokens: Iterable[str], exempt_services: Iterable[str]) -> None:
+        self._checker = TokenChecker(tokens)
+        self._exempt = frozenset(exempt_services)
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Any],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:
+        handler = await continuation(handler_call_details)
+        if handler is None or _service_of(handler_call_details.method) in self._exempt:
+            return handler
+        presented = _presented_token(handler_call_details.invocation_metadata)
+        if presented is None:
+            reason = "missing 'authorization: Bearer <token>' metadata"
+        elif not self._checker.accepts(presented):
+            reason = "the bearer token is not accepted"
+        else:
+            return handler
+        log.debug("refused %s: %s", handler_call_details.method, reason)
+        return _refusal(handler, f"unauthenticated: {reason}")

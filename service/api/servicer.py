@@ -1,8 +1,8 @@
-"""The Seq2Seq servicer: protobuf in, data plane call, protobuf out; errors mapped in one place.
+"""The Seq2Seq servicer: protobuf in, a front-door call, protobuf out; errors in one place.
 
 The task RPCs (unary and streaming twin) are generated from the task table
-(`seq2seq_client.tasks.TASKS`): each handler converts the request by the table's field names,
-calls the data plane and converts back.
+(`seq2seq_client.tasks.TASKS`); Translate is the front door's translate (documents, many
+texts, a source language to detect); every handler only converts.
 """
 
 from __future__ import annotations
@@ -20,11 +20,10 @@ from seq2seq_client.tasks import TASKS, TaskSpec
 from service.api import converters
 from service.api.call_context import current_call
 from service.api.status import abort_with
-from service.errors import InternalError, InvalidArgument, ServiceError
+from service.errors import InternalError, ServiceError
 from service.metrics import Metrics
-from service.serving.data_plane import DataPlane, Generation, ModelChoice
-from service.serving.documents import Documents, TranslateJob
-from service.serving.long_input import InputUsed
+from service.serving.data_plane import Generation
+from service.serving.front_door import FrontDoor, TaskAnswer, TranslateCall
 
 log = logging.getLogger(__name__)
 
@@ -48,20 +47,17 @@ def _note(generation: Generation) -> None:
 def _unary_handler(spec: TaskSpec) -> Callable[..., Any]:
     async def handler(self: Seq2SeqServicer, request: Any, context: grpc.aio.ServicerContext):
         try:
-            choice = converters.choice_from_pb(request.options)
-            fields, used = self.fit(spec, converters.fields_from_pb(spec, request), choice)
-            generation = await self.plane.generate(
+            answer = await self.front_door.run(
                 spec.name,
-                fields,
-                choice,
-                converters.params_from_pb(request.options),
+                converters.fields_from_pb(spec, request),
+                converters.options_from_pb(request.options),
                 _deadline(context),
             )
         except Exception as error:
             await self._fail(context, error)
             raise  # abort_with raised already; this keeps type checkers honest
-        _note(generation)
-        return converters.response(spec, generation, used)
+        _note(answer.generation)
+        return converters.response(spec, answer)
 
     handler.__name__ = spec.rpc
     return handler
@@ -72,19 +68,16 @@ def _stream_handler(spec: TaskSpec) -> Callable[..., Any]:
         self: Seq2SeqServicer, request: Any, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.GenerateStreamResponse]:
         try:
-            choice = converters.choice_from_pb(request.options)
-            fields, used = self.fit(spec, converters.fields_from_pb(spec, request), choice)
-            stream = self.plane.generate_stream(
+            stream = self.front_door.stream(
                 spec.name,
-                fields,
-                choice,
-                converters.params_from_pb(request.options),
+                converters.fields_from_pb(spec, request),
+                converters.options_from_pb(request.options),
                 _deadline(context),
             )
             async for item in stream:
-                if isinstance(item, Generation):
-                    _note(item)
-                yield converters.stream_event(spec, item, used)
+                if isinstance(item, TaskAnswer):
+                    _note(item.generation)
+                yield converters.stream_event(spec, item)
         except Exception as error:
             await self._fail(context, error)
 
@@ -92,64 +85,52 @@ def _stream_handler(spec: TaskSpec) -> Callable[..., Any]:
     return handler
 
 
-async def _translate(
-    self: Seq2SeqServicer, request: pb.TranslateRequest, context: grpc.aio.ServicerContext
-) -> pb.GenerateResponse:
-    """Translate goes through the documents layer: one text of any length, or many texts."""
-    try:
-        job = TranslateJob(
-            source_language=request.source_language,
-            target_language=request.target_language,
-            format=request.format or "text",
-            choice=converters.choice_from_pb(request.options),
-            params=converters.params_from_pb(request.options),
-            deadline=_deadline(context),
-        )
-        if request.texts:
-            if request.text:
-                raise InvalidArgument("send either text or texts, not both", field="texts")
-            results = await self.documents.translate_many(list(request.texts), job)
-            return pb.GenerateResponse(
-                results=[converters.text_result(r, f"texts[{i}]") for i, r in enumerate(results)]
-            )
-        result = await self.documents.translate(request.text, job)
-    except Exception as error:
-        await self._fail(context, error)
-        raise
-    if result.parts:
-        _note(result.parts[0][1])
-    return converters.document_response(result)
-
-
 class Seq2SeqServicer(pb_grpc.Seq2SeqServicer):
-    def __init__(self, plane: DataPlane, metrics: Metrics, documents: Documents) -> None:
-        self.plane = plane
-        self.documents = documents
+    def __init__(self, front_door: FrontDoor, metrics: Metrics) -> None:
+        self.front_door = front_door
         self._metrics = metrics
 
-    Translate = _translate
-
-    def fit(
-        self, spec: TaskSpec, fields: dict[str, str], choice: ModelChoice
-    ) -> tuple[dict[str, str], InputUsed | None]:
-        """Summarize/Answer over a long text: the part that fits, and what was used."""
-        if spec.language_fields:  # Translate streams one text; documents go unary
-            return self.documents.resolve_source(fields), None
-        return self.documents.fit(spec.name, fields, choice)
+    async def Translate(
+        self, request: pb.TranslateRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GenerateResponse:
+        """One text of any length (a document), or many texts."""
+        call = TranslateCall(
+            text=request.text,
+            texts=list(request.texts) or None,
+            source_language=request.source_language,
+            target_language=request.target_language,
+            format=request.format,
+            options=converters.options_from_pb(request.options),
+            deadline=_deadline(context),
+        )
+        try:
+            result = await self.front_door.translate(call)
+        except Exception as error:
+            await self._fail(context, error)
+            raise
+        if isinstance(result, list):
+            return pb.GenerateResponse(
+                results=[converters.text_result(r, f"texts[{i}]") for i, r in enumerate(result)]
+            )
+        if result.parts:
+            _note(result.parts[0][1])
+        return converters.document_response(result)
 
     async def Detect(
         self, request: pb.DetectRequest, context: grpc.aio.ServicerContext
     ) -> pb.DetectResponse:
         try:
-            ranked = self.documents.detect(request.text, top=request.top or 3)
+            ranked = self.front_door.detect(request.text, request.top)
         except Exception as error:
             await self._fail(context, error)
             raise
-        return pb.DetectResponse(
-            languages=[
-                pb.LanguageScore(language=d.language, confidence=d.confidence) for d in ranked
-            ]
-        )
+        return pb.DetectResponse(languages=[converters.language_score(d) for d in ranked])
+
+    async def ListModels(
+        self, request: pb.ListModelsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListModelsResponse:
+        listings = self.front_door.models(request.task)
+        return pb.ListModelsResponse(models=[converters.model_info(m) for m in listings])
 
     async def _fail(self, context: grpc.aio.ServicerContext, error: Exception) -> None:
         record = current_call()
@@ -166,15 +147,6 @@ class Seq2SeqServicer(pb_grpc.Seq2SeqServicer):
             record.error = error.message
         self._metrics.rejected.labels(error.code.value).inc()
         await abort_with(context, error)
-
-    async def ListModels(self, request: pb.ListModelsRequest, context: grpc.aio.ServicerContext):
-        table = self.plane.models
-        models = [
-            converters.model_info(m, m.version == table.default_version(m.name))
-            for m in sorted(table.all(), key=lambda m: (m.name, m.version))
-            if not request.task or m.bundle.manifest.task == request.task
-        ]
-        return pb.ListModelsResponse(models=models)
 
 
 for _spec in TASKS.values():

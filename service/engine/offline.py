@@ -18,12 +18,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-from service.engine.constraint_builder import build_constraints
 from service.engine.core import EngineCore, EngineObserver
 from service.engine.output_text import TextHypothesis, decode_output
 from service.engine.policy import PolicyConfig, make_policy
+from service.engine.preparation import (
+    encode_source,
+    model_limits,
+    new_request,
+    source_of_ids,
+)
 from service.engine.queue import RequestQueue
 from service.engine.repository import LoadedBundle, load_bundle
 from service.engine.requests import GenerationOutput, Request, TokenEvent
@@ -98,12 +101,8 @@ class Seq2SeqEngine:
         self._batching = batching
         self._max_batch_size = max_batch_size
         self._observer = observer
-        self.limits = ModelLimits(
-            max_output_tokens=self.manifest.max_target_length,
-            max_beam_size=max_beam_size,
-            max_batch_size=max_batch_size,
-            has_attention=self.manifest.attention.kind != "none",
-            defaults=self.manifest.decoding,
+        self.limits: ModelLimits = model_limits(
+            self.manifest, max_beam_size=max_beam_size, max_batch_size=max_batch_size
         )
         self._ids = itertools.count()
 
@@ -114,9 +113,7 @@ class Seq2SeqEngine:
 
     def encode(self, text: str) -> tuple[int, ...]:
         """Source ids of a text (EOS appended), refused when over the model's limit."""
-        return self.tokenizer.encode(
-            text, max_tokens=self.manifest.max_source_length, field="source"
-        ).ids
+        return tuple(int(i) for i in encode_source(self.bundle, text, "source").ids)
 
     def generate_batch(
         self,
@@ -135,37 +132,29 @@ class Seq2SeqEngine:
         if params is not None and options:
             raise TypeError("pass either params or keyword options, not both")
         resolved = (params or DecodingParams(**options)).for_model(self.limits)  # type: ignore[arg-type]
-        texts = [s if isinstance(s, str) else None for s in sources]
-        ids = [self.encode(s) if isinstance(s, str) else tuple(int(i) for i in s) for s in sources]
+        prepared = [
+            encode_source(self.bundle, s, "source") if isinstance(s, str) else source_of_ids(s)
+            for s in sources
+        ]
         core = EngineCore(
             self.bundle.runtime,
             make_policy(self._batching, PolicyConfig(self._max_batch_size, 0.0)),
-            RequestQueue(max_size=max(1, len(ids))),
+            RequestQueue(max_size=max(1, len(prepared))),
             self._observer,
         )
-        collectors = [_Collector() for _ in ids]
+        collectors = [_Collector() for _ in prepared]
         now = time.monotonic()
-        requests = []
-        for source, text, collector in zip(ids, texts, collectors, strict=True):
-            source_ids = np.asarray(source, dtype=np.int64)
-            constraints = build_constraints(
+        requests = [
+            new_request(
+                self.bundle,
+                source,
                 resolved,
-                source_ids=source_ids,
-                source_text=text,
-                tokenizer=self.tokenizer,
-                manifest=self.manifest,
+                request_id=f"offline-{next(self._ids)}",
+                listener=collector,
+                arrival=now,
             )
-            requests.append(
-                Request(
-                    request_id=f"offline-{next(self._ids)}",
-                    source_ids=source_ids,
-                    params=resolved,
-                    listener=collector,
-                    arrival=now,
-                    constraints=constraints.constraints,
-                    terms=constraints.terms,
-                )
-            )
+            for source, collector in zip(prepared, collectors, strict=True)
+        ]
         for request in requests:
             core.submit(request)
         while core.has_work:

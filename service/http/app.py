@@ -1,45 +1,41 @@
-"""The FastAPI application: /v1 (our API), LibreTranslate's API, the page, health."""
+"""The FastAPI application: /v1 (our API), LibreTranslate's API, the page, health.
+
+Every route converts JSON to a front-door call and its result back to JSON; the task routes
+(`/v1/<task>`) are generated from the task table, their bodies and options from the task
+table and the decoding-parameters type (schemas.py). Authentication, drain and body limits
+are the middleware's (middleware.py), before any route runs.
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
-from seq2seq_client.tasks import TASKS
-from service.errors import InvalidArgument, ServiceError
+from seq2seq_client.tasks import TASKS, TaskSpec
+from service.errors import ServiceError
 from service.http import errors
-from service.http.context import HttpContext, bearer_token, context_of
+from service.http.context import HttpContext, context_of
 from service.http.libretranslate import router as libretranslate_router
-from service.http.middleware import FrontDoor
+from service.http.middleware import HttpGate
 from service.http.schemas import (
-    AnswerBody,
+    TASK_BODIES,
     DetectBody,
-    SummarizeBody,
     TranslateBody,
-    generation_json,
+    listing_json,
+    options_of,
+    task_json,
     translated_json,
-    used_json,
+    wants_details,
 )
-from service.serving.documents import TranslateJob
-
-
-class Unauthenticated(Exception):
-    """No or an unknown bearer token while authentication is on."""
-
-
-def authorized(request: Request) -> None:
-    context = context_of(request)
-    if context.tokens is None:
-        return
-    token = bearer_token(request)
-    if token is None or not context.tokens.accepts(token):
-        raise Unauthenticated()
+from service.serving.front_door import TranslateCall
 
 
 def _deadline(request: Request) -> float | None:
@@ -49,6 +45,29 @@ def _deadline(request: Request) -> float | None:
         return time.monotonic() + float(value) if value else None
     except ValueError:
         return None
+
+
+def _task_route(spec: TaskSpec) -> Callable[..., Awaitable[JSONResponse]]:
+    """POST /v1/<task>: the task's fields and options in, its result out."""
+    body_type = TASK_BODIES[spec.name]
+
+    async def route(body: BaseModel, request: Request) -> JSONResponse:
+        answer = await context_of(request).front_door.run(
+            spec.name,
+            {name: getattr(body, name) for name in spec.fields},
+            options_of(body),
+            _deadline(request),
+        )
+        return JSONResponse(task_json(spec, answer))
+
+    route.__annotations__["body"] = body_type
+    route.__name__ = spec.name
+    route.__doc__ = f"{spec.description[0].upper()}{spec.description[1:]}." + (
+        " A long input is cut to the part the model takes; `input_used` says which."
+        if not spec.language_fields
+        else ""
+    )
+    return route
 
 
 def create_app(context: HttpContext) -> Any:
@@ -66,115 +85,62 @@ def create_app(context: HttpContext) -> Any:
     app.add_exception_handler(RequestValidationError, errors.on_validation_error)
     app.add_exception_handler(HTTPException, errors.on_http_error)
     app.add_exception_handler(Exception, errors.on_unexpected)
-    app.add_exception_handler(
-        Unauthenticated,
-        lambda request, error: errors.plain_error(
-            401, "send 'Authorization: Bearer <token>' with a known token", "unauthenticated"
-        ),
-    )
-    api = [Depends(authorized)]
 
-    @app.post("/v1/translate", dependencies=api, tags=["v1"])
+    @app.post("/v1/translate", tags=["v1"])
     async def translate(body: TranslateBody, request: Request) -> JSONResponse:
         """One text (`text`) or many (`texts`); plain text or HTML; `source_language: auto`."""
-        documents = context_of(request).documents
-        job = TranslateJob(
-            source_language=body.source_language,
-            target_language=body.target_language,
-            format=body.format,
-            choice=body.options.choice(),
-            params=body.options.params(),
-            deadline=_deadline(request),
+        options = options_of(body)
+        result = await context_of(request).front_door.translate(
+            TranslateCall(
+                text=body.text,
+                texts=body.texts,
+                source_language=body.source_language,
+                target_language=body.target_language,
+                format=body.format,
+                options=options,
+                deadline=_deadline(request),
+            )
         )
-        if (body.text is None) == (body.texts is None):
-            raise InvalidArgument("send either 'text' or 'texts'", field="text")
-        details = body.options.details
-        if body.text is not None:
-            result = await documents.translate(body.text, job)
+        details = wants_details(options)
+        if not isinstance(result, list):
             return JSONResponse(translated_json(result, details))
-        results = await documents.translate_many(body.texts or [], job)
         return JSONResponse(
             {
                 "results": [
                     {"error": errors.error_body(r)}
                     if isinstance(r, ServiceError)
                     else translated_json(r, details)
-                    for r in results
+                    for r in result
                 ]
             }
         )
 
-    @app.post("/v1/summarize", dependencies=api, tags=["v1"])
-    async def summarize(body: SummarizeBody, request: Request) -> JSONResponse:
-        """A text longer than the model's limit is summarized from its leading sentences;
-        `input_used` then says which characters were read."""
-        context = context_of(request)
-        choice = body.options.choice()
-        fields, used = context.documents.fit("summarize", {"text": body.text}, choice)
-        generation = await context.plane.generate(
-            "summarize", fields, choice, body.options.params(), _deadline(request)
-        )
-        return JSONResponse({**generation_json(generation), "input_used": used_json(used)})
+    for spec in TASKS.values():
+        if spec.name != "translate":  # translate: documents and many texts, above
+            app.post(f"/v1/{spec.name}", tags=["v1"])(_task_route(spec))
 
-    @app.post("/v1/answer", dependencies=api, tags=["v1"])
-    async def answer(body: AnswerBody, request: Request) -> JSONResponse:
-        """A context longer than the model's limit is searched for the window of sentences
-        sharing the most words with the question; `input_used` says which."""
-        context = context_of(request)
-        choice = body.options.choice()
-        fields, used = context.documents.fit(
-            "answer", {"question": body.question, "context": body.context}, choice
-        )
-        generation = await context.plane.generate(
-            "answer", fields, choice, body.options.params(), _deadline(request)
-        )
-        best = generation.hypotheses[0].text if generation.answerable else ""
-        return JSONResponse(
-            {
-                "answer": best,
-                "answerable": generation.answerable,
-                **generation_json(generation),
-                "input_used": used_json(used),
-            }
-        )
-
-    @app.post("/v1/detect", dependencies=api, tags=["v1"])
+    @app.post("/v1/detect", tags=["v1"])
     async def detect(body: DetectBody, request: Request) -> JSONResponse:
         """The most likely languages among those the loaded translate models speak."""
-        ranked = context_of(request).documents.detect(body.text)
+        ranked = context_of(request).front_door.detect(body.text)
         return JSONResponse(
             {"detections": [{"language": d.language, "confidence": d.confidence} for d in ranked]}
         )
 
-    @app.get("/v1/models", dependencies=api, tags=["v1"])
+    @app.get("/v1/models", tags=["v1"])
     async def models(request: Request) -> JSONResponse:
-        context = context_of(request)
-        table = context.plane.models
-        out = []
-        for model in sorted(table.all(), key=lambda m: (m.name, m.version)):
-            manifest = model.bundle.manifest
-            languages = manifest.languages
-            out.append(
-                {
-                    "name": model.name,
-                    "version": model.version,
-                    "task": manifest.task,
-                    "source_language": languages.source if languages else None,
-                    "target_language": languages.target if languages else None,
-                    "is_default_version": model.version == table.default_version(model.name),
-                    "has_attention": manifest.attention.kind != "none",
-                    "provider": model.provider,
-                }
-            )
+        front_door = context_of(request).front_door
         return JSONResponse(
-            {"models": out, "tasks": sorted(TASKS), "languages": context.documents.languages()}
+            {
+                "models": [listing_json(m) for m in front_door.models()],
+                "tasks": sorted(TASKS),
+                "languages": front_door.languages(),
+            }
         )
 
     @app.get("/healthz", tags=["health"])
     async def healthz(request: Request) -> PlainTextResponse:
-        context = context_of(request)
-        models = context.plane.models.all()
-        serving = not context.draining and any(m.engine.available for m in models)
+        serving = context_of(request).front_door.health().serving
         return PlainTextResponse(
             "SERVING" if serving else "NOT_SERVING", status_code=200 if serving else 503
         )
@@ -185,4 +151,4 @@ def create_app(context: HttpContext) -> Any:
         return HTMLResponse(text)
 
     app.include_router(libretranslate_router)
-    return FrontDoor(app, context)
+    return HttpGate(app, context)

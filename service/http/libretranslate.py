@@ -1,11 +1,12 @@
 """LibreTranslate's API (/translate, /detect, /languages, /translate_file), so its clients
-work unchanged: form or JSON bodies, `api_key` in the body, `{"error": ...}` bodies, and
-confidences in percent. Errors use our HTTP table, except a missing or unknown key, which is
-LibreTranslate's 403.
+work unchanged: form or JSON bodies, `{"error": ...}` bodies, and confidences in percent.
+Each route converts LibreTranslate's fields to a front-door call and back; its `api_key` is
+checked with the server's bearer tokens by the HTTP middleware. Errors use our HTTP table.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import secrets
 from collections.abc import Awaitable, Callable
@@ -17,16 +18,18 @@ from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import UploadFile
 
 from service.errors import InvalidArgument, ServiceError
-from service.http.context import HttpContext, bearer_token, context_of
+from service.http.context import HttpContext, context_of
 from service.http.errors import error_response, plain_error
-from service.params import DecodingParams
-from service.serving.documents import Translated, TranslateJob
+from service.serving.documents import Translated
+from service.serving.front_door import FieldNames, TranslateCall
+from service.text.detect import Detection
 
 router = APIRouter(tags=["LibreTranslate"])
 
 LANGUAGE_NAMES = {"en": "English", "fr": "French", "de": "German", "it": "Italian"}
 FILE_FORMATS = {".txt": "text", ".html": "html", ".htm": "html"}
 KEPT_FILES = 64  # translated files kept for /download_file, oldest dropped first
+NAMES = FieldNames(text="q", texts="q", source_language="source", target_language="target")
 _BODY_DOC = {
     "requestBody": {
         "content": {
@@ -37,7 +40,12 @@ _BODY_DOC = {
 }
 
 
-async def _params(request: Request) -> dict[str, Any]:
+class _UnsupportedMedia(Exception):
+    def __init__(self, content_type: str) -> None:
+        self.content_type = content_type
+
+
+async def _fields(request: Request) -> dict[str, Any]:
     """The request's fields from a JSON, urlencoded or multipart body (or the query)."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     fields: dict[str, Any] = dict(request.query_params)
@@ -57,44 +65,18 @@ async def _params(request: Request) -> dict[str, Any]:
     return fields
 
 
-class _UnsupportedMedia(Exception):
-    def __init__(self, content_type: str) -> None:
-        self.content_type = content_type
-
-
-def _refused(context: HttpContext, request: Request, fields: dict[str, Any]) -> Response | None:
-    if context.tokens is None:
-        return None
-    key = str(fields.get("api_key") or "") or bearer_token(request) or ""
-    if key and context.tokens.accepts(key):
-        return None
-    return plain_error(403, "Invalid API key", "unauthenticated")
-
-
-async def _guarded(request: Request) -> tuple[HttpContext, dict[str, Any]] | Response:
-    context = context_of(request)
-    try:
-        fields = await _params(request)
-    except ServiceError as error:
-        return error_response(error)
-    except _UnsupportedMedia as error:
-        return plain_error(415, f"unsupported content type '{error.content_type}'", "media")
-    return _refused(context, request, fields) or (context, fields)
-
-
 Handler = Callable[[HttpContext, dict[str, Any], Request], Awaitable[Response]]
 
 
 def _endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-    """The request's fields parsed and its key checked, then `handler`; a ServiceError
-    becomes its JSON error (no functools.wraps: FastAPI must see `request` only)."""
+    """The request's fields parsed, then `handler`; a ServiceError becomes its JSON error
+    (no functools.wraps: FastAPI must see `request` only)."""
 
     async def endpoint(request: Request) -> Response:
-        guarded = await _guarded(request)
-        if isinstance(guarded, Response):
-            return guarded
         try:
-            return await handler(*guarded, request)
+            return await handler(context_of(request), await _fields(request), request)
+        except _UnsupportedMedia as error:
+            return plain_error(415, f"unsupported content type '{error.content_type}'", "media")
         except ServiceError as error:
             return error_response(error)
 
@@ -103,89 +85,83 @@ def _endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     return endpoint
 
 
-def _job(fields: dict[str, Any], fmt: str | None = None) -> TranslateJob:
-    alternatives = _int(fields.get("alternatives", 0), "alternatives")
-    if alternatives < 0:
-        raise InvalidArgument("alternatives must be >= 0", field="alternatives")
-    beam = alternatives + 1
-    return TranslateJob(
-        source_language=str(fields.get("source") or "auto"),
-        target_language=_required(fields, "target"),
-        format=fmt or str(fields.get("format") or "text"),
-        params=DecodingParams(beam_size=beam, n_best=beam),
-    )
-
-
-def _int(value: Any, field: str) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError) as error:
-        raise InvalidArgument(f"{field} must be an integer, not {value!r}", field=field) from error
-
-
 def _required(fields: dict[str, Any], name: str) -> str:
+    """A parameter LibreTranslate requires, refused with its own words when missing."""
     value = fields.get(name)
     if not isinstance(value, str) or not value.strip():
         raise InvalidArgument(f"Invalid request: missing {name} parameter", field=name)
     return value
 
 
-def _detected(result: Translated) -> dict[str, Any] | None:
-    if result.detection is None:
+def _call(fields: dict[str, Any], text_format: str | None = None) -> TranslateCall:
+    """LibreTranslate's fields as a Translate: `alternatives` asks for a beam that wide."""
+    try:
+        alternatives = int(fields.get("alternatives", 0))
+    except (TypeError, ValueError) as error:
+        raise InvalidArgument(
+            f"alternatives must be an integer, not {fields.get('alternatives')!r}",
+            field="alternatives",
+        ) from error
+    if alternatives < 0:
+        raise InvalidArgument("alternatives must be >= 0", field="alternatives")
+    q = fields.get("q")
+    if isinstance(q, list) and not all(isinstance(t, str) for t in q):
+        raise InvalidArgument("q must be a string or a list of strings", field="q")
+    if not isinstance(q, list | str):
+        raise InvalidArgument("Invalid request: missing q parameter", field="q")
+    return TranslateCall(
+        text=q if isinstance(q, str) else None,
+        texts=q if isinstance(q, list) else None,
+        source_language=str(fields.get("source") or "auto"),
+        target_language=_required(fields, "target"),
+        format=text_format or str(fields.get("format") or "text"),
+        options={"beam_size": alternatives + 1, "n_best": alternatives + 1},
+        names=NAMES,
+    )
+
+
+def _detected(detection: Detection | None) -> dict[str, Any] | None:
+    if detection is None:
         return None
-    return {
-        "confidence": round(result.detection.confidence * 100, 1),
-        "language": result.detection.language,
-    }
+    return {"confidence": round(detection.confidence * 100, 1), "language": detection.language}
 
 
 async def translate(context: HttpContext, fields: dict[str, Any], request: Request) -> Response:
-    job = _job(fields)
-    q = fields.get("q")
-    if isinstance(q, list):
-        if not all(isinstance(t, str) for t in q):
-            raise InvalidArgument("q must be a string or a list of strings", field="q")
-        results = await context.documents.translate_many(q, job, field="q")
-        failed = next((r for r in results if isinstance(r, ServiceError)), None)
+    call = _call(fields)
+    alternatives = int(str(call.options["n_best"])) > 1
+    result = await context.front_door.translate(call)
+    if isinstance(result, list):
+        failed = next((r for r in result if isinstance(r, ServiceError)), None)
         if failed is not None:
             return error_response(failed)
-        done = [r for r in results if isinstance(r, Translated)]
+        done = [r for r in result if isinstance(r, Translated)]
         body: dict[str, Any] = {"translatedText": [r.text for r in done]}
-        if job.source_language == "auto":
-            body["detectedLanguage"] = [_detected(r) for r in done]
-        if job.params.n_best > 1:
+        if call.source_language == "auto":
+            body["detectedLanguage"] = [_detected(r.detection) for r in done]
+        if alternatives:
             body["alternatives"] = [list(r.alternatives) for r in done]
         return JSONResponse(body)
-    if not isinstance(q, str):
-        raise InvalidArgument("Invalid request: missing q parameter", field="q")
-    result = await context.documents.translate(q, job, field="q")
     body = {"translatedText": result.text}
     if result.detection is not None:
-        body["detectedLanguage"] = _detected(result)
-    if job.params.n_best > 1:
+        body["detectedLanguage"] = _detected(result.detection)
+    if alternatives:
         body["alternatives"] = list(result.alternatives)
     return JSONResponse(body)
 
 
 async def detect(context: HttpContext, fields: dict[str, Any], request: Request) -> Response:
-    ranked = context.documents.detect(_required(fields, "q"), field="q")
-    return JSONResponse(
-        [{"confidence": round(d.confidence * 100, 1), "language": d.language} for d in ranked]
-    )
+    ranked = context.front_door.detect(_required(fields, "q"), field="q")
+    return JSONResponse([_detected(d) for d in ranked])
 
 
 @router.get("/languages")
 async def languages(request: Request) -> Response:
-    context = context_of(request)
-    pairs = context.documents.language_pairs()
+    front_door = context_of(request).front_door
+    pairs = front_door.language_pairs()
     return JSONResponse(
         [
-            {
-                "code": code,
-                "name": LANGUAGE_NAMES.get(code, code),
-                "targets": pairs.get(code, []),
-            }
-            for code in context.documents.languages()
+            {"code": code, "name": LANGUAGE_NAMES.get(code, code), "targets": pairs.get(code, [])}
+            for code in front_door.languages()
         ]
     )
 
@@ -214,7 +190,11 @@ async def translate_file(
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
         raise InvalidArgument("the file is not UTF-8 text", field="file") from error
-    result = await context.documents.translate(text, _job(fields, FILE_FORMATS[suffix]), "file")
+    call = _call({**fields, "q": text}, FILE_FORMATS[suffix])
+    result = await context.front_door.translate(
+        dataclasses.replace(call, names=dataclasses.replace(NAMES, text="file"))
+    )
+    assert isinstance(result, Translated)
     key = f"{secrets.token_urlsafe(12)}.{result.source_language}-{fields['target']}{suffix}"
     context.files[key] = (name, result.text.encode("utf-8"))
     while len(context.files) > KEPT_FILES:

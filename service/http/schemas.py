@@ -1,80 +1,106 @@
-"""The JSON shapes of the /v1 API (they are its OpenAPI description)."""
+"""The JSON shapes of the /v1 API (they are its OpenAPI description), derived from the task
+table and the decoding-parameters type: a new task or option needs no code here.
+
+Ranges are not checked here: the front door (the options type, the request checks) refuses
+a bad value with the same message every protocol gives.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import typing
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from service.params import DecodingParams
-from service.serving.data_plane import Generation, ModelChoice
+from seq2seq_client.tasks import TASKS, TaskSpec
+from service.params import OPTION_NAMES, DecodingParams
+from service.serving.data_plane import Generation, ModelRef
 from service.serving.documents import Translated
+from service.serving.front_door import TaskAnswer
 from service.serving.long_input import InputUsed
+from service.serving.models import ModelListing
+
+_STRICT = ConfigDict(extra="forbid")
 
 
-class Options(BaseModel):
-    """Decoding options; the gRPC DecodingOptions message field for field."""
+def _json_type(hint: Any) -> Any:
+    """The JSON form of a DecodingParams field: tuples of pairs are objects, tuples lists."""
+    if typing.get_origin(hint) is tuple:
+        item = typing.get_args(hint)[0]
+        if typing.get_origin(item) is tuple:
+            return dict[str, str]
+        return list[item]  # type: ignore[valid-type]
+    return hint
 
-    model_config = ConfigDict(extra="forbid")
 
-    model: str = Field(default="", description="model name; empty = the task's default")
-    model_version: int = Field(default=0, ge=0, description="0 = the newest loaded version")
-    beam_size: int = Field(default=0, ge=0, description="0 or 1 = greedy")
-    n_best: int = Field(default=0, ge=0, description="hypotheses to return; <= beam_size")
-    max_output_tokens: int = Field(default=0, ge=0, description="0 = the model's limit")
-    min_output_tokens: int = Field(default=0, ge=0)
-    length_penalty: float = Field(default=0.0, description="GNMT alpha; 0 = none")
-    temperature: float | None = Field(default=None, description="sampling temperature > 0")
-    top_k: int = Field(default=0, ge=0)
-    top_p: float | None = None
-    seed: int | None = None
-    return_attention: bool = False
-    return_scores: bool = False
+def _options_model() -> type[BaseModel]:
+    """The gRPC DecodingOptions message field for field: the model it names, then every
+    option of DecodingParams with its type and default."""
+    hints = typing.get_type_hints(DecodingParams)
+    defaults = {f.name: f.default for f in dataclasses.fields(DecodingParams)}
+    fields: dict[str, Any] = {
+        "model": (str, Field(default="", description="model name; empty = the task's default")),
+        "model_version": (int, Field(default=0, description="0 = the newest loaded version")),
+    }
+    for name in OPTION_NAMES:
+        default = defaults[name]
+        fields[name] = (
+            _json_type(hints[name]) | None,
+            Field(default=list(default) if isinstance(default, tuple) else default),
+        )
+    return create_model("Options", __config__=_STRICT, **fields)
 
-    def choice(self) -> ModelChoice:
-        return ModelChoice(name=self.model.strip(), version=self.model_version)
 
-    def params(self) -> DecodingParams:
-        """Raises InvalidArgument naming the field for out-of-range values."""
-        fields = self.model_dump(exclude={"model", "model_version"})
-        return DecodingParams(**fields)
+Options = _options_model()
 
-    @property
-    def details(self) -> bool:
-        """Per-sentence hypotheses are returned when anything beyond the text is asked."""
-        return self.return_attention or self.return_scores or self.n_best > 1
+
+def options_of(body: BaseModel) -> dict[str, object]:
+    """A body's options as the front door takes them: only what the caller sent."""
+    options: BaseModel = body.options  # type: ignore[attr-defined]
+    return options.model_dump(exclude_unset=True)
+
+
+def wants_details(options: dict[str, object]) -> bool:
+    """Per-sentence hypotheses are returned when anything beyond the text is asked."""
+    n_best = options.get("n_best") or 0
+    return bool(options.get("return_attention") or options.get("return_scores")) or (
+        isinstance(n_best, int) and n_best > 1
+    )
 
 
 class TranslateBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = _STRICT
 
     text: str | None = Field(default=None, description="one text (a document of any length)")
     texts: list[str] | None = Field(default=None, description="many texts; answers align")
     source_language: str = Field(default="en", description="ISO 639-1 code, or 'auto'")
     target_language: str = ""
     format: str = Field(default="text", description="'text' or 'html'")
-    options: Options = Field(default_factory=Options)
+    options: Options = Field(default_factory=Options)  # type: ignore[valid-type]
 
 
-class SummarizeBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+def _task_body(spec: TaskSpec) -> type[BaseModel]:
+    """A task's request body: its text fields (required), language fields, options."""
+    fields: dict[str, Any] = {name: (str, ...) for name in spec.text_fields}
+    fields |= {name: (str, "") for name in spec.language_fields}
+    fields["options"] = (Options, Field(default_factory=Options))
+    return create_model(f"{spec.rpc}Body", __config__=_STRICT, **fields)
 
-    text: str
-    options: Options = Field(default_factory=Options)
 
-
-class AnswerBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    question: str
-    context: str
-    options: Options = Field(default_factory=Options)
+TASK_BODIES: dict[str, type[BaseModel]] = {name: _task_body(spec) for name, spec in TASKS.items()}
 
 
 class DetectBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = _STRICT
 
     text: str
+
+
+def model_json(ref: ModelRef | None) -> dict[str, Any] | None:
+    if ref is None:
+        return None
+    return {"name": ref.name, "version": ref.version, "provider": ref.provider}
 
 
 def generation_json(generation: Generation) -> dict[str, Any]:
@@ -91,7 +117,7 @@ def generation_json(generation: Generation) -> dict[str, Any]:
             for h in generation.hypotheses
         ],
         "source_tokens": list(generation.source_tokens),
-        "model": model_json(generation),
+        "model": model_json(generation.model),
         "timing": {
             "queue_seconds": generation.queue_seconds,
             "compute_seconds": generation.compute_seconds,
@@ -100,9 +126,14 @@ def generation_json(generation: Generation) -> dict[str, Any]:
     }
 
 
-def model_json(generation: Generation) -> dict[str, Any]:
-    ref = generation.model
-    return {"name": ref.name, "version": ref.version, "provider": ref.provider}
+def task_json(spec: TaskSpec, answer: TaskAnswer) -> dict[str, Any]:
+    """A task's result: the answer first for answering tasks, what a long input used."""
+    generation = answer.generation
+    head: dict[str, Any] = {}
+    if spec.answers:
+        best = generation.hypotheses[0].text if generation.answerable else ""
+        head = {"answer": best, "answerable": generation.answerable}
+    return {**head, **generation_json(generation), "input_used": used_json(answer.used)}
 
 
 def translated_json(result: Translated, details: bool) -> dict[str, Any]:
@@ -111,13 +142,7 @@ def translated_json(result: Translated, details: bool) -> dict[str, Any]:
         "alternatives": list(result.alternatives),
         "sentences": result.sentences,
         "source_language": result.source_language,
-        "model": None
-        if result.model is None
-        else {
-            "name": result.model.name,
-            "version": result.model.version,
-            "provider": result.model.provider,
-        },
+        "model": model_json(result.model),
         "timing": {
             "queue_seconds": result.queue_seconds,
             "compute_seconds": result.compute_seconds,
@@ -137,12 +162,12 @@ def translated_json(result: Translated, details: bool) -> dict[str, Any]:
 
 def used_json(used: InputUsed | None) -> dict[str, Any] | None:
     """What part of a long Summarize text or Answer context was read (None: all of it)."""
-    if used is None:
-        return None
-    return {
-        "field": used.field,
-        "method": used.method,
-        "start": used.start,
-        "end": used.end,
-        "total": used.total,
-    }
+    return None if used is None else dataclasses.asdict(used)
+
+
+def listing_json(listing: ModelListing) -> dict[str, Any]:
+    """One served model; languages are null for a model that does not translate."""
+    body = dataclasses.asdict(listing)
+    for name in ("source_language", "target_language"):
+        body[name] = body[name] or None
+    return body

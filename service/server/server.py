@@ -1,4 +1,5 @@
-"""Assemble and run the gRPC server: models, servicer, health, reflection, metrics, drain."""
+"""The composition root: settings -> engines, the front door, the gRPC and HTTP servers,
+health, reflection, metrics, follower front ends and the drain."""
 
 from __future__ import annotations
 
@@ -19,10 +20,10 @@ from grpc_reflection.v1alpha import reflection
 
 from seq2seq_client.gen.seq2seq.v1 import seq2seq_pb2 as pb
 from seq2seq_client.gen.seq2seq.v1 import seq2seq_pb2_grpc as pb_grpc
-from service.api.interceptors import CallInterceptor
+from service.api.interceptors import BearerAuthInterceptor, CallInterceptor
 from service.api.servicer import Seq2SeqServicer
 from service.api.traffic import Traffic
-from service.auth import BearerAuthInterceptor, TokenChecker
+from service.auth import TokenChecker
 from service.engine.policy import PolicyConfig
 from service.engine.runtime import RuntimeOptions
 from service.engine_process.backend import BatchingConfig
@@ -37,8 +38,8 @@ from service.metrics import Metrics
 from service.metrics_merge import snapshot
 from service.server.follower import METRICS_PUSH_SECONDS, Follower, FrontendTable
 from service.server.frontends import FollowerRole, FrontendPool, frontend_table
-from service.serving.data_plane import DataPlane, Limits
-from service.serving.documents import DocumentLimits, Documents
+from service.serving.data_plane import DataPlane
+from service.serving.front_door import FrontDoor, RequestLimits
 from service.serving.reload import ModelRepository
 from service.settings import Settings
 
@@ -156,19 +157,16 @@ def call_interceptors(
 
 
 class HttpFrontEnd:
-    """The HTTP/JSON port: the FastAPI app over the same data plane, auth and metrics."""
+    """The HTTP/JSON port: the FastAPI app over the same front door, auth and metrics."""
 
-    def __init__(
-        self, settings: Settings, plane: DataPlane, documents: Documents, metrics: Metrics
-    ) -> None:
+    def __init__(self, settings: Settings, front_door: FrontDoor, metrics: Metrics) -> None:
         from service.http.app import create_app
         from service.http.context import HttpContext
         from service.http.uvicorn_server import HttpServer
 
         tokens = settings.bearer_tokens()
         self.context = HttpContext(
-            plane=plane,
-            documents=documents,
+            front_door=front_door,
             metrics=metrics,
             tokens=TokenChecker(tokens) if tokens else None,
             max_body_bytes=settings.max_message_bytes,
@@ -201,13 +199,12 @@ class Seq2SeqServer:
         self.settings = settings
         self.metrics = metrics or Metrics()
         self.plane = DataPlane(
-            Limits(max_input_chars=settings.max_input_chars, max_beam_size=settings.max_beam_size),
-            batching_config(settings),
-            settings.default_versions,
+            batching_config(settings), settings.max_beam_size, settings.default_versions
         )
-        self.documents = Documents(
+        self.front_door = FrontDoor(
             self.plane,
-            DocumentLimits(
+            RequestLimits(
+                max_input_chars=settings.max_input_chars,
                 max_document_chars=settings.max_document_chars,
                 max_texts=settings.max_texts,
                 document_concurrency=settings.document_concurrency,
@@ -281,19 +278,17 @@ class Seq2SeqServer:
     async def _update_health(self) -> None:
         """SERVING while at least one model's engine serves; `Seq2Seq/<model>` per model."""
         statuses = health_pb2.HealthCheckResponse
-        available: dict[str, bool] = {}
-        for model in self.plane.models.all():
-            available[model.name] = available.get(model.name, False) or model.engine.available
-        status = statuses.SERVING if any(available.values()) else statuses.NOT_SERVING
+        health = self.front_door.health()
+        status = statuses.SERVING if health.serving else statuses.NOT_SERVING
         await self.health.set("", status)
         await self.health.set(SERVICE_NAME, status)
-        for name in self._model_health - set(available):
+        for name in self._model_health - set(health.models):
             await self.health.set(f"{SERVICE_NAME}/{name}", statuses.SERVICE_UNKNOWN)
-        for name, up in available.items():
+        for name, up in health.models.items():
             await self.health.set(
                 f"{SERVICE_NAME}/{name}", statuses.SERVING if up else statuses.NOT_SERVING
             )
-        self._model_health = set(available)
+        self._model_health = set(health.models)
         if self.frontends is not None:
             self.frontends.publish(self._frontend_table())
 
@@ -344,7 +339,7 @@ class Seq2SeqServer:
             options=grpc_server_options(settings),
         )
         pb_grpc.add_Seq2SeqServicer_to_server(
-            Seq2SeqServicer(self.plane, self.metrics, self.documents), server
+            Seq2SeqServicer(self.front_door, self.metrics), server
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
@@ -376,7 +371,7 @@ class Seq2SeqServer:
                 settings.metrics_host, settings.metrics_port
             )
         if settings.http_enabled:
-            self._http = HttpFrontEnd(settings, self.plane, self.documents, self.metrics)
+            self._http = HttpFrontEnd(settings, self.front_door, self.metrics)
             try:
                 self.http_port = await self._http.start()
                 log.info(
@@ -423,8 +418,7 @@ class Seq2SeqServer:
         await self.health.enter_graceful_shutdown()
         if self.frontends is not None:
             self.frontends.terminate()  # each follower drains its own calls
-        if self._http is not None:
-            self._http.context.draining = True
+        self.front_door.draining = True
         await self.plane.drain(grace)
         if self._http is not None:
             await self._http.stop()

@@ -1,5 +1,6 @@
 """The served models: one engine per loaded bundle version (a thread of this process or a
-slot in an engine process), and lookup by task, name, version and language pair."""
+slot in an engine process), lookup by task, name, version and language pair, and how each
+is described to callers (one listing for every protocol)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,35 @@ from service.engine_process.backend import ModelEngine, PreparedModel, ServedBun
 from service.errors import InvalidArgument, NotFound
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """Which model a request names; empty / 0 = the task's default and newest version."""
+
+    name: str = ""
+    version: int = 0
+
+
+@dataclass(frozen=True)
+class ModelListing:
+    """One served model as every protocol lists it (ListModels, /v1/models, `seq2seq models`)."""
+
+    name: str
+    version: int
+    task: str
+    source_language: str  # "" for a model that does not translate
+    target_language: str
+    description: str  # what the model is for and what it is not ("" when the bundle says none)
+    architecture: str  # e.g. "rnn-gru", "transformer"
+    attention: str  # e.g. "soft global general", "soft local(D=8) dot", "none global dot"
+    has_attention: bool
+    precision: str
+    provider: str  # the execution provider its sessions got
+    max_source_tokens: int
+    max_target_tokens: int
+    evaluation: dict[str, float]  # test-split figures of the manifest
+    is_default_version: bool  # answers requests that name no version
 
 
 @dataclass(frozen=True)
@@ -36,6 +66,31 @@ class ServedModel:
     def is_idle(self) -> bool:
         """Its engine has let go of it: nothing queued or running is left behind."""
         return self.engine.is_idle()
+
+    def listing(self, is_default: bool) -> ModelListing:
+        manifest = self.bundle.manifest
+        attention = manifest.attention
+        scope = attention.scope if attention.window is None else f"local(D={attention.window})"
+        languages = manifest.languages
+        return ModelListing(
+            name=manifest.name,
+            version=manifest.version,
+            task=manifest.task,
+            source_language=languages.source if languages else "",
+            target_language=languages.target if languages else "",
+            description=manifest.description,
+            architecture=f"{manifest.architecture}-{manifest.cell}"
+            if manifest.cell
+            else manifest.architecture,
+            attention=f"{attention.kind} {scope} {attention.score}",
+            has_attention=attention.kind != "none",
+            precision=manifest.precision,
+            provider=self.provider,
+            max_source_tokens=manifest.max_source_length,
+            max_target_tokens=manifest.max_target_length,
+            evaluation=dict(manifest.evaluation.metrics) if manifest.evaluation else {},
+            is_default_version=is_default,
+        )
 
 
 class ModelTable:
@@ -74,6 +129,28 @@ class ModelTable:
 
     def all(self) -> list[ServedModel]:
         return [m for versions in self._models.values() for m in versions.values()]
+
+    def listings(self, task: str = "") -> list[ModelListing]:
+        """Every served model (of `task`, when given), by name and version."""
+        return [
+            m.listing(m.version == self.default_version(m.name))
+            for m in sorted(self.all(), key=lambda m: (m.name, m.version))
+            if not task or m.bundle.manifest.task == task
+        ]
+
+    def language_pairs(self) -> dict[str, list[str]]:
+        """source language -> target languages, over the served translate models."""
+        pairs: dict[str, set[str]] = {}
+        for model in self.all():
+            languages = model.bundle.manifest.languages
+            if model.bundle.manifest.task == "translate" and languages is not None:
+                pairs.setdefault(languages.source, set()).add(languages.target)
+        return {source: sorted(targets) for source, targets in sorted(pairs.items())}
+
+    def languages(self) -> list[str]:
+        """Every language a served translate model reads or writes."""
+        pairs = self.language_pairs()
+        return sorted(set(pairs) | {t for targets in pairs.values() for t in targets})
 
     def default_version(self, name: str) -> int:
         return self._default_version(name, self._models[name])

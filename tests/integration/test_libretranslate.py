@@ -173,7 +173,7 @@ async def test_drain_answers_503_and_health_flips():
     await asyncio.sleep(0.05)
     drain = asyncio.create_task(instance.drain_and_stop(grace=5.0))
     await asyncio.sleep(0.02)
-    assert instance._http is not None and instance._http.context.draining
+    assert instance.front_door.draining
     status, body = await asyncio.to_thread(http, port, "/v1/detect", {"text": "hello there"})
     assert status == 503 and "draining" in body["error"]
     assert (await asyncio.to_thread(http, port, "/healthz"))[0] == 503

@@ -260,7 +260,7 @@ class ListModelsRequest(_message.Message):
     def __init__(self, task: _Optional[str] = ...) -> None: ...
 
 class ModelInfo(_message.Message):
-    __slots__ = ("name", "version", "task", "source_language", "target_language", "architecture", "attention", "precision", "provider", "max_source_tokens", "max_target_tokens", "evaluation", "is_default_version")
+    __slots__ = ("name", "version", "task", "source_language", "target_language", "architecture", "attention", "precision", "provider", "max_source_tokens", "max_target_tokens", "evaluation", "is_default_version", "description")
     class EvaluationEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -281,6 +281,7 @@ class ModelInfo(_message.Message):
     MAX_TARGET_TOKENS_FIELD_NUMBER: _ClassVar[int]
     EVALUATION_FIELD_NUMBER: _ClassVar[int]
     IS_DEFAULT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: int
     task: str
@@ -294,7 +295,8 @@ class ModelInfo(_message.Message):
     max_target_tokens: int
     evaluation: _containers.ScalarMap[str, float]
     is_default_version: bool
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., task: _Optional[str] = ..., source_language: _Optional[str] = ..., target_language: _Optional[str] = ..., architecture: _Optional[str] = ..., attention: _Optional[str] = ..., precision: _Optional[str] = ..., provider: _Optional[str] = ..., max_source_tokens: _Optional[int] = ..., max_target_tokens: _Optional[int] = ..., evaluation: _Optional[_Mapping[str, float]] = ..., is_default_version: _Optional[bool] = ...) -> None: ...
+    description: str
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., task: _Optional[str] = ..., source_language: _Optional[str] = ..., target_language: _Optional[str] = ..., architecture: _Optional[str] = ..., attention: _Optional[str] = ..., precision: _Optional[str] = ..., provider: _Optional[str] = ..., max_source_tokens: _Optional[int] = ..., max_target_tokens: _Optional[int] = ..., evaluation: _Optional[_Mapping[str, float]] = ..., is_default_version: _Optional[bool] = ..., description: _Optional[str] = ...) -> None: ...
 
 class ListModelsResponse(_message.Message):
     __slots__ = ("models",)
