@@ -12,6 +12,8 @@ system-wide clock (CLOCK_MONOTONIC), so both processes read the same time.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from msgspec import Struct, msgpack
 
@@ -269,15 +271,37 @@ def encode(message: Struct) -> bytes:
     return _encoder.encode(message)
 
 
-def decode_to_engine(raw: bytes) -> ToEngine | None:
-    """The message, or None when it is not one (malformed, unknown tag, bad options)."""
+@dataclass(frozen=True)
+class Submitted:
+    """A Submit as the engine takes it: arrays and constraints decoded (once) and checked."""
+
+    slot: int
+    rid: str
+    source_ids: np.ndarray  # (S,) int64, EOS last
+    params: DecodingParams
+    constraints: tuple[Constraint, ...]
+    deadline: float | None
+    arrival: float
+    stream: bool
+
+
+def decode_to_engine(raw: bytes) -> Submitted | ToEngine | None:
+    """The message (a Submit decoded into a Submitted), or None when it is not one
+    (malformed, unknown tag, bad options, arrays or constraints)."""
     try:
         message = _to_engine.decode(raw)
-        if isinstance(message, Submit):
-            unpack_array(message.source_ids)
-            for constraint in message.constraints:
-                constraint_from_wire(constraint)
-        return message
+        if not isinstance(message, Submit):
+            return message
+        return Submitted(
+            slot=message.slot,
+            rid=message.rid,
+            source_ids=unpack_array(message.source_ids),
+            params=message.params,
+            constraints=tuple(constraint_from_wire(c) for c in message.constraints),
+            deadline=message.deadline,
+            arrival=message.arrival,
+            stream=message.stream,
+        )
     except Exception:  # msgspec errors, ValueError from arrays, InvalidArgument from params
         return None
 
@@ -350,15 +374,15 @@ def submit_message(slot: int, request: Request, stream: bool) -> Submit:
     )
 
 
-def request_from_submit(message: Submit, listener: RequestListener) -> Request:
+def request_from_submit(message: Submitted, listener: RequestListener) -> Request:
     return Request(
         request_id=message.rid,
-        source_ids=unpack_array(message.source_ids),
+        source_ids=message.source_ids,
         params=message.params,
         listener=listener,
         deadline=message.deadline,
         arrival=message.arrival,
-        constraints=tuple(constraint_from_wire(c) for c in message.constraints),
+        constraints=message.constraints,
     )
 
 

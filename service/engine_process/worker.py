@@ -248,7 +248,7 @@ class Worker:
         message = wire.decode_to_engine(payload)
         if message is None:
             self._drop()
-        elif isinstance(message, wire.Submit):
+        elif isinstance(message, wire.Submitted):
             self._submit(identity, message)
         elif isinstance(message, wire.Cancel):
             request = self.requests.get(message.rid)
@@ -282,7 +282,7 @@ class Worker:
         elif isinstance(message, wire.Shutdown):
             self.stopping = True
 
-    def _submit(self, identity: bytes, message: wire.Submit) -> None:
+    def _submit(self, identity: bytes, message: wire.Submitted) -> None:
         slot = self.slots.get(message.slot)
         if slot is None:
             error: ServiceError = Unavailable("the model is not loaded in its engine process")

@@ -57,7 +57,7 @@ async def test_events_reach_their_listeners_and_garbage_is_counted(tmp_path: Pat
         for request in (streamed, unary):
             _, raw = await engine.recv_multipart()
             message = wire.decode_to_engine(raw)
-            assert isinstance(message, wire.Submit) and message.rid == request.request_id
+            assert isinstance(message, wire.Submitted) and message.rid == request.request_id
         assert link.waiting_on(3) == 2
 
         for garbage in (b"\xc1", b"\x92\xa5batch", wire.encode(wire.Hello(0))):

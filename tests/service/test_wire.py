@@ -53,7 +53,7 @@ def test_a_request_crosses_with_its_options_constraints_and_clock() -> None:
     request = _request()
     raw = wire.encode(wire.submit_message(4, request, stream=True))
     message = wire.decode_to_engine(raw)
-    assert isinstance(message, wire.Submit) and message.slot == 4 and message.stream
+    assert isinstance(message, wire.Submitted) and message.slot == 4 and message.stream
     again = wire.request_from_submit(message, CollectingListener())
     assert again.request_id == "r1" and again.params == request.params
     assert (again.deadline, again.arrival) == (123.5, 120.25)
