@@ -81,9 +81,9 @@ class TranslateBody(BaseModel):
 
 
 def _task_body(spec: TaskSpec) -> type[BaseModel]:
-    """A task's request body: its text fields (required), language fields, options."""
-    fields: dict[str, Any] = {name: (str, ...) for name in spec.text_fields}
-    fields |= {name: (str, "") for name in spec.language_fields}
+    """A task's request body: its fields (a missing text is refused by the front door, as
+    over gRPC) and options."""
+    fields: dict[str, Any] = {name: (str, "") for name in spec.fields}
     fields["options"] = (Options, Field(default_factory=Options))
     return create_model(f"{spec.rpc}Body", __config__=_STRICT, **fields)
 
@@ -94,7 +94,7 @@ TASK_BODIES: dict[str, type[BaseModel]] = {name: _task_body(spec) for name, spec
 class DetectBody(BaseModel):
     model_config = _STRICT
 
-    text: str
+    text: str = ""
 
 
 def model_json(ref: ModelRef | None) -> dict[str, Any] | None:

@@ -25,6 +25,8 @@ from tests.conftest import TEST_MODELS, default_bundle
 
 
 def make_settings(**overrides: object) -> Settings:
+    """Loopback, ports picked by the OS, and a pinned topology (one engine process, one front
+    end, one onnxruntime thread), so that a run is the same on 2 cores and on 16."""
     fields: dict[str, object] = {
         "model_repository": TEST_MODELS,
         "host": "127.0.0.1",
@@ -35,6 +37,8 @@ def make_settings(**overrides: object) -> Settings:
         "http_port": 0,
         "providers": ("cpu",),
         "intra_op_threads": 1,
+        "engine_mode": "process",
+        "frontend_processes": 1,  # the default is one per 4 usable cores
         "drain_grace_period": 5.0,
     }
     fields.update(overrides)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import urllib.parse
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from service.server.main import log_settings
 from service.server.server import Seq2SeqServer
 from service.settings import Settings
 from tests.client.conftest import run_cli
-from tests.integration.conftest import make_settings, metric
+from tests.integration.conftest import http, make_settings, metric
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -181,3 +182,69 @@ async def test_describe_masks_tokens_from_the_environment(monkeypatch) -> None:
 async def test_blank_tokens_are_refused_at_start_up() -> None:
     with pytest.raises(ValueError, match="auth_tokens"):
         make_settings(auth_tokens=(" padded ",))
+
+
+# --- HTTP: one check in the middleware, before any route reads the body -------------------
+@pytest.mark.parametrize(
+    ("path", "body", "content_type"),
+    [
+        ("/v1/translate", b"{not json at all", "application/json"),
+        ("/v1/summarize", b'{"text": "a tool"}', "application/json"),
+        ("/v1/detect", b'{"text": "hello"}', "application/json"),
+    ],
+)
+async def test_http_refuses_without_a_token_whatever_the_body(
+    auth_server, path: str, body: bytes, content_type: str
+) -> None:
+    refused = await asyncio.to_thread(
+        http, auth_server.http_port, path, body, content_type=content_type
+    )
+    assert refused[0] == 401 and refused[1]["code"] == "unauthenticated"
+    wrong = await asyncio.to_thread(
+        http,
+        auth_server.http_port,
+        path,
+        body,
+        content_type=content_type,
+        headers={"authorization": "Bearer nope"},
+    )
+    assert wrong[0] == 401
+
+
+async def test_http_takes_every_configured_token(auth_server) -> None:
+    for token in TOKENS:
+        status, body = await asyncio.to_thread(
+            http,
+            auth_server.http_port,
+            "/v1/detect",
+            {"text": "hello there friends"},
+            headers={"authorization": f"Bearer {token}"},
+        )
+        assert status == 200, body
+
+
+@pytest.mark.parametrize("where", ["header", "query", "form", "json", "none", "wrong"])
+async def test_libretranslate_keys_are_the_same_tokens(auth_server, where: str) -> None:
+    fields = {"q": "a tool to compress files", "source": "en", "target": "fr"}
+    path, headers, body, content_type = "/translate", {}, None, "application/json"
+    if where == "header":
+        headers = {"authorization": f"Bearer {ENV_TOKEN}"}
+    elif where == "query":
+        path = f"/translate?api_key={FILE_TOKEN}"
+    elif where == "form":
+        body = urllib.parse.urlencode({**fields, "api_key": ENV_TOKEN}).encode()
+        content_type = "application/x-www-form-urlencoded"
+    elif where in ("json", "wrong"):
+        fields["api_key"] = FILE_TOKEN if where == "json" else "nope"
+    status, answer = await asyncio.to_thread(
+        http,
+        auth_server.http_port,
+        path,
+        body if body is not None else json.dumps(fields).encode(),
+        content_type=content_type,
+        headers=headers,
+    )
+    if where in ("none", "wrong"):
+        assert (status, answer["error"]) == (403, "Invalid API key")
+    else:
+        assert status == 200 and answer["translatedText"], answer
