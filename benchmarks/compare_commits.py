@@ -14,9 +14,9 @@ its own subprocess with cwd and PYTHONPATH set to its tree, so each imports its 
 
   offline  `benchmarks.offline.offline_throughput` of each tree on translate-en-fr/1 (greedy
            at batch 32 and 1, beam 4 at batch 32; `benchmarks/commit_probe.py`)
-  served   each tree's `python -m service.server.main` on 127.0.0.1 (port 0), driven closed loop by
-           THIS tree's load tester (`python -m seq2seq_client.loadtest.cli`) with one Translate mix
-           of the held-out en->fr sources for both
+  served   each tree's `python -m service` (its `seq2seq-serve`) on 127.0.0.1 (port 0), driven
+           closed loop by THIS tree's load tester (`python -m seq2seq_client.loadtest.cli`) with
+           one Translate mix of the held-out en->fr sources for both
 
 Both use the same onnxruntime thread count (`--threads`) and max_batch_size 32. Server CPU
 seconds count the server process and its child processes (engine-core processes and
@@ -168,7 +168,7 @@ def served(
 ) -> Iterator[Server]:
     """`tree`'s server on 127.0.0.1 (ports picked by the OS); `settings`: SEQ2SEQ_* env."""
     command = [
-        *(sys.executable, "-m", "service.server.main", "--model-repository", str(repository)),
+        *(sys.executable, "-m", "service", "--model-repository", str(repository)),
         *("--host", "127.0.0.1", "--port", "0", "--metrics-port", "0", "--providers", "cpu"),
         *("--max-batch-size", str(plan.max_batch_size), "--log-format", "text"),
         *("--log-level", "INFO"),

@@ -339,3 +339,69 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         file_values = loaded
     env_values = Settings().model_dump(exclude_unset=True)
     return Settings(**{**file_values, **env_values, **overrides})
+
+
+# --- docs/configuration.md is generated from the fields above -------------------------------
+CONFIGURATION_DOC = Path("docs") / "configuration.md"
+_DOC_INTRO = """# Configuration
+
+One validated settings object (`service/settings.py`). Sources, highest priority first:
+command-line flags (`seq2seq-serve --help`), environment variables `SEQ2SEQ_<NAME>`, a YAML
+or JSON file given by `--config FILE` or `SEQ2SEQ_CONFIG`, then the defaults. Lists and maps
+are JSON in the environment. The effective settings are logged at start-up as one structured
+field of one log line (`{"message": "settings", "settings": {...}}`, tokens masked).
+
+This page is generated from the settings' own descriptions: `python -m service.settings
+--write` (a test fails when it is stale).
+"""
+_DOC_DEFAULTS = {"model_repository": "`models/` of this checkout"}
+
+
+def _doc_default(name: str, value: Any) -> str:
+    if name in _DOC_DEFAULTS:
+        return _DOC_DEFAULTS[name]
+    if value is None:
+        return "none"
+    shown = json.dumps(list(value) if isinstance(value, tuple) else value)
+    return f"`{shown.strip(chr(34)) if isinstance(value, str) else shown}`"
+
+
+def configuration_markdown() -> str:
+    """The settings table: name, environment variable, default, what it does."""
+    rows = ["| setting | environment | default | meaning |", "|---|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        default = field.get_default(call_default_factory=True)
+        structured = isinstance(default, tuple | dict)
+        variable = f"`SEQ2SEQ_{name.upper()}`" + (" (JSON)" if structured else "")
+        meaning = (field.description or "").replace("|", "\\|").replace("<", "&lt;")
+        rows.append(f"| `{name}` | {variable} | {_doc_default(name, default)} | {meaning} |")
+    return _DOC_INTRO + "\n" + "\n".join(rows) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print the configuration page, write it (--write), or check it is current (--check)."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m service.settings", description=main.__doc__)
+    action = parser.add_mutually_exclusive_group()
+    action.add_argument("--write", action="store_true", help=f"write {CONFIGURATION_DOC}")
+    action.add_argument(
+        "--check", action="store_true", help=f"fail if {CONFIGURATION_DOC} is stale"
+    )
+    args = parser.parse_args(argv)
+    page = configuration_markdown()
+    target = Path(__file__).resolve().parents[1] / CONFIGURATION_DOC
+    if args.write:
+        target.write_text(page, encoding="utf-8")
+    elif args.check:
+        if not target.is_file() or target.read_text(encoding="utf-8") != page:
+            print(f"{CONFIGURATION_DOC} is stale: run python -m service.settings --write")
+            return 1
+    else:
+        sys.stdout.write(page)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from service.settings import Settings, load_settings
+from service.settings import CONFIGURATION_DOC, Settings, configuration_markdown, load_settings
+from tests.conftest import REPO_ROOT
 
 
 def test_precedence_flags_over_env_over_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
@@ -74,3 +75,10 @@ def test_every_setting_is_documented_in_the_readme() -> None:
         if f"| `{name}` | `SEQ2SEQ_{name.upper()}`" not in readme
     ]
     assert missing == []
+
+
+def test_the_configuration_page_is_generated_from_the_settings() -> None:
+    page = (REPO_ROOT / CONFIGURATION_DOC).read_text(encoding="utf-8")
+    assert page == configuration_markdown(), "run python -m service.settings --write"
+    for name in Settings.model_fields:
+        assert f"| `{name}` | `SEQ2SEQ_{name.upper()}`" in page
