@@ -1,1 +1,2 @@
-"""The gRPC front end: servicers, status mapping, interceptors. Knows nothing of onnxruntime."""
+"""The gRPC front end: a converter over the front door (servicer, converters), the status
+table, interceptors (RED metrics, access log, bearer auth). Knows nothing of onnxruntime."""

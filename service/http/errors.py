@@ -40,7 +40,7 @@ def error_response(error: ServiceError) -> JSONResponse:
 
 
 def plain_error(status: int, message: str, code: str, field: str | None = None) -> JSONResponse:
-    """Errors that are HTTP's own (401, 403, 413, 415) rather than the data plane's."""
+    """Errors that are HTTP's own (401, 403, 413, 415) rather than the front door's."""
     body = {"error": message, "code": code}
     if field:
         body["field"] = field
