@@ -122,7 +122,7 @@ def create_app(context: HttpContext) -> Any:
     @app.post("/v1/detect", tags=["v1"])
     async def detect(body: DetectBody, request: Request) -> JSONResponse:
         """The most likely languages among those the loaded translate models speak."""
-        ranked = context_of(request).front_door.detect(body.text)
+        ranked = context_of(request).front_door.detect(body.text, body.top)
         return JSONResponse(
             {"detections": [{"language": d.language, "confidence": d.confidence} for d in ranked]}
         )

@@ -95,6 +95,7 @@ class DetectBody(BaseModel):
     model_config = _STRICT
 
     text: str = ""
+    top: int = Field(default=0, description="how many languages to rank; 0 = 3")
 
 
 def model_json(ref: ModelRef | None) -> dict[str, Any] | None:

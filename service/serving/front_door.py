@@ -243,6 +243,7 @@ class FrontDoor:
         """The most likely languages of `text` among those the served translate models
         speak, best first."""
         check.require_text(text, field, self.limits.max_document_chars)
+        check.require_count(top, "top")
         candidates = frozenset(self.plane.models.languages()) & LanguageDetector.supported()
         if not candidates:
             raise NotFound("no translate model is loaded, so no language to detect", field=field)

@@ -83,6 +83,13 @@ def require_format(value: str) -> str:
     return chosen
 
 
+def require_count(value: int, field: str) -> int:
+    """A count a caller may leave at 0 (the default) but never make negative."""
+    if value < 0:
+        raise InvalidArgument(f"{field} must not be negative (0 = the default)", field=field)
+    return value
+
+
 def require_texts(texts: Sequence[str], field: str, limit: int) -> None:
     """A many-texts call: at least one text, at most `limit`."""
     if not texts:

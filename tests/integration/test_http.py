@@ -173,9 +173,12 @@ async def test_auto_source_detects_or_names_the_language(server):
 
 async def test_detect_and_models(server):
     status, body = await _post(
-        server, "/v1/detect", {"text": "Ein Werkzeug zum Packen von Dateien"}
+        server, "/v1/detect", {"text": "Ein Werkzeug zum Packen von Dateien", "top": 2}
     )
     assert status == 200 and body["detections"][0]["language"] == "de"
+    assert len(body["detections"]) == 2
+    status, body = await _post(server, "/v1/detect", {"text": "Ein Werkzeug", "top": -1})
+    assert (status, body["field"]) == (400, "top")
     status, body = await asyncio.to_thread(http, server.http_port, "/v1/models")
     assert status == 200 and {"en", "fr", "de", "it"} <= set(body["languages"])
 
