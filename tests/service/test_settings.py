@@ -67,16 +67,6 @@ def test_invalid_observability_settings(fields: dict, message: str) -> None:
         Settings(**fields)
 
 
-def test_every_setting_is_documented_in_the_readme() -> None:
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
-    missing = [
-        name
-        for name in Settings.model_fields
-        if f"| `{name}` | `SEQ2SEQ_{name.upper()}`" not in readme
-    ]
-    assert missing == []
-
-
 def test_the_configuration_page_is_generated_from_the_settings() -> None:
     page = (REPO_ROOT / CONFIGURATION_DOC).read_text(encoding="utf-8")
     assert page == configuration_markdown(), "run python -m service.settings --write"
