@@ -1,0 +1,123 @@
+"""Inline formatting carried from a source sentence onto its translation.
+
+A sentence that wears one style gives its whole translation that style. A sentence with
+several (`Click **here** now`) needs to know which translated words came from which source
+words: `WordLink`s, made from the model's attention (`align.py`) or by any other aligner.
+Each translated word takes the style that holds most of the weight of the source characters
+it is linked to; a word with no link takes its left neighbour's style (else the right's,
+else the sentence's main style); the spaces between two words of different styles take the
+sentence's main style when one of them wears it, so `la voiture **rouge** et` keeps its
+spaces plain.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from service.formats.units import Run, StyledText, merge_runs
+
+# A word of a translation: letters and digits with inner apostrophes and hyphens
+# (l’outil, command-line), or one punctuation mark, which is styled on its own.
+WORD = re.compile(r"[\w’'\-]+|[^\w\s]")
+
+
+@dataclass(frozen=True)
+class StyleSpan:
+    start: int  # characters [start, end) of the source sentence
+    end: int
+    style: int
+
+
+@dataclass(frozen=True)
+class WordLink:
+    start: int  # characters [start, end) of the translation
+    end: int
+    sources: tuple[tuple[int, int, float], ...]  # source characters [start, end) and weight
+
+
+@dataclass(frozen=True)
+class Translation:
+    text: str  # the translated sentence
+    links: tuple[WordLink, ...] = ()  # empty: no alignment (one style, or none available)
+
+
+def main_style(spans: Sequence[StyleSpan]) -> int:
+    """The style over most characters (the first of equals)."""
+    sizes: dict[int, int] = {}
+    for span in spans:
+        sizes[span.style] = sizes.get(span.style, 0) + span.end - span.start
+    return max(sizes, key=lambda style: sizes[style])
+
+
+def restyle(spans: Sequence[StyleSpan], translation: Translation) -> StyledText:
+    """The translation as runs in the source sentence's styles."""
+    text = translation.text
+    styles = {span.style for span in spans if span.end > span.start}
+    main = main_style(spans)
+    if len(styles) <= 1 or not text:
+        return merge_runs([Run(text, main)])
+    words = [(m.start(), m.end()) for m in WORD.finditer(text)]
+    chosen = _fill(_vote(words, spans, translation.links), main)
+    runs: list[Run] = []
+    position = 0
+    for index, (start, end) in enumerate(words):
+        gap_style = _gap_style(chosen, index, main)
+        runs.append(Run(text[position:start], gap_style))
+        runs.append(Run(text[start:end], chosen[index]))
+        position = end
+    runs.append(Run(text[position:], main))
+    return merge_runs(runs)
+
+
+def _vote(
+    words: Sequence[tuple[int, int]], spans: Sequence[StyleSpan], links: Sequence[WordLink]
+) -> list[int | None]:
+    """Each word's style by the weight of the source characters its links point at."""
+    weights: list[dict[int, float]] = [{} for _ in words]
+    starts = [start for start, _ in words]
+    for link in links:
+        first = _first_word_ending_after(words, link.start)
+        for index in range(first, len(words)):
+            if starts[index] >= link.end:
+                break
+            for source_start, source_end, weight in link.sources:
+                for span in spans:
+                    overlap = min(source_end, span.end) - max(source_start, span.start)
+                    if overlap > 0:
+                        share = weight * overlap / (source_end - source_start)
+                        weights[index][span.style] = weights[index].get(span.style, 0.0) + share
+    return [max(w, key=lambda style: w[style]) if w else None for w in weights]
+
+
+def _first_word_ending_after(words: Sequence[tuple[int, int]], position: int) -> int:
+    low, high = 0, len(words)
+    while low < high:
+        middle = (low + high) // 2
+        if words[middle][1] <= position:
+            low = middle + 1
+        else:
+            high = middle
+    return low
+
+
+def _fill(chosen: list[int | None], main: int) -> list[int]:
+    """Words without a link take the left neighbour's style, else the right's, else main."""
+    filled: list[int] = []
+    for index, style in enumerate(chosen):
+        if style is None:
+            right = next((s for s in chosen[index + 1 :] if s is not None), main)
+            style = filled[-1] if filled else right
+        filled.append(style)
+    return filled
+
+
+def _gap_style(chosen: Sequence[int], index: int, main: int) -> int:
+    """The style of the characters before word `index` (spaces, usually)."""
+    if index == 0:
+        return main
+    left, right = chosen[index - 1], chosen[index]
+    if left == right:
+        return left
+    return main if main in (left, right) else left

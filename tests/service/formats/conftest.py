@@ -1,0 +1,59 @@
+"""Factories for the format tests: a deterministic stand-in translator and fixture files.
+
+`mirror` "translates" a sentence by reversing its word order and upper-casing it, and links
+each output word to the source word it came from, as the model's attention would: the
+formatting of `Click **here** now` must land on HERE in `NOW HERE CLICK`. Reversal makes a
+misplaced style visible, which an identity transform would hide.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from service.formats.pipeline import translate_file
+from service.formats.plan import Sentence
+from service.formats.restyle import Translation, WordLink
+from service.formats.units import FileOutput
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "files"
+_WORD = re.compile(r"\S+")
+
+
+def mirror_one(sentence: str) -> Translation:
+    words = [(m.start(), m.end()) for m in _WORD.finditer(sentence)]
+    out: list[str] = []
+    links: list[WordLink] = []
+    position = 0
+    for start, end in reversed(words):
+        if out:
+            position += 1
+        word = sentence[start:end].upper()
+        links.append(WordLink(position, position + len(word), ((start, end, 1.0),)))
+        out.append(word)
+        position += len(word)
+    return Translation(" ".join(out), tuple(links))
+
+
+def mirror(sentences: Sequence[Sentence]) -> list[Translation]:
+    return [mirror_one(s.text) for s in sentences]
+
+
+def mirrored(text: str) -> str:
+    return " ".join(reversed(text.split())).upper()
+
+
+def always(text: str) -> bool:
+    return True
+
+
+def translate(name: str, data: bytes) -> FileOutput:
+    return translate_file(name, data, language="en", fits=always, translator=mirror)
+
+
+@pytest.fixture(scope="session")
+def fixtures() -> Path:
+    return FIXTURES
