@@ -24,6 +24,7 @@ from service.text.plain import split_text
 class Sentence:
     text: str  # what the model reads
     styled: bool  # wears more than one style: its translation needs word links
+    keep: tuple[str, ...] = ()  # parts to reach the translation unchanged (inline code)
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,14 @@ class FilePlan:
                         StyleSpan(s.start - piece.start, s.end - piece.start, s.style)
                         for s in spans
                     ]
-                    runs.extend(restyle(local, translations[piece.sentence]))
+                    runs.extend(
+                        restyle(
+                            local,
+                            translations[piece.sentence],
+                            source=unit.text[piece.start : piece.end],
+                            verbatim=unit.verbatim,
+                        )
+                    )
             out.append(merge_runs(runs))
         return out
 
@@ -91,8 +99,16 @@ def plan_units(
             index = None
             if piece.translate:
                 index = len(sentences)
-                styles = {s.style for s in _spans(unit.runs, position, end)}
-                sentences.append(Sentence(piece.text, styled=len(styles) > 1))
+                spans = _spans(unit.runs, position, end)
+                keep = tuple(
+                    dict.fromkeys(
+                        unit.text[s.start : s.end].strip()
+                        for s in spans
+                        if s.style in unit.verbatim and unit.text[s.start : s.end].strip()
+                    )
+                )
+                styled = len({s.style for s in spans}) > 1
+                sentences.append(Sentence(piece.text, styled=styled, keep=keep))
             unit_pieces.append(_Piece(position, end, index))
             position = end
         pieces.append(tuple(unit_pieces))

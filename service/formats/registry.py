@@ -14,6 +14,7 @@ from pathlib import PurePath
 
 from service.errors import InvalidArgument, ServiceError
 from service.formats.limits import FileLimits
+from service.formats.markdown import open_markdown
 from service.formats.plaintext import open_plain_text
 from service.formats.sniff import KINDS, sniff
 from service.formats.subtitles import open_subtitles
@@ -36,6 +37,7 @@ class FileFormat:
 FORMATS: tuple[FileFormat, ...] = (
     FileFormat("txt", "text file", (".txt",), frozenset({"text"}), open_plain_text),
     FileFormat("srt", "SubRip subtitle file", (".srt",), frozenset({"text"}), open_subtitles),
+    FileFormat("md", "Markdown file", (".md", ".markdown"), frozenset({"text"}), open_markdown),
 )
 
 

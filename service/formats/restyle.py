@@ -51,24 +51,58 @@ def main_style(spans: Sequence[StyleSpan]) -> int:
     return max(sizes, key=lambda style: sizes[style])
 
 
-def restyle(spans: Sequence[StyleSpan], translation: Translation) -> StyledText:
-    """The translation as runs in the source sentence's styles."""
+def restyle(
+    spans: Sequence[StyleSpan],
+    translation: Translation,
+    *,
+    source: str = "",
+    verbatim: frozenset[int] = frozenset(),
+) -> StyledText:
+    """The translation as runs in the source sentence's styles. A `verbatim` style (inline
+    code) goes to where its exact source text appears in the translation, and nowhere else."""
     text = translation.text
     styles = {span.style for span in spans if span.end > span.start}
     main = main_style(spans)
     if len(styles) <= 1 or not text:
         return merge_runs([Run(text, main)])
     words = [(m.start(), m.end()) for m in WORD.finditer(text)]
-    chosen = _fill(_vote(words, spans, translation.links), main)
-    runs: list[Run] = []
+    voted = _vote(words, spans, translation.links)
+    voted = [None if style in verbatim else style for style in voted]
+    base = main if main not in verbatim else _first_other(spans, verbatim, main)
+    chosen = _fill(voted, base)
+    chars = [base] * len(text)
     position = 0
     for index, (start, end) in enumerate(words):
-        gap_style = _gap_style(chosen, index, main)
-        runs.append(Run(text[position:start], gap_style))
-        runs.append(Run(text[start:end], chosen[index]))
+        chars[position:start] = [_gap_style(chosen, index, base)] * (start - position)
+        chars[start:end] = [chosen[index]] * (end - start)
         position = end
-    runs.append(Run(text[position:], main))
+    for start, end, style in _verbatim_places(spans, text, source, verbatim):
+        chars[start:end] = [style] * (end - start)
+    runs = [Run(char, style) for char, style in zip(text, chars, strict=True)]
     return merge_runs(runs)
+
+
+def _verbatim_places(
+    spans: Sequence[StyleSpan], text: str, source: str, verbatim: frozenset[int]
+) -> list[tuple[int, int, int]]:
+    """Where each verbatim span's exact text is found in the translation, in order."""
+    places: list[tuple[int, int, int]] = []
+    cursor = 0
+    for span in spans:
+        term = source[span.start : span.end].strip()
+        if span.style not in verbatim or not term:
+            continue
+        found = text.find(term, cursor)
+        if found < 0:
+            found = text.find(term)
+        if found >= 0:
+            places.append((found, found + len(term), span.style))
+            cursor = found + len(term)
+    return places
+
+
+def _first_other(spans: Sequence[StyleSpan], verbatim: frozenset[int], main: int) -> int:
+    return next((span.style for span in spans if span.style not in verbatim), main)
 
 
 def _vote(

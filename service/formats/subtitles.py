@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import srt
 
 from service.errors import InvalidArgument
+from service.formats.chains import Chain, render
 from service.formats.limits import FileLimits
 from service.formats.sniff import TextFile, read_text
 from service.formats.units import FileOutput, Run, StyledText, Unit, check_count, merge_runs
@@ -37,7 +38,7 @@ class _Cue:
     newline: str  # "\r\n" or "\n", as the cue's lines end
     blocks: tuple[int, ...]  # lines per block (a dialogue line starts a block)
     head: str  # position tags, written first
-    chains: tuple[tuple[tuple[str, str], ...], ...]  # style -> (open tag, close tag) chain
+    chains: tuple[Chain, ...]  # style -> (open tag, close tag) chain
 
 
 @dataclass(frozen=True)
@@ -102,9 +103,9 @@ def _parse_cue(content: str, start: int, end: int) -> tuple[Unit, _Cue]:
     return Unit(runs, kind="cue"), cue
 
 
-def _runs(text: str) -> tuple[StyledText, str, tuple[tuple[tuple[str, str], ...], ...]]:
+def _runs(text: str) -> tuple[StyledText, str, tuple[Chain, ...]]:
     """The cue's text as runs; a style is the chain of tags open around a run."""
-    chains: list[tuple[tuple[str, str], ...]] = [()]
+    chains: list[Chain] = [()]
     open_tags: list[tuple[str, str, str]] = []  # (name, open tag, close tag)
     runs: list[Run] = []
     head: list[str] = []
@@ -136,12 +137,8 @@ def _runs(text: str) -> tuple[StyledText, str, tuple[tuple[tuple[str, str], ...]
 
 def _render(cue: _Cue, runs: StyledText) -> str:
     """The translated cue with its tags, broken into its blocks' line counts."""
-    segments: list[tuple[str, bool]] = [(cue.head, False)]
-    for run in runs:
-        chain = cue.chains[run.style]
-        segments.extend((tag, False) for tag, _ in chain)
-        segments.append((run.text, True))
-        segments.extend((close, False) for _, close in reversed(chain))
+    body = render([(run.text, cue.chains[run.style]) for run in runs], lambda text, _: text)
+    segments: list[tuple[str, bool]] = [(cue.head, False), *body]
     blocks = _split_blocks(segments)
     if len(blocks) != len(cue.blocks):  # the model merged or split dialogue lines
         blocks, counts = [segments], [sum(cue.blocks)]

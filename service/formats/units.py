@@ -29,6 +29,7 @@ StyledText = tuple[Run, ...]  # a unit's text as runs, in reading order
 class Unit:
     runs: StyledText  # the block's text; adjacent runs differ in style
     kind: str = "paragraph"  # what a reader sees it as: paragraph, heading, cell, note, alt, ...
+    verbatim: frozenset[int] = frozenset()  # styles whose text must come out unchanged (code)
 
     @property
     def text(self) -> str:

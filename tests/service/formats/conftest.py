@@ -20,18 +20,22 @@ from service.formats.restyle import Translation, WordLink
 from service.formats.units import FileOutput
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "files"
-_WORD = re.compile(r"\S+")
 
 
-def mirror_one(sentence: str) -> Translation:
-    words = [(m.start(), m.end()) for m in _WORD.finditer(sentence)]
+def mirror_one(sentence: str, keep: Sequence[str] = ()) -> Translation:
+    """Words reversed and upper-cased; a `keep` term is one word, unchanged (as the engine's
+    protected terms come out)."""
+    kept = "|".join(re.escape(term) for term in sorted(keep, key=len, reverse=True))
+    pattern = re.compile(f"{kept}|\\S+" if kept else r"\S+")
+    words = [(m.start(), m.end()) for m in pattern.finditer(sentence)]
     out: list[str] = []
     links: list[WordLink] = []
     position = 0
     for start, end in reversed(words):
         if out:
             position += 1
-        word = sentence[start:end].upper()
+        word = sentence[start:end]
+        word = word if word in keep else word.upper()
         links.append(WordLink(position, position + len(word), ((start, end, 1.0),)))
         out.append(word)
         position += len(word)
@@ -39,7 +43,7 @@ def mirror_one(sentence: str) -> Translation:
 
 
 def mirror(sentences: Sequence[Sentence]) -> list[Translation]:
-    return [mirror_one(s.text) for s in sentences]
+    return [mirror_one(s.text, s.keep) for s in sentences]
 
 
 def mirrored(text: str) -> str:

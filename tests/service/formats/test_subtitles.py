@@ -47,7 +47,7 @@ def test_numbering_timings_and_line_endings_are_kept_byte_for_byte():
 
 def test_a_cue_is_one_unit_broken_into_as_many_lines():
     text = translate("film.srt", CUES.encode("utf-8")).data.decode("utf-8-sig")
-    first = list(srt.parse(text))[0].content
+    first = next(iter(srt.parse(text))).content
     assert first.split("\n") == [
         "VIDEO. A OF SECTION COMMENT THE ON",
         "MYSELF FOUND I AGO MONTHS TWO ABOUT",
