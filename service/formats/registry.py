@@ -13,12 +13,14 @@ from dataclasses import dataclass
 from pathlib import PurePath
 
 from service.errors import InvalidArgument, ServiceError
+from service.formats.epub import open_epub
 from service.formats.limits import FileLimits
 from service.formats.markdown import open_markdown
 from service.formats.plaintext import open_plain_text
 from service.formats.sniff import KINDS, sniff
 from service.formats.subtitles import open_subtitles
 from service.formats.units import OpenedFile
+from service.formats.webpage import open_web_page
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,8 @@ FORMATS: tuple[FileFormat, ...] = (
     FileFormat("txt", "text file", (".txt",), frozenset({"text"}), open_plain_text),
     FileFormat("srt", "SubRip subtitle file", (".srt",), frozenset({"text"}), open_subtitles),
     FileFormat("md", "Markdown file", (".md", ".markdown"), frozenset({"text"}), open_markdown),
+    FileFormat("html", "web page", (".html", ".htm"), frozenset({"text"}), open_web_page),
+    FileFormat("epub", "EPUB e-book", (".epub",), frozenset({"epub"}), open_epub),
 )
 
 
