@@ -1,4 +1,4 @@
-"""Opening ZIP-based files (Office, OpenDocument, EPUB) safely, before any library parses them.
+"""Opening ZIP-based files (Office, OpenDocument, EPUB) safely, and writing them back.
 
 Checked on the ZIP's central directory, before a byte is inflated: the number of members,
 the sum of their declared sizes (`max_expanded_bytes`: a ZIP bomb, overlapping members
@@ -7,6 +7,12 @@ size), each large member's compression ratio, and encryption. Then every XML mem
 once by defusedxml's streaming (SAX) parser, which refuses entity declarations (the
 "billion laughs" expansion and external entities) in constant memory: no Office, OpenDocument
 or EPUB file needs one.
+
+Writing back (`repack`): python-docx, python-pptx and odfdo would re-serialize every XML
+part on saving (their parsers drop ignorable whitespace), so untouched parts would change
+bytes. The ZIP is rewritten member by member instead: a changed part gets its new bytes,
+every other member its original bytes, name, date and compression, in the original order
+(`mimetype` first and stored, as OpenDocument and EPUB require).
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from __future__ import annotations
 import io
 import zipfile
 import zlib
+from collections.abc import Mapping
 from xml.sax import SAXException
 from xml.sax.handler import ContentHandler
 
@@ -86,3 +93,13 @@ def check_xml(data: bytes, name: str, what: str) -> None:
 
 def _invalid(message: str) -> InvalidArgument:
     return InvalidArgument(message, field="file")
+
+
+def repack(archive: zipfile.ZipFile, changed: Mapping[str, bytes]) -> bytes:
+    """`archive` with the members named in `changed` replaced."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as package:
+        for info in archive.infolist():
+            data = changed.get(info.filename)
+            package.writestr(info, data if data is not None else archive.read(info))
+    return out.getvalue()

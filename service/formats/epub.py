@@ -16,7 +16,6 @@ document; font obfuscation is fine), and anything `containers.checked_zip` refus
 
 from __future__ import annotations
 
-import io
 import posixpath
 import re
 import zipfile
@@ -27,7 +26,7 @@ from xml.etree.ElementTree import Element
 import defusedxml.ElementTree as SafeTree
 
 from service.errors import InvalidArgument
-from service.formats.containers import checked_zip, read_member
+from service.formats.containers import checked_zip, read_member, repack
 from service.formats.hypertext import HtmlUnits, html_units
 from service.formats.limits import FileLimits
 from service.formats.units import FileOutput, StyledText, Unit, check_count
@@ -63,12 +62,7 @@ class EpubBook:
             count = len(member.page.units)
             mine = translations[member.first_unit : member.first_unit + count]
             changed[member.name] = member.page.write(mine).encode(member.encoding)
-        out = io.BytesIO()
-        with zipfile.ZipFile(out, "w") as book:
-            for info in self.archive.infolist():
-                data = changed.get(info.filename)
-                book.writestr(info, data if data is not None else self.archive.read(info))
-        return FileOutput(out.getvalue(), ".epub", "application/epub+zip")
+        return FileOutput(repack(self.archive, changed), ".epub", "application/epub+zip")
 
 
 def open_epub(data: bytes, limits: FileLimits) -> EpubBook:

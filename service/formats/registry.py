@@ -21,6 +21,7 @@ from service.formats.sniff import KINDS, sniff
 from service.formats.subtitles import open_subtitles
 from service.formats.units import OpenedFile
 from service.formats.webpage import open_web_page
+from service.formats.word import open_word
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ FORMATS: tuple[FileFormat, ...] = (
     FileFormat("md", "Markdown file", (".md", ".markdown"), frozenset({"text"}), open_markdown),
     FileFormat("html", "web page", (".html", ".htm"), frozenset({"text"}), open_web_page),
     FileFormat("epub", "EPUB e-book", (".epub",), frozenset({"epub"}), open_epub),
+    FileFormat("docx", "Word document", (".docx",), frozenset({"docx"}), open_word),
 )
 
 
