@@ -53,6 +53,8 @@ _ATTRIBUTE = re.compile(
     r"""(?P<name>[^\s/>"'=]+)(?:\s*=\s*(?:"(?P<dq>[^"]*)"|'(?P<sq>[^']*)'|(?P<bare>[^\s"'=<>`]+)))?"""
 )
 _OPENS_MARKUP = re.compile(r"<[A-Za-z/!?]")
+_SPACES = re.compile(r"[ \t\r\n\f]+")  # HTML's whitespace: a run of it reads as one space
+_PATH = re.compile(r"^\S*[/\\]\S*$|^[\w-]+\.[A-Za-z0-9]{2,4}$")  # a file name, not prose
 
 
 @dataclass(frozen=True)
@@ -334,6 +336,7 @@ def _unmatched(events: Sequence[_Event]) -> set[int]:
 
 
 def _region_unit(source: str, region: Sequence[_Event]) -> tuple[Unit, _Region] | None:
+    keys: list[tuple[str, ...]] = []  # a style is its tags' markup (equal markup, one style)
     chains: list[SpanChain] = []
     verbatim: set[int] = set()
     runs: list[Run] = []
@@ -350,12 +353,18 @@ def _region_unit(source: str, region: Sequence[_Event]) -> tuple[Unit, _Region] 
             markers.append(span)
         else:
             chain = tuple((tag, (region[e].start, region[e].end)) for tag, e in open_tags)
-            if chain not in chains:
+            key = tuple(source[a:b] for pair in chain for a, b in pair)
+            if key not in keys:
+                keys.append(key)
                 chains.append(chain)
-            style = chains.index(chain)
+            style = keys.index(key)
             if event.verbatim:
                 verbatim.add(style)
-            runs.append(Run(html.unescape(source[event.start : event.end]), style))
+            text = _SPACES.sub(" ", html.unescape(source[event.start : event.end]))
+            runs.append(Run(text, style))
+    for style in range(1, len(chains)):  # a note reference ("1", "*") inside a sentence
+        if not has_letter("".join(r.text for r in runs if r.style == style)):
+            verbatim.add(style)
     unit = Unit(merge_runs(runs), kind="paragraph", verbatim=frozenset(verbatim))
     readable = "".join(r.text for r in unit.runs if r.style not in verbatim)
     if not has_letter(readable):
@@ -387,7 +396,7 @@ def _attribute_units(source: str, event: _Event) -> list[tuple[Unit, _Attribute]
         for group, quote in (("dq", '"'), ("sq", "'"), ("bare", "")):
             if match.group(group) is not None:
                 value = html.unescape(match.group(group))
-                if has_letter(value):
+                if has_letter(value) and not _PATH.match(value.strip()):
                     start = event.start + match.start(group)
                     end = event.start + match.end(group)
                     found.append(

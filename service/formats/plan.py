@@ -9,6 +9,7 @@ its source runs; each translation gets its runs from `restyle`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -18,6 +19,10 @@ from service.formats.restyle import StyleSpan, Translation, restyle
 from service.formats.units import Run, StyledText, Unit, merge_runs
 from service.text.limit import Fits
 from service.text.plain import split_text
+
+# One token that is a command-line option, a path, a URL, an address or a file name: kept
+# as it is (a table cell holding `--fast` must not come back as `--rapide`).
+_CODE_LIKE = re.compile(r"^(?:[-/~$.]|\S*(?:[/\\_=@<>{}]|://|\w\.\w))\S*$")
 
 
 @dataclass(frozen=True)
@@ -97,7 +102,7 @@ def plan_units(
         for piece in document.pieces:
             end = position + len(piece.text)
             index = None
-            if piece.translate:
+            if piece.translate and not _CODE_LIKE.match(piece.text):
                 index = len(sentences)
                 spans = _spans(unit.runs, position, end)
                 keep = tuple(

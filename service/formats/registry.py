@@ -16,7 +16,9 @@ from service.errors import InvalidArgument, ServiceError
 from service.formats.epub import open_epub
 from service.formats.limits import FileLimits
 from service.formats.markdown import open_markdown
+from service.formats.opendocument import open_opendocument
 from service.formats.plaintext import open_plain_text
+from service.formats.slides import open_presentation
 from service.formats.sniff import KINDS, sniff
 from service.formats.subtitles import open_subtitles
 from service.formats.units import OpenedFile
@@ -44,6 +46,17 @@ FORMATS: tuple[FileFormat, ...] = (
     FileFormat("html", "web page", (".html", ".htm"), frozenset({"text"}), open_web_page),
     FileFormat("epub", "EPUB e-book", (".epub",), frozenset({"epub"}), open_epub),
     FileFormat("docx", "Word document", (".docx",), frozenset({"docx"}), open_word),
+    FileFormat(
+        "pptx", "PowerPoint presentation", (".pptx",), frozenset({"pptx"}), open_presentation
+    ),
+    FileFormat("odt", "OpenDocument text", (".odt",), frozenset({"odt"}), open_opendocument("odt")),
+    FileFormat(
+        "odp",
+        "OpenDocument presentation",
+        (".odp",),
+        frozenset({"odp"}),
+        open_opendocument("odp"),
+    ),
 )
 
 
