@@ -17,6 +17,7 @@ from service.formats.epub import open_epub
 from service.formats.limits import FileLimits
 from service.formats.markdown import open_markdown
 from service.formats.opendocument import open_opendocument
+from service.formats.pdf import open_pdf
 from service.formats.plaintext import open_plain_text
 from service.formats.slides import open_presentation
 from service.formats.sniff import KINDS, sniff
@@ -50,6 +51,7 @@ FORMATS: tuple[FileFormat, ...] = (
         "pptx", "PowerPoint presentation", (".pptx",), frozenset({"pptx"}), open_presentation
     ),
     FileFormat("odt", "OpenDocument text", (".odt",), frozenset({"odt"}), open_opendocument("odt")),
+    FileFormat("pdf", "PDF document", (".pdf",), frozenset({"pdf"}), open_pdf),
     FileFormat(
         "odp",
         "OpenDocument presentation",
