@@ -8,7 +8,9 @@ misplaced style visible, which an identity transform would hide.
 
 from __future__ import annotations
 
+import io
 import re
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -61,3 +63,16 @@ def translate(name: str, data: bytes) -> FileOutput:
 @pytest.fixture(scope="session")
 def fixtures() -> Path:
     return FIXTURES
+
+
+def members(data: bytes) -> dict[str, bytes]:
+    """A ZIP-based file's members by name."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        return {info.filename: archive.read(info) for info in archive.infolist()}
+
+
+def untouched_members_are_identical(source: bytes, out: bytes, changed: set[str]) -> None:
+    """Every member but `changed` byte for byte; the same names in the same order."""
+    before, after = members(source), members(out)
+    assert list(before) == list(after)
+    assert {name for name in before if before[name] != after[name]} == changed
