@@ -101,6 +101,8 @@ def open_file(name: str, data: bytes, limits: FileLimits | None = None) -> Opene
 
 
 def _mismatch(name: str, fmt: FileFormat, kind: str) -> str:
+    if kind == "damaged zip" and fmt.kinds & {"docx", "pptx", "odt", "odp", "epub"}:
+        return f"'{name}' is not a valid {fmt.title}: its ZIP container is damaged"
     if kind == "ole" and fmt.name in ("docx", "pptx"):
         return (
             f"'{name}' is password-protected (an encrypted Office file) or a legacy binary "

@@ -28,6 +28,7 @@ KINDS = {
     "odf": "another OpenDocument file",
     "epub": "an EPUB e-book (.epub)",
     "zip": "a ZIP archive",
+    "damaged zip": "a damaged ZIP container",
     "pdf": "a PDF document",
     "ole": "an encrypted Office document or a legacy .doc/.ppt/.xls file",
     "image": "an image",
@@ -92,22 +93,14 @@ def _zip_kind(data: bytes) -> str:
                     if kind in kinds:
                         return kind
     except (zipfile.BadZipFile, OSError, ValueError, KeyError, EOFError):
-        pass  # a damaged container: the format's own opening says what is wrong
+        return "damaged zip"
     return "zip"
 
 
 def _is_text(data: bytes) -> bool:
-    """UTF-8 (a BOM allowed) or UTF-16 with a BOM, and no NUL in UTF-8 text."""
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return True
-    sample = data[:65536]
-    if b"\x00" in sample:
-        return False
-    try:
-        sample.decode("utf-8")
-    except UnicodeDecodeError as error:
-        return error.start >= len(sample) - 3  # a character cut by the sample's end
-    return True
+    """UTF-16 with a BOM, or no NUL byte in the first 64 KiB (whether it is UTF-8 is for
+    the text formats to say, with a better message than "binary")."""
+    return data.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" not in data[:65536]
 
 
 @dataclass(frozen=True)
