@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from odfdo import Document, Element
+from odfdo.xmlpart import XmlPart
 
 from service.errors import InvalidArgument
 from service.formats.chains import common_prefix, hug
@@ -136,13 +137,13 @@ def _open(data: bytes, limits: FileLimits, kind: str) -> OpenDocumentFile:
     if kind == "odt":
         sources.append(("styles.xml", _PAGE_TEXT))
     for part_name, query in sources:
-        root = document.get_part(part_name).root
-        for element in root.xpath(query):
+        root = _root(document, part_name)
+        for element in _elements(root, query):
             paragraph = _Paragraph(element, list(_pieces(element, ())))
             for unit, place in _paragraph_units(paragraph, _kind(element, part_name)):
                 units.append(unit)
                 places.append((part_name, place))
-        for element in root.xpath(_ALT):
+        for element in _elements(root, _ALT):
             text = element.text_recursive or ""
             if has_letter(text) and not element.children:
                 units.append(Unit((Run(text, 0),), kind="alt"))
@@ -154,6 +155,17 @@ def _open(data: bytes, limits: FileLimits, kind: str) -> OpenDocumentFile:
                 units.append(Unit((Run(value, 0),), kind="title"))
                 places.append(("meta.xml", _Metadata(name)))
     return OpenDocumentFile(archive, document, kind, tuple(units), tuple(places))
+
+
+def _root(document: Any, part_name: str) -> Element:
+    part = document.get_part(part_name)
+    if not isinstance(part, XmlPart):
+        raise InvalidArgument(f"the OpenDocument file has no {part_name}", field="file")
+    return part.root
+
+
+def _elements(root: Element, query: str) -> list[Element]:
+    return [e for e in root.xpath(query) if isinstance(e, Element)]
 
 
 def _pieces(

@@ -4,9 +4,9 @@ A sentence that wears one style gives its whole translation that style. A senten
 several (`Click **here** now`) needs to know which translated words came from which source
 words: `WordLink`s, made from the model's attention (`align.py`) or by any other aligner.
 Each translated word takes the style that holds most of the weight of the source characters
-it is linked to; a word with no link takes its left neighbour's style (else the right's,
-else the sentence's main style); the spaces between two words of different styles take the
-sentence's main style when one of them wears it, so `la voiture **rouge** et` keeps its
+it is linked to; a word with no link takes its neighbours' style when both wear the same
+one, else the sentence's main style; the spaces between two words of different styles take
+the sentence's main style when one of them wears it, so `la voiture **rouge** et` keeps its
 spaces plain.
 """
 
@@ -137,12 +137,14 @@ def _first_word_ending_after(words: Sequence[tuple[int, int]], position: int) ->
 
 
 def _fill(chosen: list[int | None], main: int) -> list[int]:
-    """Words without a link take the left neighbour's style, else the right's, else main."""
+    """A word without a link takes the style of its neighbours when both wear the same one
+    (inside a bold phrase), else the main style."""
     filled: list[int] = []
     for index, style in enumerate(chosen):
         if style is None:
+            left = filled[-1] if filled else main
             right = next((s for s in chosen[index + 1 :] if s is not None), main)
-            style = filled[-1] if filled else right
+            style = left if left == right else main
         filled.append(style)
     return filled
 
