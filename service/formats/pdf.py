@@ -12,7 +12,8 @@ Why pdfminer.six: pure Python, maintained, and its layout analysis orders text b
 reading order (columns before rows) and keeps each character's font, so bold and italic
 come through. Lines become paragraphs by: a change of font size, a vertical gap wider
 than a line, a bullet at the start of a line, or a short line ending a sentence;
-hyphenated line ends are joined. A text a third larger than the body is a heading.
+hyphenated line ends are joined. A line 15% larger than the body text is a heading (40%
+larger: a first-level one).
 
 Refused: a PDF that needs a password, a damaged one, one with more than `max_pdf_pages`
 pages, and one without any text (a scan): it needs OCR first, which this server does not do.
