@@ -89,7 +89,7 @@ def open_file(name: str, data: bytes, limits: FileLimits | None = None) -> Opene
         raise InvalidArgument(_mismatch(name, fmt, kind), field="file")
     try:
         return fmt.open(data, limits or FileLimits())
-    except ServiceError:
+    except (ServiceError, MemoryError):
         raise
     except Exception as error:  # a library that could not parse the file: the file's fault
         log.warning("could not read %s as a %s", name, fmt.title, exc_info=True)
