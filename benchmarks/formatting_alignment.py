@@ -166,6 +166,30 @@ def _formatted_words(text: str, runs: Sequence[Any]) -> set[int]:
     return {i for i, (s, e) in enumerate(words) if sum(styles[s:e]) * 2 > (e - s)}
 
 
+def _inline_tags(
+    engine: Seq2SeqEngine, items: Sequence[dict[str, Any]], best: Sequence[Any]
+) -> dict[str, int]:
+    """The other design: the span wrapped in <b>...</b> and sent to the model as text."""
+    fits = [
+        (i, h)
+        for i, h in zip(items, best, strict=True)
+        if engine.tokenizer.count(_tagged(i)) <= engine.manifest.max_source_length
+    ]
+    results = engine.generate_batch([_tagged(i) for i, _ in fits])
+    intact = same = 0
+    for (_, plain), result in zip(fits, results, strict=True):
+        text = result.best.text
+        opened, closed = text.find("<b>"), text.find("</b>")
+        intact += text.count("<b>") == 1 and text.count("</b>") == 1 and 0 <= opened < closed
+        same += " ".join(text.replace("<b>", " ").replace("</b>", " ").split()) == plain.text
+    return {"sent": len(fits), "intact": intact, "same_text": same}
+
+
+def _tagged(item: dict[str, Any]) -> str:
+    a, b = item["span"]
+    return item["source"][:a] + "<b>" + item["source"][a:b] + "</b>" + item["source"][b:]
+
+
 def _only_short_edge_words(text: str, chosen: set[int], gold: set[int]) -> bool:
     """The prediction differs from the gold only by words of at most 3 letters next to the
     gold span ("la", "de", "les" or a full stop taken along)."""
@@ -240,8 +264,14 @@ def score(out: Path | None) -> dict[str, Any]:
         f"({len(items) - len(kept)} dropped or garbled by the model)"
     )
     print_table(["method", "exact", "precision", "recall", "F1", "lost", "edge only"], rows)
+    tags = _inline_tags(engine, items, best)
+    print(
+        f"inline tags instead: {tags['intact']} of {tags['sent']} came back with one well-formed "
+        f"<b>...</b> pair; {tags['same_text']} translated the words as without tags"
+    )
     result = {
         "environment": environment(),
+        "inline_tags": tags,
         "bundle": str(BUNDLE.relative_to(ROOT)),
         "items": len(items),
         "scored": len(kept),
