@@ -3,8 +3,8 @@
 A model repository is `MODEL_REPO/<name>/<version>/` holding `bundle.json`, `encoder.onnx`,
 `decoder.onnx` and the tokenizer's files (`tokenizer.json` for our own models; an imported
 checkpoint keeps its own, see `TokenizerSpec`). This module imports nothing but pydantic, the
-standard library and two tiny name tables (service/tasks.py, service/families.py), so that the
-export tools can depend on it without pulling in the server.
+standard library and two tiny name tables (seq2seq_client/tasks.py, service/families.py), so
+that the export tools can depend on it without pulling in the server.
 
 ONNX graph contract (names are fixed; all batch and length axes are dynamic):
   encoder.onnx  in : src_ids int64 (B, S), src_lengths int64 (B,)

@@ -23,7 +23,7 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("service.server",),  # the composition root: `seq2seq-serve`, front ends, followers
     ("service.api", "service.http"),  # the protocol converters: gRPC; HTTP and LibreTranslate
     ("service.serving", "service.metrics"),  # the front door, data plane, documents, models
-    ("service.engine_process",),  # both sides of the engine-process boundary
+    ("service.engine_process", "service.formats"),  # the engine process; translated files
     ("service.engine",),  # the synchronous engine core and its offline API
     ("service.params",),  # the one decoding-parameters type
     ("service.text", "service.bundle"),  # text handling; the bundle contract

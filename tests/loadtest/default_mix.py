@@ -1,4 +1,4 @@
-"""Builds service/loadtest/mixes/default.jsonl from the held-out fixtures (test split, never
+"""Builds seq2seq_client/loadtest/mixes/default.jsonl from the held-out fixtures (test split, never
 seen in training) of the five default models, leaving out inputs over a model's source limit.
 
     python -m tests.loadtest.default_mix      # rewrite the bundled mix
