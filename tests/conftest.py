@@ -6,6 +6,7 @@ import json
 import os
 from pathlib import Path
 
+import pytest
 from hypothesis import settings
 
 from service.settings import DEFAULT_MODEL_REPOSITORY
@@ -31,3 +32,39 @@ def heldout(dataset: str) -> list[dict]:
     """Held-out test-split records of a dataset (never seen in training)."""
     lines = (HELDOUT / f"{dataset}.jsonl").read_text(encoding="utf-8").splitlines()
     return [json.loads(line) for line in lines]
+
+
+# The test modules that train or export a model, build a virtual environment, or start extra
+# servers and processes: `pytest -m "not slow"` (a few minutes) leaves them out; CI runs all.
+SLOW_MODULES = frozenset(
+    {
+        "tests/benchmarks/test_compare_commits.py",
+        "tests/benchmarks/test_suite.py",
+        "tests/benchmarks/test_transformer_cache.py",
+        "tests/client/test_distribution.py",
+        "tests/integration/test_bundle_figures.py",
+        "tests/integration/test_copy_attention.py",
+        "tests/integration/test_engine_process.py",
+        "tests/integration/test_faults.py",
+        "tests/integration/test_frontends.py",
+        "tests/integration/test_hard_attention.py",
+        "tests/integration/test_imported_parity.py",
+        "tests/integration/test_node_client.py",
+        "tests/integration/test_prometheus.py",
+        "tests/integration/test_transformer_serving.py",
+        "tests/model_export/importers/test_import.py",
+        "tests/model_export/importers/test_synthetic.py",
+        "tests/model_export/importers/test_tokenizers.py",
+        "tests/model_export/importers/test_train_marian.py",
+        "tests/model_export/test_export.py",
+        "tests/model_export/test_model.py",
+        "tests/model_export/test_transformer.py",
+        "tests/model_export/test_variant.py",
+    }
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.nodeid.split("::")[0] in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)

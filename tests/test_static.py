@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import SLOW_MODULES
+
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("service", "seq2seq_client", "model_export")
 
@@ -224,3 +226,8 @@ def test_the_docs_stand_alone() -> None:
         and outside.search(path.read_text(encoding="utf-8"))
     ]
     assert offenders == []
+
+
+def test_every_slow_module_exists() -> None:
+    """`-m "not slow"` leaves out what tests/conftest.py names: no name may be stale."""
+    assert sorted(name for name in SLOW_MODULES if not (ROOT / name).is_file()) == []

@@ -7,16 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from benchmarks.ort_vs_torch import ort_vs_torch
 from benchmarks.suite import run_suite, run_sweep
 from model_export.precision import convert_files
 from service.bundle import read_manifest, write_manifest
 from tests.benchmarks.conftest import tiny_model, tiny_sizes
 from tests.conftest import REPO_ROOT, TEST_MODELS
-
-pytestmark = pytest.mark.slow
 
 SECTIONS = (
     "b_served_vs_offline",

@@ -14,8 +14,6 @@ import pytest
 from tests.client.conftest import ServerThread
 from tests.conftest import REPO_ROOT
 
-pytestmark = pytest.mark.slow
-
 tomllib = pytest.importorskip("tomllib")
 
 CLIENT_PROJECT = REPO_ROOT / "protos" / "python"

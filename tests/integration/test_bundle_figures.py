@@ -30,8 +30,6 @@ from service.server.server import Seq2SeqServer
 from tests.integration.conftest import make_settings
 from tests.model_export.factories import build_tiny_bundle
 
-pytestmark = pytest.mark.slow
-
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:

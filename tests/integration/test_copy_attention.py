@@ -27,8 +27,6 @@ from tests.integration.conftest import make_settings
 from tests.model_export.factories import build_tiny_bundle, make_answer_records
 from tests.service.conftest import CollectingListener, make_engine, run_until_idle
 
-pytestmark = pytest.mark.slow
-
 MAX_SOURCE, MAX_TARGET = 48, 12
 HELD_OUT = make_answer_records(9, seed=9)  # contexts of two lengths: with and without answer
 

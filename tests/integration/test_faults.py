@@ -32,8 +32,6 @@ from tests.conftest import REPO_ROOT, TEST_MODELS
 from tests.integration.conftest import assert_load_shed, make_settings, metric, wait_for
 from tests.integration.test_cli_and_drain import _start
 
-pytestmark = pytest.mark.slow
-
 on_session_loop = pytest.mark.asyncio(loop_scope="session")
 
 SOURCE = "A library for parsing command line options and writing them back out."

@@ -20,8 +20,6 @@ from service.server.server import Seq2SeqServer
 from tests.integration.conftest import add_version, copy_repository, make_settings, metric, wait_for
 from tests.integration.test_engine_process import FAST, TEXT, _client
 
-pytestmark = pytest.mark.slow
-
 on_session_loop = pytest.mark.asyncio(loop_scope="session")
 
 CONNECTIONS = 16  # separate connections: the kernel spreads them over the front ends

@@ -31,7 +31,7 @@ from service.server.server import Seq2SeqServer
 from tests.integration.conftest import make_settings, rewrite_manifest
 from tests.model_export.importers.factories import heldout_texts, make_bart, make_marian
 
-pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
+pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 MAX_TOKENS = 24  # output cap of every request (HF: max_new_tokens)
 SOURCES = 200  # held-out texts per model and mode

@@ -27,8 +27,6 @@ from tests.integration.conftest import make_settings
 from tests.model_export.factories import build_tiny_bundle, make_pairs
 from tests.service.conftest import CollectingListener, make_engine, run_until_idle
 
-pytestmark = pytest.mark.slow
-
 MAX_TARGET = 16  # the model's max_target_length: the cache size and the output cap
 HELD_OUT = [r["source"] for r in make_pairs(8, seed=9)]  # not in the training split
 

@@ -30,8 +30,6 @@ from tests.model_export.factories import (
     write_prepared,
 )
 
-pytestmark = pytest.mark.slow
-
 TINY_MODEL = {"embedding_size": 16, "hidden_size": 32, "vocab_size": 200, "dropout": 0.0}
 TINY_TRAIN = {"max_steps": 40, "eval_every": 20, "batch_sentences": 16, "lr": 1e-2}
 

@@ -25,8 +25,6 @@ from tests.model_export.factories import (
     tiny_train_config,
 )
 
-pytestmark = pytest.mark.slow
-
 
 def _batch(vocab: int) -> tuple[torch.Tensor, torch.Tensor]:
     src = torch.randint(6, vocab, (3, 7))

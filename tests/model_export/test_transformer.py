@@ -24,8 +24,6 @@ from tests.model_export.factories import (
     tiny_train_config,
 )
 
-pytestmark = pytest.mark.slow
-
 TRANSFORMER = {"architecture": "transformer", "layers": 2, "heads": 2, "ffn_size": 64}
 
 

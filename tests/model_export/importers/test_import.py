@@ -15,8 +15,6 @@ from model_export.importers.importer import ImportResult
 from service.bundle import read_manifest, sha256_file, verify_checksums
 from tests.model_export.importers.factories import make_marian
 
-pytestmark = pytest.mark.slow
-
 
 def test_manifest_records_the_source_and_the_decoding_rules(
     imported: dict[str, ImportResult], checkpoints: dict[str, Path]
