@@ -56,6 +56,7 @@ SLOW_MODULES = frozenset(
         "tests/model_export/importers/test_synthetic.py",
         "tests/model_export/importers/test_tokenizers.py",
         "tests/model_export/importers/test_train_marian.py",
+        "tests/model_export/importers/test_variant.py",
         "tests/model_export/test_export.py",
         "tests/model_export/test_model.py",
         "tests/model_export/test_transformer.py",
