@@ -48,6 +48,7 @@ def params_from_pb(message: pb.DecodingOptions) -> DecodingParams:
         target_prefix=message.target_prefix,
         protected_terms=tuple(message.protected_terms),
         glossary=tuple(sorted(message.glossary.items())),
+        shortlist=message.shortlist if message.HasField("shortlist") else None,
     )
 
 

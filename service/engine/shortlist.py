@@ -47,7 +47,9 @@ class Shortlist:
     target_vocab: int
     shared: bool  # source ids are selected too
 
-    def select(self, source_ids: Sequence[int] | np.ndarray, *, always: int | None = None) -> np.ndarray:
+    def select(
+        self, source_ids: Sequence[int] | np.ndarray, *, always: int | None = None
+    ) -> np.ndarray:
         """The sorted target ids (int64) one sentence may produce; `always` (e.g. EOS) is
         added besides Marian's selection."""
         selected = np.zeros(self.target_vocab, bool)

@@ -69,8 +69,10 @@ class MarianArchitecture:
 
 
 def _ops(value: Any, allowed: str, option: str, path: Path) -> str:
+    """A pre/postprocess option's letters; `option` may be given without "transformer"."""
     ops = "" if value is None else str(value)
     unknown = sorted(set(ops) - set(allowed))
+    option = f"transformer{option}" if option.startswith("-") else option
     if unknown:
         raise ImportCheckpointError(
             f"{path}: {option}: {ops!r} uses {''.join(unknown)!r}; supported: letters of "
@@ -146,9 +148,10 @@ def architecture(config: dict[str, Any], path: Path) -> MarianArchitecture:
         decoder_ffn_depth=int(get("transformer-decoder-ffn-depth", 0) or 0) or ffn_depth,
         activation=activation,
         preprocess=preprocess.replace("d", ""),
-        postprocess=_ops(get("transformer-postprocess", "dan"), "dan", "transformer-postprocess", path),
-        postprocess_emb=_ops(get("transformer-postprocess-emb", "d"), "dn", "transformer-postprocess-emb", path).replace("d", ""),
-        postprocess_top=_ops(get("transformer-postprocess-top", ""), "dan", "transformer-postprocess-top", path),
+        postprocess=_ops(get("transformer-postprocess", "dan"), "dan", "-postprocess", path),
+        postprocess_emb=_ops(get("transformer-postprocess-emb", "d"), "dn", "-postprocess-emb", path)
+        .replace("d", ""),
+        postprocess_top=_ops(get("transformer-postprocess-top", ""), "dan", "-postprocess-top", path),
         autoregression=autoreg,
         rnn_projection=bool(get("transformer-rnn-projection", False)),
         shared_embeddings=tied_all or bool(get("tied-embeddings-src", False)),

@@ -84,9 +84,7 @@ def _one(folder: Path, patterns: tuple[str, ...], what: str, *, required: bool) 
         names = ", ".join(p.name for p in found)
         raise ImportCheckpointError(f"{folder}: holds several {what} ({names}); keep one")
     if not found and required:
-        raise ImportCheckpointError(
-            f"{folder}: has no {what} ({' or '.join(patterns)})"
-        )
+        raise ImportCheckpointError(f"{folder}: has no {what} ({' or '.join(patterns)})")
     return found[0] if found else None
 
 
@@ -103,14 +101,21 @@ def _languages(model: Path) -> tuple[str, str] | None:
     return (match.group(1), match.group(2)) if match else None
 
 
-def _vocabularies(folder: Path, config: dict[str, Any], config_file: Path | None) -> tuple[Path, Path]:
+def _vocabularies(
+    folder: Path, config: dict[str, Any], config_file: Path | None
+) -> tuple[Path, Path]:
     if config_file is not None and config.get("vocabs"):
         vocabs = [_named(folder, config_file, v, "vocabs") for v in config["vocabs"]]
         if len(vocabs) != 2:
             raise ImportCheckpointError(f"{config_file}: vocabs names {len(vocabs)} files, not 2")
         source, target = vocabs
     else:
-        shared = _one(folder, ("vocab.*.spm", "vocab.spm"), "shared SentencePiece vocabularies", required=False)
+        shared = _one(
+            folder,
+            ("vocab.*.spm", "vocab.spm"),
+            "shared SentencePiece vocabularies",
+            required=False,
+        )
         if shared is not None:
             source = target = shared
         else:
@@ -139,8 +144,7 @@ def read_folder(folder: Path) -> MarianFolder:
         models = models if isinstance(models, list) else [models]
         if len(models) != 1:
             raise ImportCheckpointError(
-                f"{config_file}: models names {len(models)} files; an ensemble cannot be "
-                "imported"
+                f"{config_file}: models names {len(models)} files; an ensemble cannot be imported"
             )
         model = _named(folder, config_file, models[0], "models")
     else:
@@ -151,7 +155,9 @@ def read_folder(folder: Path) -> MarianFolder:
     shortlist: Path | None
     listed = config.get("shortlist") if config_file is not None else None
     if listed:
-        shortlist = _named(folder, config_file, listed[0] if isinstance(listed, list) else listed, "shortlist")  # type: ignore[arg-type]
+        shortlist = _named(
+            folder, config_file, listed[0] if isinstance(listed, list) else listed, "shortlist"
+        )  # type: ignore[arg-type]
     else:
         shortlist = _one(folder, SHORTLIST_PATTERNS, "lexical shortlists", required=False)
     return MarianFolder(

@@ -57,8 +57,12 @@ def state_specs(arch: MarianArchitecture) -> list[dict[str, object]]:
                 {"name": f"self_{kind}_{layer}", "batch_axis": 0, "target_axis": 2}
                 for kind in ("keys", "values")
             ]
-        specs.append({"name": f"cross_keys_{layer}", "batch_axis": 0, "source_axis": 3, "constant": True})
-        specs.append({"name": f"cross_values_{layer}", "batch_axis": 0, "source_axis": 2, "constant": True})
+        specs.append(
+            {"name": f"cross_keys_{layer}", "batch_axis": 0, "source_axis": 3, "constant": True}
+        )
+        specs.append(
+            {"name": f"cross_values_{layer}", "batch_axis": 0, "source_axis": 2, "constant": True}
+        )
     return [*specs, {"name": "position", "batch_axis": 0}]  # fmt: skip
 
 
@@ -195,12 +199,18 @@ class _Layers:
         g = self.g
         heads = self.arch.heads
         shape = g.const(np.array([0, 0, heads, self.arch.dim // heads], np.int64))
-        return g.op("Transpose", g.op("Reshape", x, shape), perm=[0, 2, 3, 1] if keys else [0, 2, 1, 3])
+        return g.op(
+            "Transpose", g.op("Reshape", x, shape), perm=[0, 2, 3, 1] if keys else [0, 2, 1, 3]
+        )
 
     def join_heads(self, x: str) -> str:
         """(B, h, T, d) -> (B, T, H)."""
         g = self.g
-        return g.op("Reshape", g.op("Transpose", x, perm=[0, 2, 1, 3]), g.const(np.array([0, 0, -1], np.int64)))
+        return g.op(
+            "Reshape",
+            g.op("Transpose", x, perm=[0, 2, 1, 3]),
+            g.const(np.array([0, 0, -1], np.int64)),
+        )
 
     def attend(self, q: str, keys_t: str, values: str, add_mask: str) -> tuple[str, str]:
         """q (B, h, Tq, d) over keys (B, h, d, Tk) and values (B, h, Tk, d) -> mixed
@@ -232,8 +242,11 @@ def build_encoder(weights: MarianWeights, store: WeightStore, options: BuildOpti
     length = g.op("Gather", shape, g.const(np.int64(1)), axis=0)
     batch = g.op("Gather", shape, g.const(np.array([0], np.int64)), axis=0)
     steps = g.op("Range", g.const(np.int64(0)), length, g.const(np.int64(1)))  # (S,)
-    valid = g.op("Less", g.op("Unsqueeze", steps, g.const(np.array([0], np.int64))),
-                 g.op("Unsqueeze", lengths, g.const(np.array([1], np.int64))))  # (B, S)
+    valid = g.op(
+        "Less",
+        g.op("Unsqueeze", steps, g.const(np.array([0], np.int64))),
+        g.op("Unsqueeze", lengths, g.const(np.array([1], np.int64))),
+    )  # (B, S)
     add_mask = g.op("Unsqueeze", lay.additive_mask(valid), g.const(np.array([1, 2], np.int64)))
     x = g.op("Add", lay.embed("encoder", src), g.op("Gather", lay.positions(), steps))
     if arch.postprocess_emb:
@@ -258,7 +271,9 @@ def build_encoder(weights: MarianWeights, store: WeightStore, options: BuildOpti
             zeros = g.op("ConstantOfShape", cell_shape, value=_scalar(0.0))
             g.output(contract.init_state_name(f"cell_{layer}"), zeros, F32, ["batch", arch.dim])
         else:
-            empty_shape = g.op("Concat", batch, g.const(np.array([heads, 0, depth], np.int64)), axis=0)
+            empty_shape = g.op(
+                "Concat", batch, g.const(np.array([heads, 0, depth], np.int64)), axis=0
+            )
             empty = g.op("ConstantOfShape", empty_shape, value=_scalar(0.0))
             for kind in ("keys", "values"):
                 name = contract.init_state_name(f"self_{kind}_{layer}")
@@ -266,8 +281,18 @@ def build_encoder(weights: MarianWeights, store: WeightStore, options: BuildOpti
         prefix = f"decoder_l{layer}_context"
         keys = _heads(lay, memory, f"{prefix}_Wk", f"{prefix}_bk", keys=True)
         values = _heads(lay, memory, f"{prefix}_Wv", f"{prefix}_bv")
-        g.output(contract.init_state_name(f"cross_keys_{layer}"), keys, F32, ["batch", heads, depth, "source"])
-        g.output(contract.init_state_name(f"cross_values_{layer}"), values, F32, ["batch", heads, "source", depth])
+        g.output(
+            contract.init_state_name(f"cross_keys_{layer}"),
+            keys,
+            F32,
+            ["batch", heads, depth, "source"],
+        )
+        g.output(
+            contract.init_state_name(f"cross_values_{layer}"),
+            values,
+            F32,
+            ["batch", heads, "source", depth],
+        )
     position = g.op("Mul", lengths, g.const(np.int64(0)))
     g.output(contract.init_state_name("position"), position, I64, ["batch"])
     return g  # fmt: skip
@@ -306,13 +331,17 @@ def build_decoder(
             shape = ["batch", heads, "source", depth]
         else:
             shape = ["batch"]
-        states[name] = g.input(contract.state_input_name(name), I64 if name == "position" else F32, shape)
+        states[name] = g.input(
+            contract.state_input_name(name), I64 if name == "position" else F32, shape
+        )
     vocab_ids = vocab_mask = None
     if shortlist:
         vocab_ids = g.input(contract.DEC_VOCAB_IDS, I64, ["vocab"])
         vocab_mask = g.input(contract.DEC_VOCAB_MASK, BOOL, ["batch", "vocab"])
     position = states["position"]
-    first = g.op("Unsqueeze", g.op("Equal", position, g.const(np.int64(0))), g.const(np.array([1], np.int64)))
+    first = g.op(
+        "Unsqueeze", g.op("Equal", position, g.const(np.int64(0))), g.const(np.array([1], np.int64))
+    )
     embedded = g.op("Where", first, g.const(np.float32(0.0)), lay.embed("decoder", prev))  # (B, H)
     x = g.op("Add", embedded, g.op("Gather", lay.positions(), position))
     if arch.postprocess_emb:
@@ -329,9 +358,14 @@ def build_decoder(
             updated[f"self_keys_{layer}"], updated[f"self_values_{layer}"] = keys, values
         prefix = f"decoder_l{layer}_context"
         queries = lay.pre(x, f"{prefix}_Wo")
-        q = g.op("Reshape", lay.affine(queries, f"{prefix}_Wq", f"{prefix}_bq"),
-                 g.const(np.array([0, heads, 1, depth], np.int64)))  # (B, h, 1, d)
-        mixed, weights_last = lay.attend(q, states[f"cross_keys_{layer}"], states[f"cross_values_{layer}"], src_add)
+        q = g.op(
+            "Reshape",
+            lay.affine(queries, f"{prefix}_Wq", f"{prefix}_bq"),
+            g.const(np.array([0, heads, 1, depth], np.int64)),
+        )  # (B, h, 1, d)
+        mixed, weights_last = lay.attend(
+            q, states[f"cross_keys_{layer}"], states[f"cross_values_{layer}"], src_add
+        )
         joined = g.op("Reshape", mixed, g.const(np.array([0, -1], np.int64)))  # (B, H)
         x = lay.post(lay.affine(joined, f"{prefix}_Wo", f"{prefix}_bo"), x, f"{prefix}_Wo")
         x = lay.ffn(f"decoder_l{layer}_ffn", x, arch.decoder_ffn_depth)
@@ -339,7 +373,12 @@ def build_decoder(
     log_probs = _output_layer(lay, x, vocab_ids, vocab_mask)
     vocab_axis = "vocab" if shortlist else arch.target_vocab
     g.output(contract.DEC_LOG_PROBS, log_probs, F32, ["batch", vocab_axis])
-    attention = g.op("ReduceMean", g.op("Squeeze", weights_last, g.const(np.array([2], np.int64))), axes=[1], keepdims=0)
+    attention = g.op(
+        "ReduceMean",
+        g.op("Squeeze", weights_last, g.const(np.array([2], np.int64))),
+        axes=[1],
+        keepdims=0,
+    )
     g.output(contract.DEC_ATTENTION, attention, F32, ["batch", "source"])
     for spec in state_specs(arch):
         name = str(spec["name"])
@@ -347,7 +386,15 @@ def build_decoder(
             continue
         value = updated.get(name) or g.op("Add", position, g.const(np.int64(1)))
         element = I64 if name == "position" else F32
-        shape = ["batch"] if name == "position" else (["batch", arch.dim] if name.startswith("cell_") else ["batch", heads, "cache_out", depth])
+        shape = (
+            ["batch"]
+            if name == "position"
+            else (
+                ["batch", arch.dim]
+                if name.startswith("cell_")
+                else ["batch", heads, "cache_out", depth]
+            )
+        )
         g.output(contract.state_output_name(name), value, element, shape)
     return g  # fmt: skip
 
@@ -388,8 +435,11 @@ def _self_attention_step(
     slots = g.op("Gather", g.op("Shape", keys), g.const(np.int64(2)), axis=0)  # T + 1
     index = g.op("Range", g.const(np.int64(0)), slots, g.const(np.int64(1)))  # (T+1,)
     first_used = g.op("Sub", g.op("Sub", slots, g.const(np.int64(1))), position)  # (B,)
-    allowed = g.op("GreaterOrEqual", g.op("Unsqueeze", index, g.const(np.array([0], np.int64))),
-                   g.op("Unsqueeze", first_used, g.const(np.array([1], np.int64))))  # (B, T+1)
+    allowed = g.op(
+        "GreaterOrEqual",
+        g.op("Unsqueeze", index, g.const(np.array([0], np.int64))),
+        g.op("Unsqueeze", first_used, g.const(np.array([1], np.int64))),
+    )  # (B, T+1)
     add_mask = g.op("Unsqueeze", lay.additive_mask(allowed), g.const(np.array([1, 2], np.int64)))
     mixed, _ = lay.attend(q, g.op("Transpose", keys, perm=[0, 1, 3, 2]), values, add_mask)
     joined = g.op("Reshape", mixed, g.const(np.array([0, -1], np.int64)))

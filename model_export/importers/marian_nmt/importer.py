@@ -282,7 +282,7 @@ def _sources(folder: MarianFolder, loaded: LoadedBundle, texts: tuple[str, ...])
             raise ImportCheckpointError(
                 f"{loaded.path / 'vocab.json'}: token ids differ from SentencePiece's on {text!r}"
             )
-        sources.append(ours[: limit - 1] + [eos] if len(ours) > limit else ours)
+        sources.append([*ours[: limit - 1], eos] if len(ours) > limit else ours)
     return sources
 
 
@@ -299,7 +299,9 @@ def _checks(
     manifest = loaded.manifest
     eos = manifest.special_tokens.eos_id
     expected = [
-        reference.greedy(s, eos_id=eos, max_tokens=_limit(manifest, s), suppressed=options.suppressed_ids)
+        reference.greedy(
+            s, eos_id=eos, max_tokens=_limit(manifest, s), suppressed=options.suppressed_ids
+        )
         for s in sources
     ]
     checks: dict[str, object] = {"tokenizer_texts": len(texts), "sources": len(sources)}
@@ -360,7 +362,9 @@ def _float_checks(
             f"{worst:.2e} (tolerance {LOG_PROB_TOLERANCE:g})"
         )
     checks: dict[str, object] = {"max_abs_diff_log_probs": worst}
-    mismatches = sum(g != e for g, e in zip(_greedy(loaded, sources, shortlist=False), expected, strict=True))
+    mismatches = sum(
+        g != e for g, e in zip(_greedy(loaded, sources, shortlist=False), expected, strict=True)
+    )
     if mismatches:
         raise ImportCheckpointError(
             f"{loaded.path / 'decoder.onnx'}: greedy outputs differ from the PyTorch reference "

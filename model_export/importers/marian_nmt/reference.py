@@ -57,7 +57,7 @@ class MarianReference:
         self._weights = weights
         self._tensors: dict[str, Tensor] = {}
         output, transposed = weights.output_layer()
-        table = torch.from_numpy(weights.value(output))
+        table = torch.from_numpy(np.array(weights.value(output)))
         self.output_weight = table.T if transposed else table  # (H, V)
         bias_name = "decoder_ff_logit_out_b"
         self.output_bias = self.w(bias_name)[0] if self.arch.output_bias else None

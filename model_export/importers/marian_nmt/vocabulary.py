@@ -51,7 +51,9 @@ def write_vocabularies(
 ) -> BundleTokenizer:
     """Copy the SentencePiece model(s) and write vocab.json (and target_vocab.json)."""
     source = _read_side(folder.source_vocab, source_size, "source")
-    target = source if folder.shared_vocab else _read_side(folder.target_vocab, target_size, "target")
+    target = (
+        source if folder.shared_vocab else _read_side(folder.target_vocab, target_size, "target")
+    )
     if source.eos_id != target.eos_id:
         raise ImportCheckpointError(
             f"{folder.target_vocab}: </s> is id {target.eos_id}, but {source.eos_id} in "

@@ -113,8 +113,9 @@ class MarianWeights:
 
     @property
     def quantized(self) -> bool:
-        """Some weight matrix is stored as intgemm integers."""
-        return any(item.kind == "intgemm" for item in self._items.values())
+        """Some weight matrix is stored as 8-bit intgemm integers (the default precision of
+        the bundle is then int8; intgemm16 models default to fp32)."""
+        return any(item.type_name == "intgemm8" for item in self._items.values())
 
     @property
     def weight_types(self) -> dict[str, int]:

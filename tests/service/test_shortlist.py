@@ -1,0 +1,113 @@
+"""The lexical shortlist: Marian's binary file, a sentence's selection, a batch's vocabulary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from service.bundle import BundleError, DecodingDefaults
+from service.engine.params import DecodingParams, ModelLimits
+from service.engine.shortlist import (
+    batch_vocabulary,
+    read_shortlist,
+    restrict_rows,
+)
+from service.errors import InvalidArgument
+from tests.model_export.importers.marian_nmt_factory import write_shortlist
+
+VOCAB = 40
+
+
+@pytest.fixture
+def lex(tmp_path: Path) -> Path:
+    path = tmp_path / "lex.s2t.bin"
+    write_shortlist(path, VOCAB, first_num=5, best_num=3, seed=3)
+    return path
+
+
+def _read(path: Path, *, shared: bool = True, verify: bool = True):
+    return read_shortlist(
+        path, source_vocab=VOCAB, target_vocab=VOCAB, shared=shared, verify_checksum=verify
+    )
+
+
+def test_selection_is_marians(lex: Path) -> None:
+    """firstNum ids, every source word's candidates, the source ids when shared, then the
+    next free ids from firstNum on up to a multiple of 8; `always` besides."""
+    shortlist = _read(lex)
+    source = [7, 12, 7, 0]
+    expected = set(range(5)) | set(source)
+    for word in (7, 12, 0):
+        expected |= set(shortlist.candidates[shortlist.offsets[word] : shortlist.offsets[word + 1]])
+    selected = shortlist.select(source)
+    assert set(expected) <= set(selected.tolist())
+    assert selected.size % 8 == 0 and selected.size - len(expected) < 8
+    padding = sorted(set(selected.tolist()) - expected)
+    free = [i for i in range(5, VOCAB) if i not in expected]
+    assert padding == free[: len(padding)]
+    assert list(selected) == sorted(selected)
+    not_shared = _read(lex, shared=False).select([39])
+    assert 39 in _read(lex).select([39]) and (39 in not_shared) == (
+        39 in shortlist.candidates[shortlist.offsets[39] :]
+    )
+    assert 33 in shortlist.select([1], always=33)
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda b: b[:-4] + bytes(4), "checksum"),
+        (lambda b: bytes(8) + b[8:], "magic"),
+        (lambda b: b[:-8], "claims"),
+    ],
+)
+def test_broken_files_are_refused_naming_the_file(lex: Path, damage, message: str) -> None:
+    lex.write_bytes(damage(lex.read_bytes()))
+    with pytest.raises(BundleError, match=message) as refused:
+        _read(lex)
+    assert str(lex) in str(refused.value)
+
+
+def test_a_shortlist_for_another_vocabulary_is_refused(lex: Path) -> None:
+    with pytest.raises(BundleError, match="covers 40 source ids"):
+        read_shortlist(lex, source_vocab=50, target_vocab=VOCAB, shared=True, verify_checksum=False)
+
+
+def test_batch_vocabulary_is_the_union_with_each_row_restricted_to_its_own() -> None:
+    a, b = np.array([0, 1, 5]), np.array([0, 2, 5, 9])
+    vocabulary = batch_vocabulary([a, b], [1, 2], vocab_size=12)
+    assert vocabulary is not None and vocabulary.ids is not None
+    assert vocabulary.ids.tolist() == [0, 1, 2, 5, 9]
+    assert vocabulary.mask.tolist() == [
+        [True, True, False, True, False],
+        [True, False, True, True, True],
+        [True, False, True, True, True],
+    ]
+    assert batch_vocabulary([None, None], [1, 1], vocab_size=12) is None
+    mixed = batch_vocabulary([a, None], [1, 1], vocab_size=12)
+    assert mixed is not None and mixed.ids is None and mixed.mask.shape == (2, 12)
+    assert mixed.mask[1].all() and mixed.mask[0].sum() == 3
+
+
+def test_restricted_rows_are_renormalised_over_their_selection() -> None:
+    rng = np.random.default_rng(0)
+    logits = rng.standard_normal((2, 6)).astype(np.float32)
+    log_probs = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    mask = np.array([[True, False, True, True, False, False], [True] * 6])
+    out = restrict_rows(log_probs.copy(), mask)
+    expected = logits[0, mask[0]] - np.log(np.exp(logits[0, mask[0]]).sum())
+    np.testing.assert_allclose(out[0, mask[0]], expected, atol=1e-6)
+    assert (out[0, ~mask[0]] == np.finfo(np.float32).min).all()
+    np.testing.assert_array_equal(out[1], log_probs[1])
+
+
+def test_the_option_is_refused_for_a_model_without_a_shortlist() -> None:
+    limits = ModelLimits(max_output_tokens=10, max_beam_size=4, max_batch_size=8)
+    with pytest.raises(InvalidArgument, match=r"options\.shortlist"):
+        DecodingParams(shortlist=True).for_model(limits)
+    assert DecodingParams().for_model(limits).shortlist is False
+    with_one = ModelLimits(10, 4, 8, defaults=DecodingDefaults(shortlist=True))
+    assert DecodingParams().for_model(with_one).shortlist is True
+    assert DecodingParams(shortlist=False).for_model(with_one).shortlist is False
