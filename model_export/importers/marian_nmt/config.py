@@ -69,10 +69,8 @@ class MarianArchitecture:
 
 
 def _ops(value: Any, allowed: str, option: str, path: Path) -> str:
-    """A pre/postprocess option's letters; `option` may be given without "transformer"."""
     ops = "" if value is None else str(value)
     unknown = sorted(set(ops) - set(allowed))
-    option = f"transformer{option}" if option.startswith("-") else option
     if unknown:
         raise ImportCheckpointError(
             f"{path}: {option}: {ops!r} uses {''.join(unknown)!r}; supported: letters of "
@@ -102,6 +100,10 @@ def architecture(config: dict[str, Any], path: Path) -> MarianArchitecture:
             f"{path}: {option}: {value!r} is not supported (supported: {supported})"
         )
 
+    def ops(name: str, default: str, allowed: str) -> str:
+        option = f"transformer-{name}"
+        return _ops(get(option, default), allowed, option, path)
+
     if get("type") != "transformer":
         raise refuse("type", get("type"), "transformer")
     flags = {
@@ -128,7 +130,7 @@ def architecture(config: dict[str, Any], path: Path) -> MarianArchitecture:
     activation = get("transformer-ffn-activation", "swish")
     if activation not in ("relu", "swish", "gelu"):
         raise refuse("transformer-ffn-activation", activation, "relu, swish, gelu")
-    preprocess = _ops(get("transformer-preprocess"), "dn", "transformer-preprocess", path)
+    preprocess = ops("preprocess", "", "dn")
     dims = get("dim-vocabs") or []
     if len(dims) != 2:
         raise refuse("dim-vocabs", dims, "two sizes: source and target")
@@ -148,10 +150,9 @@ def architecture(config: dict[str, Any], path: Path) -> MarianArchitecture:
         decoder_ffn_depth=int(get("transformer-decoder-ffn-depth", 0) or 0) or ffn_depth,
         activation=activation,
         preprocess=preprocess.replace("d", ""),
-        postprocess=_ops(get("transformer-postprocess", "dan"), "dan", "-postprocess", path),
-        postprocess_emb=_ops(get("transformer-postprocess-emb", "d"), "dn", "-postprocess-emb", path)
-        .replace("d", ""),
-        postprocess_top=_ops(get("transformer-postprocess-top", ""), "dan", "-postprocess-top", path),
+        postprocess=ops("postprocess", "dan", "dan"),
+        postprocess_emb=ops("postprocess-emb", "d", "dn").replace("d", ""),
+        postprocess_top=ops("postprocess-top", "", "dan"),
         autoregression=autoreg,
         rnn_projection=bool(get("transformer-rnn-projection", False)),
         shared_embeddings=tied_all or bool(get("tied-embeddings-src", False)),
