@@ -117,10 +117,17 @@ class _Layers:
         return g.op("QuantizeLinear", x, scale, zero), scale
 
     def product(
-        self, x: str, weight: str, *, transposed: bool = False, columns: str | None = None
+        self,
+        x: str,
+        weight: str,
+        *,
+        bias: str | None = None,
+        transposed: bool = False,
+        columns: str | None = None,
     ) -> str:
-        """x @ W in the graph's precision: W (k, n) as stored, or stored (n, k) and used
-        transposed; `columns` keeps only those columns of W (the shortlist)."""
+        """x @ W (+ bias) in the graph's precision: W (k, n) as stored, or stored (n, k) and
+        used transposed; `columns` keeps only those columns of W (the shortlist). In int8,
+        one MatMulIntegerToFloat (onnxruntime's fused int8 product, scale and bias) runs it."""
         g = self.g
         matrix = self.w.get(weight)
         int8 = self.options.precision == "int8"
@@ -130,15 +137,24 @@ class _Layers:
         if transposed:
             w = g.op("Transpose", w)
         if not int8:
-            return g.op("MatMul", x, w)
+            y = g.op("MatMul", x, w)
+            return g.op("Add", y, bias) if bias is not None else y
         xq, x_scale = self._quantize(x, matrix.alpha)
-        acc = g.op("MatMulInteger", xq, w, g.const(np.uint8(127), "zp"))
-        unquant = g.op("Mul", x_scale, g.const(np.float32(1.0 / np.float32(mult))))
-        return g.op("Mul", g.op("Cast", acc, to=F32), unquant)
+        w_scale = g.const(np.float32(1.0 / np.float32(mult)), "w_scale")
+        zero_points = (g.const(np.uint8(127), "zp"), g.const(np.int8(0), "w_zp"))
+        return g.op(
+            "MatMulIntegerToFloat",
+            xq,
+            w,
+            x_scale,
+            w_scale,
+            *zero_points,
+            *((bias,) if bias is not None else ()),
+            domain="com.microsoft",
+        )
 
     def affine(self, x: str, weight: str, bias: str | None) -> str:
-        y = self.product(x, weight)
-        return self.g.op("Add", y, self._float(bias)) if bias is not None else y
+        return self.product(x, weight, bias=self._float(bias) if bias is not None else None)
 
     # --- layers ----------------------------------------------------------------------------
     def layer_norm(self, x: str, prefix: str, suffix: str = "") -> str:
@@ -456,10 +472,11 @@ def _output_layer(lay: _Layers, x: str, vocab_ids: str | None, vocab_mask: str |
     suppressed = np.zeros(arch.target_vocab, np.float32)
     suppressed[list(lay.options.suppressed_ids)] = LOWEST
     penalty = g.weight("suppressed", suppressed)
-    logits = lay.product(x, name, transposed=transposed, columns=vocab_ids)
+    bias = None
     if arch.output_bias:
         bias = g.weight("decoder_ff_logit_out_b", lay.w.value("decoder_ff_logit_out_b").reshape(-1))
-        logits = g.op("Add", logits, bias if vocab_ids is None else g.op("Gather", bias, vocab_ids))
+        bias = bias if vocab_ids is None else g.op("Gather", bias, vocab_ids)
+    logits = lay.product(x, name, bias=bias, transposed=transposed, columns=vocab_ids)
     if vocab_ids is None:
         return g.op("Add", g.op("LogSoftmax", logits, axis=-1), penalty)
     assert vocab_mask is not None

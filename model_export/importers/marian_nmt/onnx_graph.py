@@ -72,6 +72,7 @@ class Graph:
         self.outputs: list[onnx.ValueInfoProto] = []
         self.constants: dict[str, onnx.TensorProto] = {}
         self.weights: set[str] = set()
+        self.domains: set[str] = set()  # operator sets besides ONNX's own (com.microsoft)
         self._ids = itertools.count()
 
     def _fresh(self, hint: str) -> str:
@@ -85,10 +86,14 @@ class Graph:
         self.nodes.append(helper.make_node("Identity", [value], [name]))
         self.outputs.append(helper.make_tensor_value_info(name, element, shape))
 
-    def op(self, op_type: str, *inputs: str, outputs: int = 1, **attrs: object) -> str:
-        """Append a node; returns its (first) output name."""
+    def op(
+        self, op_type: str, *inputs: str, outputs: int = 1, domain: str = "", **attrs: object
+    ) -> str:
+        """Append a node (of onnxruntime's `domain` when given); returns its first output."""
         names = [self._fresh(op_type.lower()) for _ in range(outputs)]
-        self.nodes.append(helper.make_node(op_type, list(inputs), names, **attrs))
+        self.nodes.append(helper.make_node(op_type, list(inputs), names, domain=domain, **attrs))
+        if domain:
+            self.domains.add(domain)
         return names[0]
 
     def const(self, value: np.ndarray | float | int, hint: str = "c") -> str:
@@ -121,7 +126,10 @@ class Graph:
         graph = helper.make_graph(self.nodes, self.name, self.inputs, self.outputs, initializers)
         model = helper.make_model(
             graph,
-            opset_imports=[helper.make_opsetid("", OPSET)],
+            opset_imports=[
+                helper.make_opsetid("", OPSET),
+                *(helper.make_opsetid(domain, 1) for domain in sorted(self.domains)),
+            ],
             producer_name="seq2seq-serve model_export (Marian NMT import)",
         )
         model.ir_version = 8
