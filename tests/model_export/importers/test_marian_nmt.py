@@ -88,12 +88,12 @@ def test_every_layout_imports_and_matches_the_reference(
 def test_int8_bundle_keeps_the_int8_weights(
     folders: dict[str, Path], bundles: dict[str, ImportResult], tmp_path: Path
 ) -> None:
-    """The int8 bundle runs onnxruntime's MatMulInteger on the model's own int8 matrices,
+    """The int8 bundle runs onnxruntime's MatMulIntegerToFloat on the model's own int8 matrices,
     stored byte for byte as Marian stores them (transposed back); an fp32 variant of the
     same folder holds them dequantized."""
     bundle = bundles["ssru-int8"].bundle_dir
     decoder = onnx.load(str(bundle / "decoder.onnx"), load_external_data=False)
-    assert "MatMulInteger" in {node.op_type for node in decoder.graph.node}
+    assert "MatMulIntegerToFloat" in {node.op_type for node in decoder.graph.node}
     stored = {t.name: t for t in decoder.graph.initializer}
     tensor = stored["decoder_l1_rnn_W.q8"]
     assert tensor.data_type == onnx.TensorProto.INT8
@@ -108,7 +108,7 @@ def test_int8_bundle_keeps_the_int8_weights(
         log=lambda _: None,
     )  # fmt: skip
     floats = onnx.load(str(fp32.bundle_dir / "decoder.onnx"), load_external_data=False)
-    assert "MatMulInteger" not in {node.op_type for node in floats.graph.node}
+    assert "MatMulIntegerToFloat" not in {node.op_type for node in floats.graph.node}
     assert read_manifest(fp32.bundle_dir).precision == "fp32"
 
 
