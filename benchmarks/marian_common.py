@@ -22,7 +22,9 @@ from model_export.importers.marian_nmt.students import student_folder
 from service.api.server import Seq2SeqServer
 from service.settings import Settings
 
-EVERYDAY = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "everyday" / "en_pt.jsonl"
+EVERYDAY = (
+    Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "everyday" / "en_pt.jsonl"
+)
 DATASET = "translate-en-pt"  # benchmarks.marian_data: English source, Portuguese target
 DIRECTIONS = {"en-pt": ("en", "pt"), "pt-en": ("pt", "en")}
 
@@ -45,7 +47,9 @@ def debian(data_dir: Path, direction: str, split: str = "test", limit: int | Non
     pt -> en reads the same pairs the other way round."""
     path = Path(data_dir) / DATASET / f"{split}.jsonl"
     if not path.is_file():
-        raise SystemExit(f"{path}: missing; run `python -m benchmarks.marian_data --out {data_dir}`")
+        raise SystemExit(
+            f"{path}: missing; run `python -m benchmarks.marian_data --out {data_dir}`"
+        )
     records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     records = records[:limit] if limit else records
     english, portuguese = [r["source"] for r in records], [r["target"] for r in records]

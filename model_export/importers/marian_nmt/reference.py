@@ -52,19 +52,23 @@ def _activation(name: str, x: Tensor) -> Tensor:
 class MarianReference:
     """Whole-sequence encoder and decoder over a model's float weights."""
 
-    def __init__(self, weights: MarianWeights) -> None:
+    def __init__(self, weights: MarianWeights, dtype: torch.dtype = torch.float32) -> None:
+        """`dtype` float64 computes over the same (float32) weights without float32's
+        rounding: the exact forward pass an implementation's error is measured against."""
         self.arch = weights.arch
+        self.dtype = dtype
         self._weights = weights
         self._tensors: dict[str, Tensor] = {}
         output, transposed = weights.output_layer()
-        table = torch.from_numpy(np.array(weights.value(output)))
+        table = torch.from_numpy(np.array(weights.value(output))).to(dtype)
         self.output_weight = table.T if transposed else table  # (H, V)
         bias_name = "decoder_ff_logit_out_b"
         self.output_bias = self.w(bias_name)[0] if self.arch.output_bias else None
 
     def w(self, name: str) -> Tensor:
         if name not in self._tensors:
-            self._tensors[name] = torch.from_numpy(np.array(self._weights.value(name)))
+            value = torch.from_numpy(np.array(self._weights.value(name)))
+            self._tensors[name] = value.to(self.dtype)
         return self._tensors[name]
 
     # --- building blocks ---------------------------------------------------------------
@@ -128,7 +132,7 @@ class MarianReference:
         x = table[ids] * math.sqrt(self.arch.dim)  # (B, T, H)
         if start_zero:
             x[:, 0] = 0.0
-        x = x + torch.from_numpy(sinusoids(ids.shape[1], self.arch.dim))
+        x = x + torch.from_numpy(sinusoids(ids.shape[1], self.arch.dim)).to(self.dtype)
         if self.arch.postprocess_emb:
             x = self._layer_norm(x, f"{stack}_emb", "_pre")
         return x
@@ -137,7 +141,7 @@ class MarianReference:
     def encode(self, src_ids: Tensor, src_lengths: Tensor) -> tuple[Tensor, Tensor]:
         """src_ids (B, S) -> memory (B, S, H) and the source mask (B, S) bool."""
         mask = torch.arange(src_ids.shape[1])[None, :] < src_lengths[:, None]
-        add_mask = ((~mask).float() * MASK_VALUE)[:, None, None, :]  # (B, 1, 1, S)
+        add_mask = ((~mask).to(self.dtype) * MASK_VALUE)[:, None, None, :]  # (B, 1, 1, S)
         x = self._embed("encoder", src_ids, start_zero=False)
         first = x
         for layer in range(1, self.arch.encoder_layers + 1):
@@ -167,9 +171,9 @@ class MarianReference:
         steps = target_in.shape[1]
         x = self._embed("decoder", target_in, start_zero=True)
         first = x
-        src_add = ((~src_mask).float() * MASK_VALUE)[:, None, None, :]
+        src_add = ((~src_mask).to(self.dtype) * MASK_VALUE)[:, None, None, :]
         causal = torch.tril(torch.ones(steps, steps, dtype=torch.bool))
-        self_add = ((~causal).float() * MASK_VALUE)[None, None]  # (1, 1, T, T)
+        self_add = ((~causal).to(self.dtype) * MASK_VALUE)[None, None]  # (1, 1, T, T)
         for layer in range(1, arch.decoder_layers + 1):
             if arch.autoregression == "rnn":
                 x = self._ssru(f"decoder_l{layer}_rnn", x)
@@ -188,7 +192,8 @@ class MarianReference:
         src = torch.tensor([source])
         memory, mask = self.encode(src, torch.tensor([len(source)]))
         target_in = torch.tensor([[0, *target]])
-        return torch.log_softmax(self.decode(memory, mask, target_in)[0], dim=-1).numpy()
+        logits = self.decode(memory, mask, target_in)[0]
+        return torch.log_softmax(logits, dim=-1).numpy().astype(np.float32)
 
     @torch.no_grad()
     def greedy(
