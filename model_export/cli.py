@@ -353,48 +353,28 @@ def _import(args: argparse.Namespace) -> int:
             texts = tuple(t for t in args.texts.read_text(encoding="utf-8").splitlines() if t)
         except (OSError, UnicodeDecodeError) as exc:
             raise ValueError(f"{args.texts}: cannot read: {exc}") from exc
-    if looks_like_marian(args.checkpoint):
-        return _import_marian(args, texts)
-    if args.precision or args.description:
+    common = {
+        "repo": args.repo,
+        "name": args.name,
+        "version": args.version,
+        "task": args.task,
+        "languages": args.languages,
+        "max_source_length": args.max_source_length,
+        "max_target_length": args.max_target_length,
+        "texts": texts,
+        "data_dir": args.data,
+        "threads": args.threads,
+        "overwrite": args.overwrite,
+    }
+    if looks_like_marian(args.checkpoint):  # Marian NMT's own folder
+        from model_export.importers.marian_nmt.importer import import_marian_folder
+
+        options = {"precision": args.precision, "description": args.description}
+        result = import_marian_folder(args.checkpoint, **common, **options)
+    elif args.precision or args.description:
         raise ValueError("--precision and --description apply to Marian NMT folders only")
-    result = import_checkpoint(
-        args.checkpoint,
-        repo=args.repo,
-        name=args.name,
-        version=args.version,
-        task=args.task,
-        languages=args.languages,
-        max_source_length=args.max_source_length,
-        max_target_length=args.max_target_length,
-        texts=texts,
-        data_dir=args.data,
-        threads=args.threads,
-        exporter=args.exporter,
-        overwrite=args.overwrite,
-    )
-    print(_json({"bundle": str(result.bundle_dir), "checks": result.checks}))
-    return 0
-
-
-def _import_marian(args: argparse.Namespace, texts: tuple[str, ...]) -> int:
-    from model_export.importers.marian_nmt.importer import import_marian_folder
-
-    result = import_marian_folder(
-        args.checkpoint,
-        repo=args.repo,
-        name=args.name,
-        version=args.version,
-        task=args.task,
-        languages=args.languages,
-        max_source_length=args.max_source_length,
-        max_target_length=args.max_target_length,
-        texts=texts,
-        data_dir=args.data,
-        threads=args.threads,
-        precision=args.precision,
-        description=args.description,
-        overwrite=args.overwrite,
-    )
+    else:
+        result = import_checkpoint(args.checkpoint, **common, exporter=args.exporter)
     print(_json({"bundle": str(result.bundle_dir), "checks": result.checks}))
     return 0
 

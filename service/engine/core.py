@@ -17,6 +17,7 @@ from typing import Any, Protocol, cast
 import numpy as np
 
 from service.bundle import BundleManifest
+from service.engine import shortlist as lexical
 from service.engine.batch import BatchArrays, RunningBatch, StateAxes
 from service.engine.constraints import restrict_row
 from service.engine.params import DecodingParams
@@ -24,7 +25,7 @@ from service.engine.policy import BatchingPolicy
 from service.engine.queue import QueueObserver, RequestQueue
 from service.engine.requests import Request, RequestStatus, TokenEvent
 from service.engine.runtime import OnnxSeq2Seq, VocabularyRows
-from service.engine.shortlist import BatchVocabulary, batch_vocabulary, restrict_rows
+from service.engine.shortlist import BatchVocabulary, batch_vocabulary, best_within, renormalised
 from service.engine.strategies import SearchContext, StepView, make_search
 from service.errors import Unavailable
 
@@ -201,7 +202,10 @@ class EngineCore:
             vocabulary = None
             if self.model.shortlist is not None:
                 vocabulary = batch_vocabulary(
-                    [r.vocab for r in batch.requests], batch.row_counts, self.manifest.vocab_size
+                    [r.vocab for r in batch.requests],
+                    batch.row_counts,
+                    self.manifest.vocab_size,
+                    max_fraction=lexical.GRAPH_MAX_FRACTION,  # read here: tests set it
                 )
             self._vocabulary = (batch.composition, vocabulary)
         return vocabulary
@@ -213,20 +217,20 @@ class EngineCore:
         vocabulary = self._batch_vocabulary()
         restricted = None
         if vocabulary is not None and vocabulary.ids is not None:
+            assert vocabulary.mask is not None
             restricted = VocabularyRows(vocabulary.ids, vocabulary.mask)
         started = time.perf_counter()
         out = self.model.step(
             arrays.prev_ids, arrays.memory, arrays.src_mask, arrays.states, restricted
         )
-        log_probs = out.log_probs
-        if vocabulary is not None and vocabulary.ids is None:
-            log_probs = restrict_rows(log_probs, vocabulary.mask)
         seconds = time.perf_counter() - started
         self._observer.decoder_step(rows, seconds)
-        if log_probs.shape[0] != rows:
-            raise RuntimeError(f"decoder returned {log_probs.shape[0]} rows for {rows}")
+        if out.log_probs.shape[0] != rows:
+            raise RuntimeError(f"decoder returned {out.log_probs.shape[0]} rows for {rows}")
+        # a full step under a shortlist: restricted rows are narrowed in the request loop
+        narrowed = vocabulary is not None and vocabulary.ids is None
         columns = None if restricted is None else restricted.ids
-        self._update_requests(log_probs, out.attention, out.states, seconds, columns)
+        self._update_requests(out.log_probs, out.attention, out.states, seconds, columns, narrowed)
 
     def _eos_rules(self, log_probs: np.ndarray, columns: np.ndarray | None) -> np.ndarray:
         """EOS gets the lowest finite log-prob on rows below their min_output_tokens; under
@@ -277,10 +281,14 @@ class EngineCore:
         states: dict[str, Any],
         seconds: float,
         columns: np.ndarray | None = None,
+        narrowed: bool = False,
     ) -> None:
         """The one loop over a step's requests: advance, stream, retire, and regroup rows.
         `columns`: the token id of each log-prob column (a shortlist step); None: column =
-        token id. Constrained requests never run restricted, so constraints see token ids."""
+        token id. `narrowed`: a full step whose restricted requests (`request.vocab`) are
+        narrowed here to their selection: the best token within it for every row, and the
+        renormalised distribution for strategies that read one (beam, sampling).
+        Constrained requests never run restricted, so constraints see token ids."""
         log_probs = self._eos_rules(log_probs, columns)
         if columns is None:
             log_probs = self._apply_constraints(log_probs, attention)
@@ -302,15 +310,16 @@ class EngineCore:
             request.decode_steps += 1
             search = request.search
             assert search is not None
-            advance = search.advance(
-                StepView(
-                    log_probs[block],
-                    attention[block],
-                    best_ids[block],
-                    best_log_probs[block],
-                    vocab_ids=columns,
-                )
+            view = StepView(
+                log_probs[block],
+                attention[block],
+                best_ids[block],
+                best_log_probs[block],
+                vocab_ids=columns,
             )
+            if narrowed and request.vocab is not None:
+                view = _narrowed(view, request.vocab, request.params)
+            advance = search.advance(view)
             first_index = search.generated_tokens() - len(advance.new_tokens)
             for offset, (token_id, log_prob) in enumerate(advance.new_tokens):
                 request.listener.on_token(
@@ -343,3 +352,14 @@ class EngineCore:
                 request.status = RequestStatus.FAILED
                 request.listener.on_error(Unavailable(message))
         self._batch.clear()
+
+
+def _narrowed(view: StepView, selection: np.ndarray, params: DecodingParams) -> StepView:
+    """A request's rows of a full step, restricted to its shortlist selection: the best
+    token within it for every row (all greedy reads), and for beam search and sampling,
+    which read the whole distribution, the log-probs renormalised over it."""
+    best_ids, best_log_probs = best_within(view.log_probs, selection)
+    log_probs = view.log_probs
+    if params.beam_size > 1 or params.sampling:
+        log_probs = renormalised(log_probs, selection)
+    return replace(view, log_probs=log_probs, best_ids=best_ids, best_log_probs=best_log_probs)

@@ -11,8 +11,9 @@ from service.bundle import BundleError, DecodingDefaults
 from service.engine.params import DecodingParams, ModelLimits
 from service.engine.shortlist import (
     batch_vocabulary,
+    best_within,
     read_shortlist,
-    restrict_rows,
+    renormalised,
 )
 from service.errors import InvalidArgument
 from tests.model_export.importers.marian_nmt_factory import write_shortlist
@@ -77,8 +78,8 @@ def test_a_shortlist_for_another_vocabulary_is_refused(lex: Path) -> None:
 
 def test_batch_vocabulary_is_the_union_with_each_row_restricted_to_its_own() -> None:
     a, b = np.array([0, 1, 5]), np.array([0, 2, 5, 9])
-    vocabulary = batch_vocabulary([a, b], [1, 2], vocab_size=12)
-    assert vocabulary is not None and vocabulary.ids is not None
+    vocabulary = batch_vocabulary([a, b], [1, 2], vocab_size=12, max_fraction=1.0)
+    assert vocabulary is not None and vocabulary.ids is not None and vocabulary.mask is not None
     assert vocabulary.ids.tolist() == [0, 1, 2, 5, 9]
     assert vocabulary.mask.tolist() == [
         [True, True, False, True, False],
@@ -86,21 +87,26 @@ def test_batch_vocabulary_is_the_union_with_each_row_restricted_to_its_own() -> 
         [True, False, True, True, True],
     ]
     assert batch_vocabulary([None, None], [1, 1], vocab_size=12) is None
-    mixed = batch_vocabulary([a, None], [1, 1], vocab_size=12)
-    assert mixed is not None and mixed.ids is None and mixed.mask.shape == (2, 12)
-    assert mixed.mask[1].all() and mixed.mask[0].sum() == 3
+    for large in (
+        batch_vocabulary([a, None], [1, 1], vocab_size=12, max_fraction=1.0),  # one is not
+        batch_vocabulary([a, b], [1, 2], vocab_size=12, max_fraction=0.25),  # 5 > 3 columns
+    ):
+        assert large is not None and large.ids is None and large.mask is None
+        assert large.selections[0] is a
 
 
-def test_restricted_rows_are_renormalised_over_their_selection() -> None:
+def test_narrowing_a_full_step_equals_the_restricted_softmax() -> None:
     rng = np.random.default_rng(0)
     logits = rng.standard_normal((2, 6)).astype(np.float32)
     log_probs = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
-    mask = np.array([[True, False, True, True, False, False], [True] * 6])
-    out = restrict_rows(log_probs.copy(), mask)
-    expected = logits[0, mask[0]] - np.log(np.exp(logits[0, mask[0]]).sum())
-    np.testing.assert_allclose(out[0, mask[0]], expected, atol=1e-6)
-    assert (out[0, ~mask[0]] == np.finfo(np.float32).min).all()
-    np.testing.assert_array_equal(out[1], log_probs[1])
+    selection = np.array([0, 2, 3])
+    expected = logits[:, selection] - np.log(np.exp(logits[:, selection]).sum(axis=1))[:, None]
+    full = renormalised(log_probs, selection)
+    np.testing.assert_allclose(full[:, selection], expected, atol=1e-6)
+    assert (np.delete(full, selection, axis=1) == np.finfo(np.float32).min).all()
+    best, scores = best_within(log_probs, selection)
+    assert best.tolist() == selection[expected.argmax(axis=1)].tolist()
+    np.testing.assert_allclose(scores, expected.max(axis=1), atol=1e-6)
 
 
 def test_the_option_is_refused_for_a_model_without_a_shortlist() -> None:

@@ -27,6 +27,7 @@ from model_export.importers.marian_nmt.container import (
 )
 from model_export.importers.marian_nmt.importer import import_marian_folder
 from service.bundle import read_manifest
+from service.engine import shortlist as lexical
 from service.engine.offline import Seq2SeqEngine
 from tests.model_export.importers.marian_nmt_factory import Shape, make_marian_folder
 
@@ -112,13 +113,16 @@ def test_int8_bundle_keeps_the_int8_weights(
     assert read_manifest(fp32.bundle_dir).precision == "fp32"
 
 
+@pytest.mark.parametrize("fraction", [1.0, 0.0], ids=["shortlist-step", "narrowed-full-step"])
 @pytest.mark.parametrize("layout", ["ssru-int8", "transformer-npz"])
 def test_shortlist_outputs_do_not_depend_on_the_batch(
-    layout: str, bundles: dict[str, ImportResult]
+    layout: str, fraction: float, bundles: dict[str, ImportResult], monkeypatch
 ) -> None:
     """Each row decodes over its own request's selection: in one continuous batch, mixed
     with requests that switch the shortlist off or search a beam, every output equals
-    the one it gets alone."""
+    the one it gets alone; through the shortlist step and through a full step narrowed
+    row by row alike (the engine picks by the union's size)."""
+    monkeypatch.setattr(lexical, "GRAPH_MAX_FRACTION", fraction)
     engine = Seq2SeqEngine(bundles[layout].bundle_dir, intra_op_threads=1, max_batch_size=8)
     texts = ["The weather is nice today.", "Lua bindings for Pure Data", "A tool to compress files"]
     alone = {
