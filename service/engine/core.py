@@ -25,7 +25,12 @@ from service.engine.policy import BatchingPolicy
 from service.engine.queue import QueueObserver, RequestQueue
 from service.engine.requests import Request, RequestStatus, TokenEvent
 from service.engine.runtime import OnnxSeq2Seq, VocabularyRows
-from service.engine.shortlist import BatchVocabulary, batch_vocabulary, best_within, renormalised
+from service.engine.shortlist import (
+    BatchVocabulary,
+    batch_vocabulary,
+    narrowed_best,
+    renormalised,
+)
 from service.engine.strategies import SearchContext, StepView, make_search
 from service.errors import Unavailable
 
@@ -227,8 +232,8 @@ class EngineCore:
         self._observer.decoder_step(rows, seconds)
         if out.log_probs.shape[0] != rows:
             raise RuntimeError(f"decoder returned {out.log_probs.shape[0]} rows for {rows}")
-        # a full step under a shortlist: restricted rows are narrowed in the request loop
-        narrowed = vocabulary is not None and vocabulary.ids is None
+        # a full step under a shortlist: its restricted rows are narrowed to their selections
+        narrowed = vocabulary if vocabulary is not None and vocabulary.ids is None else None
         columns = None if restricted is None else restricted.ids
         self._update_requests(out.log_probs, out.attention, out.states, seconds, columns, narrowed)
 
@@ -281,7 +286,7 @@ class EngineCore:
         states: dict[str, Any],
         seconds: float,
         columns: np.ndarray | None = None,
-        narrowed: bool = False,
+        narrowed: BatchVocabulary | None = None,
     ) -> None:
         """The one loop over a step's requests: advance, stream, retire, and regroup rows.
         `columns`: the token id of each log-prob column (a shortlist step); None: column =
@@ -295,6 +300,11 @@ class EngineCore:
         best_columns = log_probs.argmax(axis=-1)  # greedy rows need nothing more per request
         best_log_probs = log_probs[np.arange(log_probs.shape[0]), best_columns]
         best_ids = best_columns if columns is None else columns[best_columns]
+        if narrowed is not None:
+            narrow_ids, narrow_log_probs = narrowed_best(log_probs, narrowed)
+            restricted = narrowed.restricted_rows
+            best_ids = np.where(restricted, narrow_ids, best_ids)
+            best_log_probs = np.where(restricted, narrow_log_probs, best_log_probs)
         parents: list[np.ndarray] = []
         next_ids: list[np.ndarray] = []
         kept: list[Request] = []
@@ -317,8 +327,8 @@ class EngineCore:
                 best_log_probs[block],
                 vocab_ids=columns,
             )
-            if narrowed and request.vocab is not None:
-                view = _narrowed(view, request.vocab, request.params)
+            if narrowed is not None and request.vocab is not None and _reads_distribution(request):
+                view = replace(view, log_probs=renormalised(view.log_probs, request.vocab))
             advance = search.advance(view)
             first_index = search.generated_tokens() - len(advance.new_tokens)
             for offset, (token_id, log_prob) in enumerate(advance.new_tokens):
@@ -354,12 +364,7 @@ class EngineCore:
         self._batch.clear()
 
 
-def _narrowed(view: StepView, selection: np.ndarray, params: DecodingParams) -> StepView:
-    """A request's rows of a full step, restricted to its shortlist selection: the best
-    token within it for every row (all greedy reads), and for beam search and sampling,
-    which read the whole distribution, the log-probs renormalised over it."""
-    best_ids, best_log_probs = best_within(view.log_probs, selection)
-    log_probs = view.log_probs
-    if params.beam_size > 1 or params.sampling:
-        log_probs = renormalised(log_probs, selection)
-    return replace(view, log_probs=log_probs, best_ids=best_ids, best_log_probs=best_log_probs)
+def _reads_distribution(request: Request) -> bool:
+    """Beam search and sampling read a step's whole distribution; greedy reads only the
+    best token the engine computed (`StepView.best_ids`)."""
+    return request.params.beam_size > 1 or request.params.sampling

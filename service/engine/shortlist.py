@@ -136,6 +136,11 @@ class BatchVocabulary:
     ids: np.ndarray | None  # (K,) sorted token ids, the step's columns; None = all V
     mask: np.ndarray | None  # (B, K) bool with `ids`: the columns each row may choose
     selections: tuple[np.ndarray | None, ...]  # per request: its sorted ids, None = all
+    # Without `ids`: each row's selection as one padded index (B, L) (a row with no
+    # selection holds zeros), which entries are real (B, L), and which rows are restricted
+    row_ids: np.ndarray | None = None
+    row_valid: np.ndarray | None = None
+    restricted_rows: np.ndarray | None = None  # (B,) bool
 
 
 def batch_vocabulary(
@@ -154,7 +159,7 @@ def batch_vocabulary(
             union[selection] = True
     ids = np.flatnonzero(union).astype(np.int64)
     if any(s is None for s in selections) or ids.size > max_fraction * vocab_size:
-        return BatchVocabulary(None, None, tuple(selections))
+        return _row_selections(selections, row_counts)
     column = np.zeros(vocab_size, np.int64)
     column[ids] = np.arange(ids.size)
     per_request = np.zeros((len(selections), ids.size), bool)
@@ -163,20 +168,49 @@ def batch_vocabulary(
     return BatchVocabulary(ids, np.repeat(per_request, row_counts, axis=0), tuple(selections))
 
 
+def _row_selections(
+    selections: Sequence[np.ndarray | None], row_counts: Sequence[int]
+) -> BatchVocabulary:
+    """A full step's vocabulary: every row's own selection, padded to one width."""
+    width = max(s.size for s in selections if s is not None)
+    per_request = np.zeros((len(selections), width), np.int64)
+    valid = np.zeros((len(selections), width), bool)
+    for index, selection in enumerate(selections):
+        if selection is not None:
+            per_request[index, : selection.size] = selection
+            valid[index, : selection.size] = True
+    restricted = np.array([s is not None for s in selections])
+    return BatchVocabulary(
+        None,
+        None,
+        tuple(selections),
+        row_ids=np.repeat(per_request, row_counts, axis=0),
+        row_valid=np.repeat(valid, row_counts, axis=0),
+        restricted_rows=np.repeat(restricted, row_counts),
+    )
+
+
+def narrowed_best(
+    log_probs: np.ndarray, vocabulary: BatchVocabulary
+) -> tuple[np.ndarray, np.ndarray]:
+    """Full-step log-probs (B, V) -> every row's best id within its selection and that
+    id's log-prob renormalised over the selection (rows without one: meaningless), in a
+    few whole-array operations."""
+    assert vocabulary.row_ids is not None and vocabulary.row_valid is not None
+    chosen = np.take_along_axis(log_probs, vocabulary.row_ids, axis=1)  # (B, L)
+    chosen = np.where(vocabulary.row_valid, chosen, -np.inf)
+    columns = chosen.argmax(axis=1)
+    rows = np.arange(chosen.shape[0])
+    best = chosen[rows, columns].astype(np.float64)
+    scores = best - _normaliser(chosen)[:, 0]
+    return vocabulary.row_ids[rows, columns], scores.astype(np.float32)
+
+
 def _normaliser(values: np.ndarray) -> np.ndarray:
     """log(sum(exp(values))) per row, (r, k) -> (r, 1), in float64."""
     values = values.astype(np.float64)
     top = values.max(axis=1, keepdims=True)
     return top + np.log(np.exp(values - top).sum(axis=1, keepdims=True))
-
-
-def best_within(log_probs: np.ndarray, selection: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Full-vocabulary log-probs (r, V) -> each row's best id within `selection` and its
-    log-prob renormalised over the selection (greedy needs no more)."""
-    chosen = log_probs[:, selection]  # (r, k)
-    columns = chosen.argmax(axis=1)
-    best = chosen[np.arange(chosen.shape[0]), columns].astype(np.float64)
-    return selection[columns], (best - _normaliser(chosen)[:, 0]).astype(np.float32)
 
 
 def renormalised(log_probs: np.ndarray, selection: np.ndarray) -> np.ndarray:

@@ -11,7 +11,7 @@ from service.bundle import BundleError, DecodingDefaults
 from service.engine.params import DecodingParams, ModelLimits
 from service.engine.shortlist import (
     batch_vocabulary,
-    best_within,
+    narrowed_best,
     read_shortlist,
     renormalised,
 )
@@ -104,9 +104,13 @@ def test_narrowing_a_full_step_equals_the_restricted_softmax() -> None:
     full = renormalised(log_probs, selection)
     np.testing.assert_allclose(full[:, selection], expected, atol=1e-6)
     assert (np.delete(full, selection, axis=1) == np.finfo(np.float32).min).all()
-    best, scores = best_within(log_probs, selection)
-    assert best.tolist() == selection[expected.argmax(axis=1)].tolist()
-    np.testing.assert_allclose(scores, expected.max(axis=1), atol=1e-6)
+    vocabulary = batch_vocabulary([selection, np.array([1])], [2, 1], 6, max_fraction=0.0)
+    assert vocabulary is not None and vocabulary.restricted_rows is not None
+    rows = np.concatenate([log_probs, log_probs[:1]])
+    best, scores = narrowed_best(rows, vocabulary)
+    assert best[:2].tolist() == selection[expected.argmax(axis=1)].tolist() and best[2] == 1
+    np.testing.assert_allclose(scores[:2], expected.max(axis=1), atol=1e-6)
+    assert scores[2] == 0.0  # the only id of its selection
 
 
 def test_the_option_is_refused_for_a_model_without_a_shortlist() -> None:
