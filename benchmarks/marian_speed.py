@@ -8,7 +8,10 @@ package's own engine called from 2 threads (and from one, one call at a time).
 Texts: the first --sentences of the Debian test split (benchmarks.marian_data) in the
 chosen direction, each a description line or paragraph; the server splits paragraphs into
 sentences (its document handling), the package's engine translates each line whole, so
-both count "texts per second" over the same texts. Every figure is measured after a warm-up.
+both count "texts per second" over the same texts. The box is shared, so the throughput
+figures are taken in --rounds interleaved rounds (package, ours with the shortlist on and
+off, offline and served) and reported as medians; the one-at-a-time latencies alternate
+package and server call by call.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import asyncio
 import os
 import statistics
 import time
+from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -37,100 +41,108 @@ def _rate(count: int, seconds: float) -> float:
     return round(count / seconds, 2)
 
 
-def package_figures(direction: str, texts: list[str], single: list[str]) -> dict[str, Any]:
-    engine = package_engine(direction)
-    for text in texts[:8]:
-        engine.translate(text)
+def package_rate(engine: Any, texts: list[str]) -> float:
     with ThreadPoolExecutor(2) as pool:
         started = time.perf_counter()
         list(pool.map(engine.translate, texts))
-        seconds = time.perf_counter() - started
-    latencies = []
-    for text in single:
-        started = time.perf_counter()
-        engine.translate(text)
-        latencies.append(time.perf_counter() - started)
-    return {
-        "texts_per_second_2_threads": _rate(len(texts), seconds),
-        "p50_ms_one_at_a_time": round(1000 * statistics.median(latencies), 2),
-    }
+        return _rate(len(texts), time.perf_counter() - started)
 
 
-def offline_figures(bundle: Path, texts: list[str], shortlist: bool) -> dict[str, Any]:
-    engine = Seq2SeqEngine(bundle, intra_op_threads=2, max_batch_size=32)
-    engine.generate_batch(texts[:32], shortlist=shortlist)
+def offline_rate(engine: Seq2SeqEngine, texts: list[str], shortlist: bool) -> float:
     started = time.perf_counter()
     engine.generate_batch(texts, shortlist=shortlist)
-    return {"texts_per_second": _rate(len(texts), time.perf_counter() - started)}
+    return _rate(len(texts), time.perf_counter() - started)
 
 
-async def served_figures(
-    repo: Path, direction: str, texts: list[str], single: list[str]
-) -> dict[str, Any]:
-    figures: dict[str, Any] = {}
-    async with serving(repo, [bundle_name(direction)]) as server:
+async def served_rate(target: str, direction: str, texts: list[str], shortlist: bool) -> float:
+    started = time.perf_counter()
+    await translate_all(target, texts, direction, concurrency=32, shortlist=shortlist)
+    return _rate(len(texts), time.perf_counter() - started)
+
+
+async def measure(
+    repo: Path, fp32_repo: Path | None, direction: str, texts: list[str], single: list[str],
+    rounds: int,
+) -> dict[str, Any]:  # fmt: skip
+    package = package_engine(direction)
+    name = bundle_name(direction)
+    offline = {"int8": Seq2SeqEngine(repo / name / "1", intra_op_threads=2, max_batch_size=32)}
+    if fp32_repo is not None:
+        offline["fp32"] = Seq2SeqEngine(
+            fp32_repo / name / "1", intra_op_threads=2, max_batch_size=32
+        )
+    rates: dict[str, list[float]] = defaultdict(list)
+    latency: dict[str, list[float]] = defaultdict(list)
+    async with serving(repo, [name]) as server:
         target = f"127.0.0.1:{server.port}"
-        await translate_all(target, texts[:64], direction)  # warm-up
-        for shortlist in (True, False):
-            started = time.perf_counter()
-            await translate_all(target, texts, direction, concurrency=32, shortlist=shortlist)
-            key = "shortlist_on" if shortlist else "shortlist_off"
-            figures[f"texts_per_second_32_concurrent_{key}"] = _rate(
-                len(texts), time.perf_counter() - started
-            )
-        latencies = []
+        await translate_all(target, texts[:64], direction)  # warm-up, both sides
+        package_rate(package, texts[:16])
+        for engine in offline.values():
+            engine.generate_batch(texts[:32])
+        for _ in range(rounds):
+            rates["package_2_threads"].append(await asyncio.to_thread(package_rate, package, texts))
+            for shortlist in (True, False):
+                key = "on" if shortlist else "off"
+                rates[f"served_int8_32_concurrent_shortlist_{key}"].append(
+                    await served_rate(target, direction, texts, shortlist)
+                )
+                for precision, engine in offline.items():
+                    rates[f"offline_{precision}_shortlist_{key}"].append(
+                        await asyncio.to_thread(offline_rate, engine, texts, shortlist)
+                    )
         for text in single:
             started = time.perf_counter()
+            await asyncio.to_thread(package.translate, text)
+            latency["package"].append(time.perf_counter() - started)
+            started = time.perf_counter()
             await translate_all(target, [text], direction, concurrency=1)
-            latencies.append(time.perf_counter() - started)
-        figures["p50_ms_one_at_a_time"] = round(1000 * statistics.median(latencies), 2)
-    return figures
+            latency["served_int8"].append(time.perf_counter() - started)
+    return {
+        "texts_per_second_median": {k: statistics.median(v) for k, v in rates.items()},
+        "texts_per_second_rounds": dict(rates),
+        "p50_ms_one_at_a_time": {
+            k: round(1000 * statistics.median(v), 2) for k, v in latency.items()
+        },
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repo", type=Path, default=Path("models"))
-    parser.add_argument("--fp32-repo", type=Path, help="also measure the fp32 variant here")
+    parser.add_argument("--fp32-repo", type=Path, help="also measure the fp32 variant offline")
     parser.add_argument("--data", type=Path, default=Path("data/marian"))
     parser.add_argument("--direction", default="en-pt", choices=["en-pt", "pt-en"])
-    parser.add_argument("--sentences", type=int, default=400)
+    parser.add_argument("--sentences", type=int, default=300)
     parser.add_argument("--single", type=int, default=60, help="texts sent one at a time")
-    parser.add_argument("--skip-served", action="store_true")
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     texts = debian(args.data, args.direction, limit=args.sentences).sources
-    single = texts[: args.single]
-    report: dict[str, Any] = {
+    load_before = os.getloadavg()
+    figures = asyncio.run(
+        measure(args.repo, args.fp32_repo, args.direction, texts, texts[: args.single], args.rounds)
+    )
+    rates, p50 = figures["texts_per_second_median"], figures["p50_ms_one_at_a_time"]
+    report = {
         "command": "python -m benchmarks.marian_speed " + " ".join(argv or []),
         "direction": args.direction,
         "texts": len(texts),
-        "load_average": os.getloadavg(),
-        "package_engine": package_figures(args.direction, texts, single),
+        "threads": 2,
+        "load_average_before_after": [load_before, os.getloadavg()],
+        **figures,
+        "ratios": {
+            "served_32_shortlist_on_vs_package_2_threads": round(
+                rates["served_int8_32_concurrent_shortlist_on"] / rates["package_2_threads"], 2
+            ),
+            "served_32_shortlist_off_vs_package_2_threads": round(
+                rates["served_int8_32_concurrent_shortlist_off"] / rates["package_2_threads"], 2
+            ),
+            "offline_int8_vs_package_2_threads": round(
+                rates["offline_int8_shortlist_on"] / rates["package_2_threads"], 2
+            ),
+            "served_p50_vs_package_p50": round(p50["served_int8"] / p50["package"], 2),
+        },
     }
-    repos = {"int8": args.repo, **({"fp32": args.fp32_repo} if args.fp32_repo else {})}
-    for precision, repo in repos.items():
-        bundle = repo / bundle_name(args.direction) / "1"
-        figures = {
-            f"offline_shortlist_{'on' if s else 'off'}": offline_figures(bundle, texts, s)
-            for s in (True, False)
-        }
-        if not args.skip_served:
-            figures["served"] = asyncio.run(served_figures(repo, args.direction, texts, single))
-        report[precision] = figures
-    package = report["package_engine"]
-    ours = report["int8"]
-    if "served" in ours:
-        served = ours["served"]
-        report["ratios"] = {
-            "served_32_vs_package_2_threads": round(
-                served["texts_per_second_32_concurrent_shortlist_on"]
-                / package["texts_per_second_2_threads"],
-                2,
-            ),
-            "served_p50_vs_package_p50": round(
-                served["p50_ms_one_at_a_time"] / package["p50_ms_one_at_a_time"], 2
-            ),
-        }
     write_json(args.out, report)
     return 0
 
