@@ -303,6 +303,7 @@ class EngineCore:
         if narrowed is not None:
             narrow_ids, narrow_log_probs = narrowed_best(log_probs, narrowed)
             restricted = narrowed.restricted_rows
+            assert restricted is not None
             best_ids = np.where(restricted, narrow_ids, best_ids)
             best_log_probs = np.where(restricted, narrow_log_probs, best_log_probs)
         parents: list[np.ndarray] = []
