@@ -164,9 +164,12 @@ class MarianReference:
             out = self._affine(out, f"{prefix}_Wo", f"{prefix}_bo")
         return self._post(out, x, f"{prefix}_ffn", arch.postprocess)
 
-    def decode(self, memory: Tensor, src_mask: Tensor, target_in: Tensor) -> Tensor:
+    def decode(
+        self, memory: Tensor, src_mask: Tensor, target_in: Tensor, *, last_only: bool = False
+    ) -> Tensor:
         """Logits (B, T, V) for decoder inputs (B, T): position t reads target_in[:, t]
-        (t >= 1; the first input is Marian's zero start embedding)."""
+        (t >= 1; the first input is Marian's zero start embedding); `last_only`: the last
+        position's only (B, 1, V), which is all greedy search needs."""
         arch = self.arch
         steps = target_in.shape[1]
         x = self._embed("decoder", target_in, start_zero=True)
@@ -182,6 +185,8 @@ class MarianReference:
             x = self._attention_layer(f"decoder_l{layer}_context", x, memory, src_add)
             x = self._ffn(f"decoder_l{layer}_ffn", x, arch.decoder_ffn_depth)
         x = self._post(x, first, "decoder_top", arch.postprocess_top)
+        if last_only:
+            x = x[:, -1:]
         logits = x @ self.output_weight
         return logits + self.output_bias if self.output_bias is not None else logits
 
@@ -211,7 +216,7 @@ class MarianReference:
         memory, mask = self.encode(src, torch.tensor([len(source)]))
         out: list[int] = []
         while len(out) < max_tokens:
-            logits = self.decode(memory, mask, torch.tensor([[0, *out]]))[0, -1]
+            logits = self.decode(memory, mask, torch.tensor([[0, *out]]), last_only=True)[0, -1]
             if allowed is not None:
                 restricted = torch.full_like(logits, -math.inf)
                 index = torch.from_numpy(allowed)
