@@ -172,9 +172,14 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--init-std", type=float, default=0.25, help="weight init (0.02: one token)")
     r.add_argument("--seed", type=int, default=0)
     i = sub.add_parser(
-        "import", help="a local Hugging Face checkpoint (Marian, BART, mBART) -> a bundle"
+        "import",
+        help="a local Hugging Face checkpoint (Marian, BART, mBART) or a Marian NMT model "
+        "folder (Bergamot, translateLocally, Firefox) -> a bundle",
     )
-    i.add_argument("checkpoint", type=Path, help="folder written by save_pretrained")
+    i.add_argument(
+        "checkpoint", type=Path,
+        help="folder written by save_pretrained, or a Marian NMT folder (model*.bin / .npz)",
+    )  # fmt: skip
     i.add_argument("--repo", type=Path, required=True, help="model repository to write into")
     i.add_argument("--name", required=True, help="bundle name, e.g. opus-mt-en-fr")
     i.add_argument("--version", type=int, default=1)
@@ -201,6 +206,12 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("--threads", type=int, default=2)
     i.add_argument("--exporter", default=PINNED_EXPORTER, choices=["torchscript", "dynamo"])
     i.add_argument("--overwrite", action="store_true", help="replace an existing bundle")
+    i.add_argument(
+        "--precision", choices=["int8", "fp32"],
+        help="Marian NMT folders: int8 (onnxruntime's int8 products on the model's own int8 "
+        "weights; the default for intgemm models) or fp32 (dequantized; default for float ones)",
+    )  # fmt: skip
+    i.add_argument("--description", help="what the model is for (ListModels shows it)")
     vp = sub.add_parser(
         "verify-parity",
         help="an imported bundle through a RUNNING server vs transformers' generate()",
@@ -334,6 +345,7 @@ def _verify_grounded(args: argparse.Namespace) -> int:
 
 def _import(args: argparse.Namespace) -> int:
     from model_export.importers.importer import import_checkpoint
+    from model_export.importers.marian_nmt.folder import looks_like_marian
 
     texts: tuple[str, ...] = ()
     if args.texts:
@@ -341,21 +353,28 @@ def _import(args: argparse.Namespace) -> int:
             texts = tuple(t for t in args.texts.read_text(encoding="utf-8").splitlines() if t)
         except (OSError, UnicodeDecodeError) as exc:
             raise ValueError(f"{args.texts}: cannot read: {exc}") from exc
-    result = import_checkpoint(
-        args.checkpoint,
-        repo=args.repo,
-        name=args.name,
-        version=args.version,
-        task=args.task,
-        languages=args.languages,
-        max_source_length=args.max_source_length,
-        max_target_length=args.max_target_length,
-        texts=texts,
-        data_dir=args.data,
-        threads=args.threads,
-        exporter=args.exporter,
-        overwrite=args.overwrite,
-    )
+    common = {
+        "repo": args.repo,
+        "name": args.name,
+        "version": args.version,
+        "task": args.task,
+        "languages": args.languages,
+        "max_source_length": args.max_source_length,
+        "max_target_length": args.max_target_length,
+        "texts": texts,
+        "data_dir": args.data,
+        "threads": args.threads,
+        "overwrite": args.overwrite,
+    }
+    if looks_like_marian(args.checkpoint):  # Marian NMT's own folder
+        from model_export.importers.marian_nmt.importer import import_marian_folder
+
+        options = {"precision": args.precision, "description": args.description}
+        result = import_marian_folder(args.checkpoint, **common, **options)
+    elif args.precision or args.description:
+        raise ValueError("--precision and --description apply to Marian NMT folders only")
+    else:
+        result = import_checkpoint(args.checkpoint, **common, exporter=args.exporter)
     print(_json({"bundle": str(result.bundle_dir), "checks": result.checks}))
     return 0
 

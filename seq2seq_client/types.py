@@ -31,6 +31,7 @@ class DecodeOptions:
     target_prefix: str = ""  # the output starts with this text
     protected_terms: tuple[str, ...] = ()  # spans of the input kept verbatim in the output
     glossary: tuple[tuple[str, str], ...] = ()  # (source term, required target term)
+    shortlist: bool | None = None  # the model's lexical shortlist; None = model default (on)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,10 @@ ONNX graph contract (names are fixed; all batch and length axes are dynamic):
                 out: log_probs float32 (B, V), attention float32 (B, S),
                      then `new_state_<state>` for every state tensor that is not
                      `constant` (a constant state is read by every step, never output)
+  decoder_shortlist.onnx (only with a lexical `shortlist`): the decoder's inputs, then
+                     vocab_ids int64 (K,) and vocab_mask bool (B, K); log_probs (B, K) are
+                     over the K ids given, each row normalised over the columns its mask
+                     allows (the others hold the lowest finite value); the rest as decoder.onnx
 """
 
 from __future__ import annotations
@@ -59,6 +63,10 @@ DEC_MEMORY = "memory"
 DEC_SRC_MASK = "src_mask"
 DEC_LOG_PROBS = "log_probs"
 DEC_ATTENTION = "attention"
+# The shortlist decoder's extra inputs (ShortlistSpec).
+SHORTLIST_DECODER_FILE = "decoder_shortlist.onnx"
+DEC_VOCAB_IDS = "vocab_ids"
+DEC_VOCAB_MASK = "vocab_mask"
 
 # The token an answer model emits when the context does not hold the answer.
 NO_ANSWER_TOKEN = "<noans>"
@@ -233,12 +241,46 @@ class DecodingDefaults(_Strict):
     # hf beam only: "heuristic" (HF early_stopping=False), "full" (True), "never"
     early_stopping: Literal["heuristic", "full", "never"] = "heuristic"
     eos_at_limit: bool = False  # the last allowed token is EOS (HF forced_eos_token_id)
+    # The lexical shortlist (bundles with a `shortlist`): on when a request says nothing.
+    # None: the model has none, and a request asking for it is refused.
+    shortlist: bool | None = None
+    # Marian's max-length-factor: at most this many output tokens per source token (the
+    # source's EOS included), besides max_output_tokens. None: no such rule.
+    max_length_factor: float | None = Field(default=None, gt=0.0)
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_marian_rules(self, handler: SerializerFunctionWrapHandler) -> dict[str, object]:
+        """Fields added for Marian NMT bundles are written only when set, so a server that
+        predates them still loads every other bundle."""
+        data: dict[str, object] = handler(self)
+        for name in ("shortlist", "max_length_factor"):
+            if data.get(name) is None:
+                data.pop(name, None)
+        return data
+
+
+class ShortlistSpec(_Strict):
+    """A lexical shortlist (Marian's binary `lex.*.s2t.bin`): per source token id its most
+    likely translations. For each request the output vocabulary is the union of the
+    candidates of its source tokens, the `first_num` most frequent target ids (ids below
+    first_num) and, when `shared`, its source ids themselves, padded to a multiple of 8
+    with the next unselected ids, as Marian's BinaryShortlistGenerator selects. The engine
+    decodes a batch through `decoder_shortlist.onnx` over the union of its requests'
+    selections, each row restricted to its own (outputs do not depend on batch-mates)."""
+
+    file: str  # the shortlist file in the bundle folder
+    first_num: int = Field(ge=0)  # most frequent target words always kept (header)
+    best_num: int = Field(ge=0)  # candidates per source word (header)
+    shared: bool  # source ids are allowed outputs too (one vocabulary for both sides)
+    source_vocab_size: int = Field(ge=1)  # source ids the file covers
+    decoder: str = SHORTLIST_DECODER_FILE
 
 
 class ImportedFrom(_Strict):
     """Where an imported bundle's weights came from."""
 
-    format: Literal["huggingface"] = "huggingface"
+    # huggingface: a save_pretrained folder; marian: Marian NMT's own model folder
+    format: Literal["huggingface", "marian"] = "huggingface"
     architecture: str  # the checkpoint config's class, e.g. "MarianMTModel"
     model_type: str  # e.g. "marian", "bart", "mbart"
     files: dict[str, str]  # the checkpoint folder's file name -> sha256
@@ -293,6 +335,7 @@ class BundleManifest(_Strict):
     states: tuple[StateTensor, ...]
     tokenizer: TokenizerSpec = TokenizerSpec()
     decoding: DecodingDefaults = DecodingDefaults()
+    shortlist: ShortlistSpec | None = None  # a lexical shortlist (Marian NMT imports)
     imported_from: ImportedFrom | None = None  # set for imported checkpoints
     evaluation: Evaluation | None = None
     training: dict[str, object] = Field(default_factory=dict)  # config and run summary
@@ -311,7 +354,11 @@ class BundleManifest(_Strict):
             self.special_tokens.sep_id is None or self.special_tokens.no_answer_id is None
         ):
             raise ValueError("an answer bundle needs special_tokens.sep_id and no_answer_id")
-        missing = [f for f in (*REQUIRED_FILES, *self.tokenizer.files) if f not in self.files]
+        if (self.shortlist is None) != (self.decoding.shortlist is None):
+            raise ValueError("decoding.shortlist is set exactly when the bundle has a shortlist")
+        shortlist_files = (self.shortlist.file, self.shortlist.decoder) if self.shortlist else ()
+        needed = (*REQUIRED_FILES, *self.tokenizer.files, *shortlist_files)
+        missing = [f for f in needed if f not in self.files]
         if missing:
             raise ValueError(f"files lacks checksums for {', '.join(missing)}")
         names = [s.name for s in self.states]
@@ -320,6 +367,14 @@ class BundleManifest(_Strict):
         if self.schema_version < schema_version_for(self.states):
             raise ValueError("state source_axis / target_axis / constant need schema_version 2")
         return self
+
+    @model_serializer(mode="wrap")
+    def _omit_no_shortlist(self, handler: SerializerFunctionWrapHandler) -> dict[str, object]:
+        """A bundle without a shortlist is written as before the field existed."""
+        data: dict[str, object] = handler(self)
+        if data.get("shortlist") is None:
+            data.pop("shortlist", None)
+        return data
 
     @field_validator("files")
     @classmethod

@@ -10,5 +10,6 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
-Family = Literal["rnn", "transformer", "marian", "bart"]  # marian, bart: imported checkpoints
+# marian, bart: imported Hugging Face checkpoints; marian_nmt: Marian NMT's own model folders
+Family = Literal["rnn", "transformer", "marian", "bart", "marian_nmt"]
 FAMILIES: tuple[str, ...] = get_args(Family)

@@ -59,6 +59,9 @@ class DecodingParams:
     target_prefix: str = ""  # the output starts with this text; the rest is decoded
     protected_terms: tuple[str, ...] = ()  # spans of the source that reach the output verbatim
     glossary: tuple[tuple[str, str], ...] = ()  # (source term, required target term)
+    # The model's lexical shortlist: decode over the likely translations of the source's
+    # words only. None = the model's default (on for a bundle that has one).
+    shortlist: bool | None = None
     defaults: DecodingDefaults | None = None  # the model's decoding defaults; set by for_model
 
     def __post_init__(self) -> None:
@@ -154,11 +157,14 @@ class DecodingParams:
                 "cannot be set: the model has no attention (a no-attention baseline)",
             )
         defaults = self.defaults or limits.defaults
+        if self.shortlist and defaults.shortlist is None:
+            raise _invalid("shortlist", "cannot be set: the model has no lexical shortlist")
         return replace(
             self,
             max_output_tokens=self.max_output_tokens or limits.max_output_tokens,
             defaults=defaults,
             length_penalty=self.length_penalty or defaults.length_penalty,
+            shortlist=bool(defaults.shortlist) if self.shortlist is None else self.shortlist,
         )
 
     @classmethod

@@ -242,23 +242,11 @@ def import_checkpoint(
             f"supported: {supported()}"
         )
     chosen_task, language_pair = _task_and_languages(checkpoint, task, languages)
-    if data_dir is not None and not (Path(data_dir) / "manifest.json").is_file():
-        raise ImportCheckpointError(
-            f"{Path(data_dir) / 'manifest.json'}: missing; --data takes a folder written by "
-            "`python -m model_export.data prepare`"
-        )
-    final_dir = Path(repo) / name / str(version)
-    if final_dir.exists() and any(final_dir.iterdir()) and not overwrite:
-        raise ImportCheckpointError(
-            f"{final_dir}: already exists; pick another --version or --overwrite"
-        )
-    created = [p for p in (Path(repo), Path(repo) / name) if not p.exists()]
-    building = final_dir.parent / f".building-{version}"
-    shutil.rmtree(building, ignore_errors=True)
-    building.mkdir(parents=True)
+    require_prepared(data_dir)
     torch.set_num_threads(threads)
-    try:
-        manifest, checks = _build(
+    return write_in_place(
+        Path(repo) / name / str(version),
+        lambda building: _build(
             checkpoint,
             family,
             building,
@@ -272,7 +260,43 @@ def import_checkpoint(
             threads=threads,
             exporter=exporter,
             log=log,
+        ),
+        overwrite=overwrite,
+        started=started,
+        log=log,
+    )
+
+
+def require_prepared(data_dir: Path | None) -> None:
+    """--data, when given, must be a folder `python -m model_export.data prepare` wrote."""
+    if data_dir is not None and not (Path(data_dir) / "manifest.json").is_file():
+        raise ImportCheckpointError(
+            f"{Path(data_dir) / 'manifest.json'}: missing; --data takes a folder written by "
+            "`python -m model_export.data prepare`"
         )
+
+
+def write_in_place(
+    final_dir: Path,
+    build: Callable[[Path], tuple[BundleManifest, dict[str, object]]],
+    *,
+    overwrite: bool,
+    started: float,
+    log: Callable[[str], None],
+) -> ImportResult:
+    """Run `build` in a hidden folder beside `final_dir` and move it into place only when it
+    returns: a failed import (any exception) leaves nothing behind, not even the folders
+    it created for the repository or the name."""
+    if final_dir.exists() and any(final_dir.iterdir()) and not overwrite:
+        raise ImportCheckpointError(
+            f"{final_dir}: already exists; pick another --version or --overwrite"
+        )
+    created = [p for p in (final_dir.parent.parent, final_dir.parent) if not p.exists()]
+    building = final_dir.parent / f".building-{final_dir.name}"
+    shutil.rmtree(building, ignore_errors=True)
+    building.mkdir(parents=True)
+    try:
+        manifest, checks = build(building)
     except BaseException:
         shutil.rmtree(building, ignore_errors=True)
         for folder in reversed(created):

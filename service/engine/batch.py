@@ -99,6 +99,9 @@ class RunningBatch:
         self.requests: list[Request] = []  # in row order
         self.row_counts: list[int] = []  # rows of each request, same order
         self.arrays: BatchArrays | None = None
+        # Bumped whenever the requests or their row counts change, so what is computed per
+        # composition (e.g. a shortlist's vocabulary) is recomputed only then.
+        self.composition = 0
 
     def __len__(self) -> int:
         """Rows in the batch."""
@@ -112,6 +115,7 @@ class RunningBatch:
             )
         self.requests.extend(requests)
         self.row_counts.extend([1] * len(requests))
+        self.composition += 1
         if self.arrays is None:
             self.arrays = arrays
             return
@@ -133,6 +137,7 @@ class RunningBatch:
         self.requests = []
         self.row_counts = []
         self.arrays = None
+        self.composition += 1
 
     def advance(
         self,
@@ -166,6 +171,7 @@ class RunningBatch:
         constant_rows = self._constant_rows(requests, row_counts)
         self.requests = requests
         self.row_counts = row_counts
+        self.composition += 1
         source_length = max(r.source_length for r in requests)
         target_length = max(r.decode_steps for r in requests)
 

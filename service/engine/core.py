@@ -8,21 +8,31 @@ layer runs `step()` on an engine thread (service/serving/engine_thread.py); the 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, Protocol, cast
 
 import numpy as np
 
 from service.bundle import BundleManifest
+from service.engine import shortlist as lexical
 from service.engine.batch import BatchArrays, RunningBatch, StateAxes
 from service.engine.constraints import restrict_row
 from service.engine.policy import BatchingPolicy
 from service.engine.queue import QueueObserver, RequestQueue
 from service.engine.requests import Request, RequestStatus, TokenEvent
-from service.engine.runtime import OnnxSeq2Seq
+from service.engine.runtime import OnnxSeq2Seq, VocabularyRows
+from service.engine.shortlist import (
+    BatchVocabulary,
+    batch_vocabulary,
+    narrowed_best,
+    renormalised,
+)
 from service.engine.strategies import SearchContext, StepView, make_search
 from service.errors import Unavailable
+from service.params import DecodingParams
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +89,8 @@ class EngineCore:
         self.queue = queue
         self._observer = observer or cast(EngineObserver, NullObserver())
         self._batch = RunningBatch(state_axes(self.manifest), to_host=model.to_host)
+        # The shortlist's vocabulary of the current batch composition: (composition, value)
+        self._vocabulary: tuple[int, BatchVocabulary | None] = (-1, None)
 
     # --- what the serving layer reads -----------------------------------------------------
     def submit(self, request: Request) -> None:
@@ -137,9 +149,10 @@ class EngineCore:
             request.admitted_at = now
             request.status = RequestStatus.RUNNING
             request.row_constraints = [request.constraints] if request.constraints else []
+            request.vocab = self._selection(request)
             request.search = make_search(
                 SearchContext(
-                    params=request.params,
+                    params=self._length_rule(request),
                     eos_id=special.eos_id,
                     source_length=request.source_length,
                 )
@@ -161,19 +174,70 @@ class EngineCore:
             ),
         )
 
+    def _selection(self, request: Request) -> np.ndarray | None:
+        """The request's own output vocabulary from the model's shortlist (sorted ids), or
+        None for the whole vocabulary: no shortlist, switched off, or constraints (whose
+        forced tokens may lie outside it)."""
+        shortlist = self.model.shortlist
+        wanted = request.params.shortlist
+        if wanted is None:
+            wanted = bool(self.manifest.decoding.shortlist)
+        if shortlist is None or not wanted or request.constraints:
+            return None
+        return shortlist.select(request.source_ids, always=self.manifest.special_tokens.eos_id)
+
+    def _length_rule(self, request: Request) -> DecodingParams:
+        """The request's params under the model's max_length_factor (Marian's rule: a
+        step is the last once it reaches factor x source length, EOS included)."""
+        factor = self.manifest.decoding.max_length_factor
+        params = request.params
+        if factor is None:
+            return params
+        limit = math.ceil(factor * request.source_length) + 1
+        limit = max(limit, params.min_output_tokens, 1)
+        if limit >= params.max_output_tokens:
+            return params
+        return replace(params, max_output_tokens=limit)
+
+    def _batch_vocabulary(self) -> BatchVocabulary | None:
+        """The shortlist's vocabulary for this composition, recomputed when it changes."""
+        composition, vocabulary = self._vocabulary
+        if composition != self._batch.composition:
+            batch = self._batch
+            vocabulary = None
+            if self.model.shortlist is not None:
+                vocabulary = batch_vocabulary(
+                    [r.vocab for r in batch.requests],
+                    batch.row_counts,
+                    self.manifest.vocab_size,
+                    max_fraction=lexical.GRAPH_MAX_FRACTION,  # read here: tests set it
+                )
+            self._vocabulary = (batch.composition, vocabulary)
+        return vocabulary
+
     def _decode_step(self) -> None:
         arrays = self._batch.arrays
         assert arrays is not None
         rows = len(self._batch)
+        vocabulary = self._batch_vocabulary()
+        restricted = None
+        if vocabulary is not None and vocabulary.ids is not None:
+            assert vocabulary.mask is not None
+            restricted = VocabularyRows(vocabulary.ids, vocabulary.mask)
         started = time.perf_counter()
-        out = self.model.step(arrays.prev_ids, arrays.memory, arrays.src_mask, arrays.states)
+        out = self.model.step(
+            arrays.prev_ids, arrays.memory, arrays.src_mask, arrays.states, restricted
+        )
         seconds = time.perf_counter() - started
         self._observer.decoder_step(rows, seconds)
         if out.log_probs.shape[0] != rows:
             raise RuntimeError(f"decoder returned {out.log_probs.shape[0]} rows for {rows}")
-        self._update_requests(out.log_probs, out.attention, out.states, seconds)
+        # a full step under a shortlist: its restricted rows are narrowed to their selections
+        narrowed = vocabulary if vocabulary is not None and vocabulary.ids is None else None
+        columns = None if restricted is None else restricted.ids
+        self._update_requests(out.log_probs, out.attention, out.states, seconds, columns, narrowed)
 
-    def _eos_rules(self, log_probs: np.ndarray) -> np.ndarray:
+    def _eos_rules(self, log_probs: np.ndarray, columns: np.ndarray | None) -> np.ndarray:
         """EOS gets the lowest finite log-prob on rows below their min_output_tokens; under
         the model's `eos_at_limit` rule (HF's forced_eos_token_id) it is the only choice
         (log-prob 0) at the last token a row may generate."""
@@ -188,6 +252,8 @@ class EngineCore:
         if not any(blocked) and not any(forced):
             return log_probs
         eos = self.manifest.special_tokens.eos_id
+        if columns is not None:  # every selection holds EOS (Shortlist.select's `always`)
+            eos = int(np.searchsorted(columns, eos))
         lowest = np.finfo(log_probs.dtype).min
         # the step's own output, changed in place (a 128 x 58k copy cost ~3% of a beam step)
         log_probs = log_probs if log_probs.flags.writeable else log_probs.copy()
@@ -219,11 +285,27 @@ class EngineCore:
         attention: np.ndarray,
         states: dict[str, Any],
         seconds: float,
+        columns: np.ndarray | None = None,
+        narrowed: BatchVocabulary | None = None,
     ) -> None:
-        """The one loop over a step's requests: advance, stream, retire, and regroup rows."""
-        log_probs = self._apply_constraints(self._eos_rules(log_probs), attention)
-        best_ids = log_probs.argmax(axis=-1)  # greedy rows need nothing more per request
-        best_log_probs = log_probs[np.arange(log_probs.shape[0]), best_ids]
+        """The one loop over a step's requests: advance, stream, retire, and regroup rows.
+        `columns`: the token id of each log-prob column (a shortlist step); None: column =
+        token id. `narrowed`: a full step whose restricted requests (`request.vocab`) are
+        narrowed here to their selection: the best token within it for every row, and the
+        renormalised distribution for strategies that read one (beam, sampling).
+        Constrained requests never run restricted, so constraints see token ids."""
+        log_probs = self._eos_rules(log_probs, columns)
+        if columns is None:
+            log_probs = self._apply_constraints(log_probs, attention)
+        best_columns = log_probs.argmax(axis=-1)  # greedy rows need nothing more per request
+        best_log_probs = log_probs[np.arange(log_probs.shape[0]), best_columns]
+        best_ids = best_columns if columns is None else columns[best_columns]
+        if narrowed is not None:
+            narrow_ids, narrow_log_probs = narrowed_best(log_probs, narrowed)
+            restricted = narrowed.restricted_rows
+            assert restricted is not None
+            best_ids = np.where(restricted, narrow_ids, best_ids)
+            best_log_probs = np.where(restricted, narrow_log_probs, best_log_probs)
         parents: list[np.ndarray] = []
         next_ids: list[np.ndarray] = []
         kept: list[Request] = []
@@ -239,9 +321,16 @@ class EngineCore:
             request.decode_steps += 1
             search = request.search
             assert search is not None
-            advance = search.advance(
-                StepView(log_probs[block], attention[block], best_ids[block], best_log_probs[block])
+            view = StepView(
+                log_probs[block],
+                attention[block],
+                best_ids[block],
+                best_log_probs[block],
+                vocab_ids=columns,
             )
+            if narrowed is not None and request.vocab is not None and _reads_distribution(request):
+                view = replace(view, log_probs=renormalised(view.log_probs, request.vocab))
+            advance = search.advance(view)
             first_index = search.generated_tokens() - len(advance.new_tokens)
             for offset, (token_id, log_prob) in enumerate(advance.new_tokens):
                 request.listener.on_token(
@@ -274,3 +363,9 @@ class EngineCore:
                 request.status = RequestStatus.FAILED
                 request.listener.on_error(Unavailable(message))
         self._batch.clear()
+
+
+def _reads_distribution(request: Request) -> bool:
+    """Beam search and sampling read a step's whole distribution; greedy reads only the
+    best token the engine computed (`StepView.best_ids`)."""
+    return request.params.beam_size > 1 or request.params.sampling

@@ -92,6 +92,7 @@ class Request:
     search: SearchStrategy | None = None  # set by the engine at admission
     row_constraints: list[tuple[Constraint, ...]] = field(default_factory=list)  # per row
     decode_steps: int = 0  # decoder steps run for it (= slots of a target-axis state)
+    vocab: np.ndarray | None = None  # its output ids under a shortlist (sorted); None = all
     _cancel_requested: bool = False
 
     def cancel(self) -> None:

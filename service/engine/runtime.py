@@ -21,6 +21,7 @@ import onnxruntime as ort
 
 from service import bundle as contract
 from service.bundle import BundleError, BundleManifest
+from service.engine.shortlist import Shortlist, read_shortlist
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +65,16 @@ class EncoderOutput:
 
 
 @dataclass(frozen=True)
+class VocabularyRows:
+    """A step restricted by a lexical shortlist: log-probs over `ids` only."""
+
+    ids: np.ndarray  # (K,) int64 sorted token ids, the columns of the step's log_probs
+    mask: np.ndarray  # (B, K) bool: the columns each row may choose (its own request's)
+
+
+@dataclass(frozen=True)
 class StepOutput:
-    log_probs: np.ndarray  # (B, V) float32, on the host
+    log_probs: np.ndarray  # (B, V) float32 on the host; (B, K) over VocabularyRows.ids
     attention: np.ndarray  # (B, S) float32, on the host
     # state name -> value for the next step (device-resident with IO binding); a constant
     # state is the very value the step was given
@@ -208,6 +217,23 @@ class OnnxSeq2Seq:
         self._encoder = _session(encoder_path, options)
         self._decoder = _session(decoder_path, options)
         self._check_contract(encoder_path, decoder_path)
+        # A lexical shortlist: its selections, and the decoder step that takes vocab ids.
+        self.shortlist: Shortlist | None = None
+        self._shortlist_decoder: ort.InferenceSession | None = None
+        if manifest.shortlist is not None:
+            spec = manifest.shortlist
+            self.shortlist = read_shortlist(
+                bundle_dir / spec.file,
+                source_vocab=spec.source_vocab_size,
+                target_vocab=manifest.vocab_size,
+                shared=spec.shared,
+                verify_checksum=False,  # the manifest's sha256 already covers the file
+            )
+            path = bundle_dir / spec.decoder
+            self._shortlist_decoder = _session(path, options)
+            self._check_decoder(
+                path, self._shortlist_decoder, (contract.DEC_VOCAB_IDS, contract.DEC_VOCAB_MASK)
+            )
         self.provider = self._decoder.get_providers()[0]
         _log_provider(manifest, self.provider, options)
         self.device = _DEVICE_OF_PROVIDER.get(self.provider, "cpu")
@@ -233,21 +259,27 @@ class OnnxSeq2Seq:
             [o.name for o in self._encoder.get_outputs()],
             [contract.ENC_MEMORY, *(contract.init_state_name(s) for s in states)],
         )
+        self._check_decoder(decoder_path, self._decoder, ())
+
+    def _check_decoder(
+        self, path: Path, session: ort.InferenceSession, extra_inputs: tuple[str, ...]
+    ) -> None:
         _check_names(
-            decoder_path,
+            path,
             "inputs",
-            [i.name for i in self._decoder.get_inputs()],
+            [i.name for i in session.get_inputs()],
             [
                 contract.DEC_PREV_IDS,
                 contract.DEC_MEMORY,
                 contract.DEC_SRC_MASK,
-                *(contract.state_input_name(s) for s in states),
+                *(contract.state_input_name(s) for s in self.state_names),
+                *extra_inputs,
             ],
         )
         _check_names(
-            decoder_path,
+            path,
             "outputs",
-            [o.name for o in self._decoder.get_outputs()],
+            [o.name for o in session.get_outputs()],
             [
                 contract.DEC_LOG_PROBS,
                 contract.DEC_ATTENTION,
@@ -275,10 +307,14 @@ class OnnxSeq2Seq:
         memory: np.ndarray,
         src_mask: np.ndarray,
         states: dict[str, State],
+        vocabulary: VocabularyRows | None = None,
     ) -> StepOutput:
-        """One decoder step for the whole batch: prev_ids (B,), memory (B,S,H), mask (B,S)."""
+        """One decoder step for the whole batch: prev_ids (B,), memory (B,S,H), mask (B,S);
+        with `vocabulary` (a bundle with a shortlist), over its ids only."""
+        if vocabulary is not None and self._shortlist_decoder is None:
+            raise BundleError(f"model {self.manifest.name} has no shortlist decoder")
         if self.io_binding:
-            return self._step_bound(prev_ids, memory, src_mask, states)
+            return self._step_bound(prev_ids, memory, src_mask, states, vocabulary)
         feeds = {
             contract.DEC_PREV_IDS: prev_ids,
             contract.DEC_MEMORY: memory,
@@ -286,12 +322,18 @@ class OnnxSeq2Seq:
         }
         for name in self.state_names:
             feeds[contract.state_input_name(name)] = self.to_host(states[name])
+        session = self._decoder
+        if vocabulary is not None:
+            assert self._shortlist_decoder is not None
+            session = self._shortlist_decoder
+            feeds[contract.DEC_VOCAB_IDS] = vocabulary.ids
+            feeds[contract.DEC_VOCAB_MASK] = vocabulary.mask
         names = [
             contract.DEC_LOG_PROBS,
             contract.DEC_ATTENTION,
             *(contract.state_output_name(s) for s in self.updated_names),
         ]
-        outputs = self._decoder.run(names, feeds)
+        outputs = session.run(names, feeds)
         return StepOutput(
             log_probs=outputs[0].astype(np.float32, copy=False),
             attention=outputs[1].astype(np.float32, copy=False),
@@ -319,9 +361,15 @@ class OnnxSeq2Seq:
         memory: np.ndarray,
         src_mask: np.ndarray,
         states: dict[str, State],
+        vocabulary: VocabularyRows | None,
     ) -> StepOutput:
         """The step with IO binding: states stay on the device from step to step."""
-        binding = self._decoder.io_binding()
+        session = self._decoder if vocabulary is None else self._shortlist_decoder
+        assert session is not None
+        binding = session.io_binding()
+        if vocabulary is not None:
+            binding.bind_cpu_input(contract.DEC_VOCAB_IDS, vocabulary.ids)
+            binding.bind_cpu_input(contract.DEC_VOCAB_MASK, vocabulary.mask)
         binding.bind_cpu_input(contract.DEC_PREV_IDS, prev_ids)
         binding.bind_ortvalue_input(contract.DEC_MEMORY, self._device_value("memory", memory))
         binding.bind_ortvalue_input(contract.DEC_SRC_MASK, self._device_value("mask", src_mask))
@@ -336,7 +384,7 @@ class OnnxSeq2Seq:
         binding.bind_output(contract.DEC_ATTENTION, "cpu")
         for name in self.updated_names:
             binding.bind_output(contract.state_output_name(name), self.device, self._device_id)
-        self._decoder.run_with_iobinding(binding)
+        session.run_with_iobinding(binding)
         outputs = binding.get_outputs()
         return StepOutput(
             log_probs=outputs[0].numpy().astype(np.float32, copy=False),

@@ -45,10 +45,17 @@ class SearchContext:
 class StepView:
     """One request's rows of a decoder step's outputs (views, not copies)."""
 
-    log_probs: np.ndarray  # (r, V); EOS already suppressed below min_output_tokens
+    log_probs: np.ndarray  # (r, V) or (r, K); EOS already suppressed below min_output_tokens
     attention: np.ndarray  # (r, S_batch); this request's source is the first S columns
-    best_ids: np.ndarray  # (r,) argmax of each row, computed once for the whole batch
+    best_ids: np.ndarray  # (r,) token id of each row's argmax, computed once for the batch
     best_log_probs: np.ndarray  # (r,) their log-probs
+    # (K,) the token id of each log_probs column under a lexical shortlist; None: the
+    # column is the token id. `token_ids` maps chosen columns.
+    vocab_ids: np.ndarray | None = None
+
+    def token_ids(self, columns: np.ndarray) -> np.ndarray:
+        """The token ids of log_probs columns (any shape)."""
+        return columns if self.vocab_ids is None else self.vocab_ids[columns]
 
 
 @dataclass(frozen=True)

@@ -82,8 +82,9 @@ class BeamSearch:
         length = steps + (1 if reason == "eos" else 0)
         self._ended.append(_Ended(total / self._penalty(length), total, steps, row, reason))
 
-    def _candidates(self, log_probs: np.ndarray) -> _Candidates:
+    def _candidates(self, step: StepView) -> _Candidates:
         """The 2 * beam best continuations of the live rows, best first."""
+        log_probs = step.log_probs
         k = self._context.params.beam_size
         rows, vocab = log_probs.shape  # (r, V)
         width = min(2 * k, vocab)  # at most r <= k candidates are EOS: k live ones remain
@@ -94,7 +95,7 @@ class BeamSearch:
         top_log_probs = np.take_along_axis(log_probs, top, axis=1).astype(np.float64)
         totals = (self._totals[:, None] + top_log_probs).ravel()  # (r * width,)
         parents_all = np.repeat(np.arange(rows), top.shape[1])
-        tokens_all = top.ravel()
+        tokens_all = step.token_ids(top).ravel()  # sorted columns: same order as their ids
         # Best first; ties broken by parent row, then token id, so results are deterministic.
         order = np.lexsort((tokens_all, parents_all, -totals))[: 2 * k]
         return _Candidates(order, totals, parents_all, tokens_all, top_log_probs.ravel())
@@ -102,7 +103,7 @@ class BeamSearch:
     def advance(self, step: StepView) -> Advance:
         context = self._context
         k = context.params.beam_size
-        order, totals, parents_all, tokens_all, log_probs_all = self._candidates(step.log_probs)
+        order, totals, parents_all, tokens_all, log_probs_all = self._candidates(step)
         steps_before = len(self._steps)
         keep: list[int] = []
         for index in order.tolist():

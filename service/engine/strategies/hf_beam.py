@@ -46,7 +46,7 @@ class HFBeamSearch(BeamSearch):
         context = self._context
         params = context.params
         k = params.beam_size
-        order, totals, parents_all, tokens_all, log_probs_all = self._candidates(step.log_probs)
+        order, totals, parents_all, tokens_all, log_probs_all = self._candidates(step)
         steps_before = len(self._steps)
         at_limit = steps_before + 1 >= params.max_output_tokens
         may_end = self._may_end()

@@ -47,7 +47,7 @@ class SamplingSearch(SingleRowSearch):
 
     def choose(self, step: StepView) -> tuple[int, float]:
         params = self._context.params
-        row = step.log_probs[0]  # (V,)
+        row = step.log_probs[0]  # (V,), or (K,) under a shortlist
         probs = filtered_probabilities(
             row,
             temperature=params.temperature if params.temperature is not None else 1.0,
@@ -57,5 +57,6 @@ class SamplingSearch(SingleRowSearch):
         # Inverse CDF with one uniform draw: the same draws give the same tokens.
         cumulative = np.cumsum(probs)
         token = int(np.searchsorted(cumulative, self._rng.random() * cumulative[-1], "right"))
-        token = min(token, row.size - 1)
-        return token, float(row[token])
+        # a column of the step's log-probs: the token id, or its place in a shortlist
+        column = min(token, row.size - 1)
+        return int(step.token_ids(np.asarray(column))), float(row[column])

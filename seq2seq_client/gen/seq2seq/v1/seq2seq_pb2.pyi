@@ -7,7 +7,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class DecodingOptions(_message.Message):
-    __slots__ = ("model", "model_version", "beam_size", "n_best", "max_output_tokens", "length_penalty", "return_attention", "return_scores", "min_output_tokens", "temperature", "top_k", "top_p", "seed", "extractive", "target_prefix", "protected_terms", "glossary")
+    __slots__ = ("model", "model_version", "beam_size", "n_best", "max_output_tokens", "length_penalty", "return_attention", "return_scores", "min_output_tokens", "temperature", "top_k", "top_p", "seed", "extractive", "target_prefix", "protected_terms", "glossary", "shortlist")
     class GlossaryEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -32,6 +32,7 @@ class DecodingOptions(_message.Message):
     TARGET_PREFIX_FIELD_NUMBER: _ClassVar[int]
     PROTECTED_TERMS_FIELD_NUMBER: _ClassVar[int]
     GLOSSARY_FIELD_NUMBER: _ClassVar[int]
+    SHORTLIST_FIELD_NUMBER: _ClassVar[int]
     model: str
     model_version: int
     beam_size: int
@@ -49,7 +50,8 @@ class DecodingOptions(_message.Message):
     target_prefix: str
     protected_terms: _containers.RepeatedScalarFieldContainer[str]
     glossary: _containers.ScalarMap[str, str]
-    def __init__(self, model: _Optional[str] = ..., model_version: _Optional[int] = ..., beam_size: _Optional[int] = ..., n_best: _Optional[int] = ..., max_output_tokens: _Optional[int] = ..., length_penalty: _Optional[float] = ..., return_attention: _Optional[bool] = ..., return_scores: _Optional[bool] = ..., min_output_tokens: _Optional[int] = ..., temperature: _Optional[float] = ..., top_k: _Optional[int] = ..., top_p: _Optional[float] = ..., seed: _Optional[int] = ..., extractive: _Optional[bool] = ..., target_prefix: _Optional[str] = ..., protected_terms: _Optional[_Iterable[str]] = ..., glossary: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    shortlist: bool
+    def __init__(self, model: _Optional[str] = ..., model_version: _Optional[int] = ..., beam_size: _Optional[int] = ..., n_best: _Optional[int] = ..., max_output_tokens: _Optional[int] = ..., length_penalty: _Optional[float] = ..., return_attention: _Optional[bool] = ..., return_scores: _Optional[bool] = ..., min_output_tokens: _Optional[int] = ..., temperature: _Optional[float] = ..., top_k: _Optional[int] = ..., top_p: _Optional[float] = ..., seed: _Optional[int] = ..., extractive: _Optional[bool] = ..., target_prefix: _Optional[str] = ..., protected_terms: _Optional[_Iterable[str]] = ..., glossary: _Optional[_Mapping[str, str]] = ..., shortlist: _Optional[bool] = ...) -> None: ...
 
 class TranslateRequest(_message.Message):
     __slots__ = ("text", "source_language", "target_language", "options", "texts", "format")
